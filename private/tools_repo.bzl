@@ -1,0 +1,97 @@
+"""Repository rule exposing the rules_sematic Rust tools as labels, without rules_rust.
+
+It runs `cargo build --release --locked` on the `tools/` workspace and re-runs whenever a file
+under `tools/crates`, `tools/Cargo.toml` or `tools/Cargo.lock` changes. Machines without cargo
+point it at prebuilt binaries instead.
+"""
+
+TOOLS = [
+    "sematic-image",
+    "sematic-launch",
+    "sematic-layer",
+    "sematic-pull",
+    "sematic-push",
+    "sematic-tarball",
+]
+
+PREBUILT_ENV = "RULES_SEMATIC_PREBUILT_TOOLS"
+
+def _find_cargo(rctx):
+    cargo = rctx.which("cargo")
+    if cargo:
+        return cargo
+    home = rctx.os.environ.get("CARGO_HOME") or (rctx.os.environ.get("HOME", "/root") + "/.cargo")
+    candidate = rctx.path(home + "/bin/cargo")
+    if candidate.exists:
+        return candidate
+    fail("rules_sematic: cargo not found on PATH or in %s/bin. Install Rust (rustup), or set " % home +
+         "prebuilt_dir (sematic.tools(prebuilt_dir = ...) / rules_sematic_dependencies(prebuilt_tools_dir = ...)) " +
+         "or $%s to a directory holding %s." % (PREBUILT_ENV, ", ".join(TOOLS)))
+
+def _link_prebuilt(rctx, directory):
+    for tool in TOOLS:
+        binary = rctx.path(directory + "/" + tool)
+        if not binary.exists:
+            fail("rules_sematic: prebuilt tools directory %s has no %s: build it with " % (directory, tool) +
+                 "`cargo build --release --locked` in rules_sematic's tools/ and copy target/release/* there.")
+        rctx.symlink(binary, tool)
+
+def _cargo_build(rctx):
+    manifest = rctx.path(rctx.attr.cargo_toml)
+    workspace = manifest.dirname
+    rctx.watch(rctx.attr.cargo_lock)
+    rctx.watch_tree(workspace.get_child("crates"))
+
+    # cargo's target directory lives outside the repository (which Bazel wipes on every re-run)
+    # and is shared by every output base of this checkout, so rebuilds are incremental.
+    cache = rctx.os.environ.get("RULES_SEMATIC_HOME") or (rctx.os.environ.get("HOME", "/root") + "/.cache/rules_sematic")
+    target_dir = "%s/cargo-target/%s" % (cache, str(hash(str(workspace))).replace("-", "n"))
+    cargo = _find_cargo(rctx)
+    rctx.report_progress("cargo build --release --locked (rules_sematic tools)")
+    result = rctx.execute(
+        [cargo, "build", "--release", "--locked", "--bins", "--manifest-path", manifest, "--target-dir", target_dir],
+        environment = {"CARGO_TERM_COLOR": "never"},
+        timeout = 3600,
+        quiet = True,
+    )
+    if result.return_code != 0:
+        fail("rules_sematic: `cargo build --release --locked` in %s failed (exit %d):\n%s" %
+             (workspace, result.return_code, result.stderr[-4000:]))
+    for tool in TOOLS:
+        # A copy, not a symlink: the next cargo build rewrites target/ while this output base
+        # may still be running the previous binaries.
+        copied = rctx.execute(["cp", "-f", "%s/release/%s" % (target_dir, tool), tool])
+        if copied.return_code != 0:
+            fail("rules_sematic: cargo built no %s: %s" % (tool, copied.stderr))
+
+def _sematic_tools_impl(rctx):
+    prebuilt = rctx.attr.prebuilt_dir or rctx.os.environ.get(PREBUILT_ENV, "")
+    if prebuilt:
+        _link_prebuilt(rctx, prebuilt)
+    else:
+        _cargo_build(rctx)
+    rctx.file("BUILD.bazel", """\
+package(default_visibility = ["//visibility:public"])
+
+exports_files({tools})
+""".format(tools = repr(TOOLS)))
+
+sematic_tools = repository_rule(
+    implementation = _sematic_tools_impl,
+    doc = "Builds (or links prebuilt) rules_sematic Rust tools; each is the label `@<name>//:<tool>`.",
+    attrs = {
+        "cargo_lock": attr.label(
+            default = Label("//tools:Cargo.lock"),
+            doc = "The cargo lock file; builds use --locked.",
+        ),
+        "cargo_toml": attr.label(
+            default = Label("//tools:Cargo.toml"),
+            doc = "The cargo workspace manifest of the tools.",
+        ),
+        "prebuilt_dir": attr.string(
+            doc = "Absolute path of a directory holding prebuilt binaries named " + ", ".join(TOOLS) +
+                  ". When set (or when $" + PREBUILT_ENV + " is set), cargo is not run.",
+        ),
+    },
+    environ = ["CARGO_HOME", "HOME", "PATH", "RULES_SEMATIC_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", PREBUILT_ENV],
+)

@@ -1,0 +1,38 @@
+"""WORKSPACE (non-bzlmod) setup of rules_sematic. bzlmod users use //:extensions.bzl instead."""
+
+load("//images:bases.bzl", "PYTHON3_DEBIAN", "SEMATIC_BASES")
+load("//private:debian_repo.bzl", _debian_image = "debian_image")
+load("//private:pip_repo.bzl", _python_requirements = "python_requirements")
+load("//private:pull_repo.bzl", _sematic_pull = "sematic_pull")
+load("//private:tools_repo.bzl", "sematic_tools")
+
+debian_image = _debian_image
+python_requirements = _python_requirements
+sematic_pull = _sematic_pull
+
+def rules_sematic_dependencies(prebuilt_tools_dir = None):
+    """Declares the repositories rules_sematic needs. Call it once from WORKSPACE.
+
+    Args:
+      prebuilt_tools_dir: absolute path of a directory with prebuilt rules_sematic tool
+        binaries, for machines without cargo. By default the tools are built from source with
+        `cargo build --release --locked`.
+    """
+    if not native.existing_rule("rules_sematic_tools"):
+        sematic_tools(
+            name = "rules_sematic_tools",
+            prebuilt_dir = prebuilt_tools_dir or "",
+        )
+
+def base_images():
+    """Declares the bases of //images: Sematic's pinned worker bases and the Debian python3 base.
+
+    Also declares rules_sematic's own dependencies if rules_sematic_dependencies() was not called.
+    Nothing is downloaded until a target uses a base.
+    """
+    rules_sematic_dependencies()
+    for name, image in SEMATIC_BASES.items():
+        if not native.existing_rule(name):
+            _sematic_pull(name = name, image = image)
+    if not native.existing_rule(PYTHON3_DEBIAN["name"]):
+        _debian_image(**PYTHON3_DEBIAN)
