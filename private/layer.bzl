@@ -1,0 +1,127 @@
+"""Layer actions: a JSON list of entries in, a compressed layer blob and its descriptor out."""
+
+SematicLayerInfo = provider(
+    doc = "One layer built by sematic-layer.",
+    fields = {
+        "blob": "File: the compressed layer",
+        "descriptor": "File: JSON with mediaType, digest, size, diffId",
+        "history": "string recorded in the image history for this layer",
+    },
+)
+
+LAYER_TOOL = Label("@rules_sematic_tools//:sematic-layer")
+
+COMPRESSIONS = ["gzip", "zstd"]
+
+def layer_tool_attrs():
+    return {
+        "_layer_tool": attr.label(
+            default = LAYER_TOOL,
+            allow_single_file = True,
+            executable = True,
+            cfg = "exec",
+        ),
+    }
+
+def build_layer(ctx, name, entries, inputs, compression, history, symlink_root = None):
+    """Declares the action that writes one layer.
+
+    Args:
+      ctx: the rule context; its rule must include `layer_tool_attrs()`.
+      name: unique (within the target) name of the layer, used in output file names.
+      entries: list of dicts, the entries of sematic-layer's manifest.
+      inputs: depset or list of the Files the entries read.
+      compression: "gzip" or "zstd".
+      history: the image history comment for the layer.
+      symlink_root: image path symlink targets must stay within, or None.
+
+    Returns:
+      SematicLayerInfo
+    """
+    manifest = ctx.actions.declare_file("%s.%s.layer.json" % (ctx.label.name, name))
+    content = {"entries": entries}
+    if symlink_root:
+        content["symlink_root"] = symlink_root
+    ctx.actions.write(manifest, json.encode(content))
+    blob = ctx.actions.declare_file("%s.%s.layer.tar.%s" % (ctx.label.name, name, "gz" if compression == "gzip" else "zst"))
+    descriptor = ctx.actions.declare_file("%s.%s.layer.descriptor.json" % (ctx.label.name, name))
+    ctx.actions.run(
+        executable = ctx.executable._layer_tool,
+        arguments = [
+            "--manifest",
+            manifest.path,
+            "--output",
+            blob.path,
+            "--descriptor",
+            descriptor.path,
+            "--compression",
+            compression,
+        ],
+        inputs = depset([manifest], transitive = [inputs] if type(inputs) == "depset" else [depset(inputs)]),
+        outputs = [blob, descriptor],
+        mnemonic = "SematicLayer",
+        progress_message = "Building %s layer of %%{label}" % name,
+    )
+    return SematicLayerInfo(blob = blob, descriptor = descriptor, history = history)
+
+def build_rootfs_layer(ctx, rootfs, compression, history):
+    """Declares the action that normalises a root filesystem tarball into a layer.
+
+    Args:
+      ctx: the rule context; its rule must include `layer_tool_attrs()`.
+      rootfs: the tar File (e.g. from mmdebstrap).
+      compression: "gzip" or "zstd".
+      history: the image history comment for the layer.
+
+    Returns:
+      SematicLayerInfo
+    """
+    blob = ctx.actions.declare_file("%s.rootfs.layer.tar.%s" % (ctx.label.name, "gz" if compression == "gzip" else "zst"))
+    descriptor = ctx.actions.declare_file("%s.rootfs.layer.descriptor.json" % ctx.label.name)
+    ctx.actions.run(
+        executable = ctx.executable._layer_tool,
+        arguments = ["--from-tar", rootfs.path, "--output", blob.path, "--descriptor", descriptor.path, "--compression", compression],
+        inputs = [rootfs],
+        outputs = [blob, descriptor],
+        mnemonic = "SematicRootfsLayer",
+        progress_message = "Normalising root filesystem of %{label}",
+    )
+    return SematicLayerInfo(blob = blob, descriptor = descriptor, history = history)
+
+def _sematic_layer_impl(ctx):
+    entries = []
+    for path, mode in ctx.attr.directories.items():
+        entries.append({"kind": "dir", "mode": mode, "path": path})
+    for target, path in ctx.attr.files.items():
+        files = target[DefaultInfo].files.to_list()
+        if len(files) != 1:
+            fail("sematic_layer: %s must be exactly one file, not %d" % (target.label, len(files)))
+        entries.append({"kind": "file", "path": path, "src": files[0].path})
+    for path, link_target in ctx.attr.symlinks.items():
+        entries.append({"kind": "symlink", "path": path, "target": link_target})
+    inputs = [f for target in ctx.attr.files for f in target[DefaultInfo].files.to_list()]
+    layer = build_layer(
+        ctx,
+        "files",
+        entries,
+        inputs,
+        ctx.attr.compression,
+        ctx.attr.history or "rules_sematic layer %s" % ctx.label,
+    )
+    return [
+        DefaultInfo(files = depset([layer.blob, layer.descriptor])),
+        layer,
+    ]
+
+sematic_layer = rule(
+    implementation = _sematic_layer_impl,
+    doc = "A reproducible layer of a few files, directories and symlinks at absolute image paths.",
+    attrs = dict(
+        compression = attr.string(default = "gzip", values = COMPRESSIONS, doc = "Layer compression."),
+        directories = attr.string_dict(doc = "Image path -> octal mode, e.g. {\"/tmp\": \"1777\"}."),
+        files = attr.label_keyed_string_dict(allow_files = True, doc = "File label -> image path."),
+        history = attr.string(doc = "History comment recorded in the image config."),
+        symlinks = attr.string_dict(doc = "Image path -> symlink target."),
+        **layer_tool_attrs()
+    ),
+)

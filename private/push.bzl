@@ -1,0 +1,55 @@
+"""sematic_push: `bazel run` target pushing one image."""
+
+load(":providers.bzl", "SematicImageInfo")
+load(":wrapper.bzl", "write_tool_wrapper")
+
+def _sematic_push_impl(ctx):
+    image = ctx.attr.image[SematicImageInfo]
+    arguments = [
+        "--layout",
+        image.layout,
+        "--repository",
+        "%s/%s" % (ctx.attr.registry, ctx.attr.repository),
+    ]
+    for tag in ctx.attr.tags_to_push:
+        arguments += ["--tag", tag]
+    if ctx.attr.insecure:
+        arguments.append("--insecure")
+    for cert in ctx.files.ca_certs:
+        arguments += ["--ca-cert", cert]
+    executable = write_tool_wrapper(ctx, ctx.executable._push_tool, arguments)
+    runfiles = ctx.runfiles(files = [ctx.executable._push_tool, image.layout] + ctx.files.ca_certs)
+    return [DefaultInfo(executable = executable, runfiles = runfiles, files = depset([executable]))]
+
+sematic_push = rule(
+    implementation = _sematic_push_impl,
+    executable = True,
+    doc = """Pushes an image: `bazel run :x_push [-- --tag extra --repository other/repo]`.
+
+Blobs the registry has are skipped, base blobs are mounted or streamed from the base's registry,
+the manifest is pushed by digest after every blob, then the tags. Prints
+`registry/repository@sha256:<hex>`. Credentials come from the places `docker push` reads.""",
+    attrs = {
+        "ca_certs": attr.label_list(
+            allow_files = [".pem", ".crt"],
+            doc = "Extra CA certificates (PEM) trusted for this registry.",
+        ),
+        "image": attr.label(
+            mandatory = True,
+            providers = [SematicImageInfo],
+            doc = "The image to push (a sematic_image).",
+        ),
+        "insecure": attr.bool(
+            doc = "Allow plain HTTP and unverified TLS (loopback registries may use plain HTTP without it).",
+        ),
+        "registry": attr.string(mandatory = True, doc = "Registry host[:port], e.g. `ghcr.io`."),
+        "repository": attr.string(mandatory = True, doc = "Repository within the registry, e.g. `acme/pipelines`."),
+        "tags_to_push": attr.string_list(doc = "Tags to apply after the push by digest."),
+        "_push_tool": attr.label(
+            default = Label("@rules_sematic_tools//:sematic-push"),
+            allow_single_file = True,
+            executable = True,
+            cfg = "exec",
+        ),
+    },
+)
