@@ -17,7 +17,7 @@ load(":paths.bzl", "runfiles_path")
 # on top of a CUDA base's dozens of layers.
 THIRD_PARTY_BUCKETS = 8
 
-def _distribution_key(path):
+def distribution_key(path):
     """The grouping key of an external runfiles path `repo/…`.
 
     rules_python's pip repositories hold one distribution each, so the repository is the key;
@@ -28,7 +28,7 @@ def _distribution_key(path):
         return "/".join(parts[:3])
     return parts[0]
 
-def _bucket(key):
+def bucket(key):
     # Starlark's hash of a string is Java's String.hashCode: the same on every machine.
     return hash(key) % THIRD_PARTY_BUCKETS
 
@@ -80,7 +80,7 @@ def split_runfiles(ctx, binary, runtime_files, image_layer_targets):
         if f in interpreter:
             interpreter_files.append(f)
         elif f.short_path.startswith("../"):
-            buckets[_bucket(_distribution_key(path))].append(f)
+            buckets[bucket(distribution_key(path))].append(f)
         else:
             first_party.append(f)
 

@@ -43,9 +43,10 @@ def _cargo_build(rctx):
     rctx.watch_tree(workspace.get_child("crates"))
 
     # cargo's target directory lives outside the repository (which Bazel wipes on every re-run)
-    # and is shared by every output base of this checkout, so rebuilds are incremental.
+    # and is shared by every output base and checkout on the machine: crates.io dependencies
+    # compile once, rebuilds are incremental, and cargo's lock serialises concurrent builds.
     cache = rctx.os.environ.get("RULES_SEMATIC_HOME") or (rctx.os.environ.get("HOME", "/root") + "/.cache/rules_sematic")
-    target_dir = "%s/cargo-target/%s" % (cache, str(hash(str(workspace))).replace("-", "n"))
+    target_dir = cache + "/cargo-target"
     cargo = _find_cargo(rctx)
     rctx.report_progress("cargo build --release --locked (rules_sematic tools)")
     result = rctx.execute(

@@ -1,0 +1,160 @@
+"""Bad inputs to the macro and the rules, in a scratch workspace that uses rules_sematic as an
+outside module: each gets one clear error naming the problem and the fix, and builds nothing."""
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.bazel import REPO, Bazel
+
+MODULE = f"""\
+module(name = "bad_inputs")
+
+bazel_dep(name = "rules_sematic")
+local_path_override(module_name = "rules_sematic", path = "{REPO}")
+
+bazel_dep(name = "rules_python", version = "0.22.1")
+
+sematic = use_extension("@rules_sematic//:extensions.bzl", "sematic")
+sematic.pull(name = "unpinned", image = "127.0.0.1:5000/base/python:latest")
+sematic.debian_image(name = "no_packages", packages = [])
+sematic.requirements(name = "no_python", python = "/nonexistent/python3.13", requirements_lock = "//:lock.txt")
+use_repo(sematic, "no_packages", "no_python", "unpinned")
+"""
+
+LOAD = 'load("@rules_sematic//:pipeline.bzl", "sematic_image", "sematic_pipeline")\n'
+
+# Rules producing runfiles no real project should have, to feed the image rule bad trees.
+DEFS = """\
+def _root_symlink_impl(ctx):
+    return [DefaultInfo(runfiles = ctx.runfiles(files = [ctx.file.real], root_symlinks = {ctx.attr.path: ctx.file.other}))]
+
+root_symlink = rule(_root_symlink_impl, attrs = {
+    "other": attr.label(allow_single_file = True),
+    "path": attr.string(),
+    "real": attr.label(allow_single_file = True),
+})
+
+def _tree_impl(ctx):
+    tree = ctx.actions.declare_directory(ctx.label.name)
+    ctx.actions.run_shell(outputs = [tree], command = 'cd "$1" && ' + ctx.attr.command, arguments = [tree.path])
+    return [DefaultInfo(files = depset([tree]), runfiles = ctx.runfiles([tree]))]
+
+tree = rule(_tree_impl, attrs = {"command": attr.string()})
+"""
+
+IMAGE = """\
+load("@rules_python//python:defs.bzl", "py_binary")
+load("@rules_sematic//:pipeline.bzl", "sematic_image")
+load("//:defs.bzl", "root_symlink", "tree")
+
+py_binary(name = "bin", srcs = ["bin.py"], data = [":data"], legacy_create_init = False)
+
+sematic_image(name = "image", binary = ":bin")
+
+"""
+PIPELINE = 'sematic_pipeline(name = "main", deps = [], registry = "127.0.0.1:5000", repository = "bad", {})\n'
+
+# package -> (BUILD content, files, target to build, expected message)
+CASES = {
+    "ambiguous_default": (
+        PIPELINE.format('base = ":a", bases = {"default": ":b"}'), {"main.py": ""}, "//ambiguous_default:all",
+        "the default image is ambiguous: base = \":a\" but bases[\"default\"] = \":b\"; set only one of them"),
+    "no_base": (
+        PIPELINE.format(""), {"main.py": ""}, "//no_base:all", "no base image: set base ="),
+    "no_default_key": (
+        PIPELINE.format('bases = {"cuda": ":a"}'), {"main.py": ""}, "//no_default_key:all",
+        "bases has no \"default\" key"),
+    "separator_in_key": (
+        PIPELINE.format('bases = {"default": ":a", "gpu::x": ":b"}'), {"main.py": ""}, "//separator_in_key:all",
+        "contains '::' or '##'"),
+    "hashes_in_key": (
+        PIPELINE.format('bases = {"default": ":a", "gpu##x": ":b"}'), {"main.py": ""}, "//hashes_in_key:all",
+        "contains '::' or '##'"),
+    "invalid_tag_key": (
+        PIPELINE.format('bases = {"default": ":a", "gpu/1": ":b"}'), {"main.py": ""}, "//invalid_tag_key:all",
+        "makes the tag 'main_gpu/1', which is not a valid registry tag"),
+    "too_long_key": (
+        PIPELINE.format('bases = {"default": ":a", "' + "k" * 124 + '": ":b"}'), {"main.py": ""}, "//too_long_key:all",
+        "at most 128 characters"),
+    "missing_launch_script": (
+        PIPELINE.format('base = ":a"'), {}, "//missing_launch_script:all",
+        "launch script main.py not found in package //missing_launch_script: create it or set main"),
+    "base_not_an_image": (
+        'filegroup(name = "notes", srcs = ["notes.txt"])\n' + PIPELINE.format('base = ":notes"'),
+        {"main.py": "", "notes.txt": "not an image"}, "//base_not_an_image:main_default_image",
+        "base //base_not_an_image:notes is not an image"),
+    "unpinned_pull": (
+        'alias(name = "x", actual = "@unpinned//image")\n', {}, "//unpinned_pull:x",
+        "is not pinned: write it as registry/repository@sha256:<digest>"),
+    "debian_without_packages": (
+        'alias(name = "x", actual = "@no_packages//image")\n', {}, "//debian_without_packages:x",
+        "packages is empty"),
+    "requirements_without_python": (
+        'alias(name = "x", actual = "@no_python//:sematic")\n', {}, "//requirements_without_python:x",
+        "interpreter /nonexistent/python3.13 not found"),
+}
+
+
+# package -> (data target, expected message or None for success)
+IMAGE_CASES = {
+    "escaping_runfiles_path": (
+        'root_symlink(name = "data", path = "../../escaped.txt", real = "a.txt", other = "b.txt")',
+        "escaped.txt"),
+    "duplicate_destination": (
+        'root_symlink(name = "data", path = "_main/duplicate_destination/a.txt", real = "a.txt", other = "b.txt")',
+        "duplicate_destination/a.txt"),
+    "non_utf8_file_name": (
+        """tree(name = "data", command = "printf x > $(printf 'bad\\\\377name.txt')")""",
+        "UTF-8"),
+    "hundred_thousand_files": (
+        'tree(name = "data", command = "seq 1 100000 | xargs touch")',
+        None),
+}
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad-inputs")
+    (root / "MODULE.bazel").write_text(MODULE)
+    (root / "WORKSPACE.bzlmod").write_text("")
+    (root / "lock.txt").write_text("six==1.17.0\n")
+    (root / "BUILD.bazel").write_text("")
+    (root / "defs.bzl").write_text(DEFS)
+    for package, (data, _) in IMAGE_CASES.items():
+        (root / package).mkdir()
+        (root / package / "BUILD.bazel").write_text(IMAGE + data + "\n")
+        for name, content in {"bin.py": "print('hi')\n", "a.txt": "a\n", "b.txt": "b\n"}.items():
+            (root / package / name).write_text(content)
+    for package, (build, files, _, _) in CASES.items():
+        (root / package).mkdir()
+        (root / package / "BUILD.bazel").write_text(LOAD + build)
+        for name, content in files.items():
+            (root / package / name).write_text(content)
+    bazel = Bazel(root)
+    yield bazel
+    bazel.shutdown()
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_fails_with_a_clear_message(scratch, case):
+    _, _, target, message = CASES[case]
+    result = scratch.run("build", "--nobuild", target, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("case", sorted(IMAGE_CASES))
+def test_image_of_bad_runfiles(scratch, case):
+    _, message = IMAGE_CASES[case]
+    result = scratch.run("build", f"//{case}:image", check=False)
+    if message is None:
+        assert result.returncode == 0, result.stderr[-3000:]
+        return
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if "sematic-layer: error:" in line]
+    assert len(errors) == 1, result.stderr[-3000:]
+    assert message in errors[0], errors[0]
+    # Nothing half-written: the failed action left no layer blob behind.
+    assert not list((scratch.workspace / "bazel-bin" / case).glob("*.layer.tar.gz*")), "partial output"

@@ -1,0 +1,64 @@
+"""Runs Bazel on this repository or on scratch workspaces, for the end-to-end suites."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Optional
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def clean_env(extra: Optional[dict] = None) -> dict:
+    """The environment for a Bazel client: ours, minus what would change what it builds."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RULES_SEMATIC_PREBUILT_TOOLS", "SEMATIC_CONTAINER_IMAGE", "SEMATIC_CONTAINER_IMAGE_URIS")}
+    env.update(extra or {})
+    return env
+
+
+class Bazel:
+    """One workspace (and optionally its own output base)."""
+
+    def __init__(self, workspace: Path, output_base: Optional[Path] = None):
+        self.workspace = Path(workspace)
+        self.startup = [f"--output_base={output_base}"] if output_base else []
+
+    def run(self, *args, check: bool = True, env: Optional[dict] = None, timeout: int = 1800,
+            startup=()) -> subprocess.CompletedProcess:
+        command = ["bazel", *self.startup, *startup, *map(str, args)]
+        result = subprocess.run(command, cwd=self.workspace, capture_output=True, text=True,
+                                env=clean_env(env), timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(command)} failed ({result.returncode}) in {self.workspace}:\n"
+                                 f"{result.stderr[-6000:]}\n{result.stdout[-2000:]}")
+        return result
+
+    def output_files(self, target: str, *flags) -> list:
+        """The files `target` builds, as absolute paths."""
+        out = self.run("cquery", *flags, "--output=files", target).stdout
+        return [self.workspace / line for line in out.split() if line]
+
+    def image(self, target: str, *flags):
+        """Builds an image target; returns (layout directory, digest string)."""
+        self.run("build", *flags, target)
+        files = self.output_files(target, *flags)
+        layout = next(f for f in files if f.is_dir())
+        digest = next(f for f in files if f.name.endswith(".digest")).read_text()
+        return layout, digest
+
+    def shutdown(self):
+        self.run("shutdown", check=False, timeout=120)
+
+
+def copy_workspace(destination: Path) -> Path:
+    """A copy of this repository's tracked files (what a fresh clone has), plus uncommitted ones."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
+                           capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        source = REPO / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return destination
