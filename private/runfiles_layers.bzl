@@ -18,10 +18,16 @@ load(":paths.bzl", "runfiles_path")
 THIRD_PARTY_BUCKETS = 8
 
 def distribution_key(path):
-    """The grouping key of an external runfiles path `repo/…`.
+    """The grouping key of an external runfiles path.
 
     rules_python's pip repositories hold one distribution each, so the repository is the key;
     python_requirements puts many in one repository, under `site/<name>/`.
+
+    Args:
+      path: runfiles path `repo/…` of a file of an external repository.
+
+    Returns:
+      `repo` or `repo/site/<distribution>`.
     """
     parts = path.split("/")
     if len(parts) > 3 and parts[1] == "site":
