@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -23,6 +24,10 @@ impl AtomicFile {
             .with_context(|| format!("creating directory {}", parent.display()))?;
         let temp = tempfile::Builder::new()
             .prefix(".tmp-")
+            // Temporary files are private (0600) by default; what we write (blobs, layouts,
+            // descriptors) must be readable like any other build output, e.g. by a runtime
+            // loading the layout under another user.
+            .permissions(fs::Permissions::from_mode(0o644))
             .tempfile_in(parent)
             .with_context(|| format!("creating a temporary file in {}", parent.display()))?;
         Ok(AtomicFile {
@@ -129,6 +134,8 @@ mod tests {
         write_atomic(&target, b"one").unwrap();
         write_atomic(&target, b"two").unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"two");
+        let mode = fs::metadata(&target).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644, "{mode:o}");
     }
 
     #[test]
