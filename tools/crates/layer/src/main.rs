@@ -50,20 +50,10 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!(
-                "sematic-layer: error: {}",
-                format!("{err:#}").replace('\n', " ")
-            );
-            ExitCode::FAILURE
-        }
-    }
+    oci_core::cli::main("sematic-layer", run)
 }
 
-fn run(cli: &Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<()> {
     let jobs = cli
         .jobs
         .or_else(|| std::thread::available_parallelism().ok())
