@@ -16,10 +16,15 @@ pub fn main<C: Parser>(tool: &str, run: impl FnOnce(C) -> anyhow::Result<()>) ->
         Ok(cli) => cli,
         Err(err) if !err.use_stderr() => err.exit(),
         Err(err) => {
-            // clap's message is several lines (usage, tips); its first line says what is wrong.
+            // clap's message is a paragraph saying what is wrong (sometimes over several
+            // lines), then usage and tips; keep the paragraph, on one line.
             let text = err.to_string();
-            let first = text.lines().next().unwrap_or_default();
-            eprintln!("{tool}: {}", first.trim());
+            let problem: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|line| !line.is_empty())
+                .collect();
+            eprintln!("{tool}: {}", problem.join(" "));
             return ExitCode::from(USAGE_ERROR);
         }
     };
