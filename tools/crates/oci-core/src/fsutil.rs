@@ -1,12 +1,14 @@
 //! File writes that never leave a half-written file at the destination: everything is written
-//! to a temporary file in the destination's directory and renamed into place.
+//! to a temporary file in the destination's directory and renamed into place. Whole directories
+//! (image layouts) get the same treatment through [`StagedDir`].
 
 use std::fs;
 use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use tempfile::NamedTempFile;
+use tempfile::{NamedTempFile, TempDir};
 
 /// A file being written; it appears at its destination only when [`AtomicFile::commit`] runs.
 /// Dropping it without committing removes the temporary file.
@@ -23,6 +25,10 @@ impl AtomicFile {
             .with_context(|| format!("creating directory {}", parent.display()))?;
         let temp = tempfile::Builder::new()
             .prefix(".tmp-")
+            // Temporary files are private (0600) by default; what we write (blobs, layouts,
+            // descriptors) must be readable like any other build output, e.g. by a runtime
+            // loading the layout under another user.
+            .permissions(fs::Permissions::from_mode(0o644))
             .tempfile_in(parent)
             .with_context(|| format!("creating a temporary file in {}", parent.display()))?;
         Ok(AtomicFile {
@@ -99,6 +105,65 @@ pub fn link_or_copy(source: &Path, destination: &Path) -> Result<()> {
     output.commit()
 }
 
+/// A directory that appears at its destination complete or not at all: it is built under a
+/// temporary name next to the destination and renamed into place, replacing any old one.
+pub struct StagedDir {
+    temp: TempDir,
+    destination: PathBuf,
+}
+
+impl StagedDir {
+    /// Starts a directory for `destination`; dropping it without `commit` removes it.
+    pub fn create(destination: &Path) -> Result<Self> {
+        let parent = parent_dir(destination);
+        fs::create_dir_all(parent)
+            .with_context(|| format!("creating directory {}", parent.display()))?;
+        let temp = tempfile::Builder::new()
+            .prefix(".tmp-layout-")
+            .tempdir_in(parent)
+            .with_context(|| format!("creating a temporary directory in {}", parent.display()))?;
+        Ok(StagedDir {
+            temp,
+            destination: destination.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// Renames the directory into place. An existing destination is first moved aside (and
+    /// put back if the rename fails), then deleted.
+    pub fn commit(self) -> Result<()> {
+        let destination = &self.destination;
+        let old = match fs::symlink_metadata(destination) {
+            Ok(_) => {
+                // rename(2) replaces an empty directory, so a fresh temporary one can receive it.
+                let aside = tempfile::Builder::new()
+                    .prefix(".old-layout-")
+                    .tempdir_in(parent_dir(destination))
+                    .context("creating a temporary directory")?;
+                fs::rename(destination, aside.path()).with_context(|| {
+                    format!("moving the old {} out of the way", destination.display())
+                })?;
+                Some(aside)
+            }
+            Err(_) => None,
+        };
+        let built = self.temp.keep();
+        if let Err(err) = fs::rename(&built, destination) {
+            if let Some(old) = &old {
+                // Best effort: leave the previous output as it was.
+                let _ = fs::rename(old.path(), destination);
+            }
+            let _ = fs::remove_dir_all(&built);
+            return Err(err).with_context(|| format!("renaming into {}", destination.display()));
+        }
+        // `old` (the previous output) is deleted when dropped here.
+        Ok(())
+    }
+}
+
 fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
@@ -129,6 +194,8 @@ mod tests {
         write_atomic(&target, b"one").unwrap();
         write_atomic(&target, b"two").unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"two");
+        let mode = fs::metadata(&target).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644, "{mode:o}");
     }
 
     #[test]
@@ -145,5 +212,29 @@ mod tests {
             .unwrap()
             .file_type()
             .is_symlink());
+    }
+
+    #[test]
+    fn commit_replaces_and_drop_discards() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("layout");
+        fs::create_dir(&target).unwrap();
+        fs::write(target.join("stale"), b"old").unwrap();
+
+        let staged = StagedDir::create(&target).unwrap();
+        fs::write(staged.path().join("index.json"), b"{}").unwrap();
+        drop(staged);
+        assert!(target.join("stale").exists());
+
+        let staged = StagedDir::create(&target).unwrap();
+        fs::write(staged.path().join("index.json"), b"{}").unwrap();
+        staged.commit().unwrap();
+        assert!(target.join("index.json").exists());
+        assert!(!target.join("stale").exists());
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec!["layout"]);
     }
 }

@@ -2,6 +2,7 @@
 //! file writes, image layouts, references and platforms.
 
 pub mod canonical;
+pub mod cli;
 pub mod digest;
 pub mod fsutil;
 pub mod layout;

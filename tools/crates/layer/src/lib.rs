@@ -1,0 +1,10 @@
+//! Building reproducible OCI layers: a deterministic tar writer, a deterministic parallel gzip,
+//! and the two ways `sematic-layer` fills a layer (a Bazel file manifest, or a rootfs tar).
+
+pub mod archive;
+pub mod descriptor;
+pub mod from_tar;
+pub mod gzip;
+pub mod manifest;
+pub mod plan;
+pub mod stream;
