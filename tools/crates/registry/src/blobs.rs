@@ -2,9 +2,11 @@
 //! with a chunked fallback) and streamed downloads.
 
 use std::io::Read;
+use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use oci_core::digest::HashingReader;
+use oci_core::fsutil::AtomicFile;
 use oci_core::Digest;
 use ureq::http::Response;
 
@@ -184,6 +186,38 @@ impl Client {
             ))));
         }
         Ok(Box::new(response.into_body().into_reader()))
+    }
+
+    /// Streams a blob into the file `destination` (atomically), verifying size and digest.
+    pub fn download_blob(
+        &self,
+        registry: &Registry,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        destination: &Path,
+    ) -> Result<()> {
+        self.retrying(|| {
+            let mut reader = HashingReader::new(self.open_blob(registry, repository, digest)?);
+            let mut file = AtomicFile::create(destination)?;
+            std::io::copy(&mut reader, &mut file).map_err(|err| {
+                Attempt::Retry(
+                    anyhow!(err).context(format!("writing {}", destination.display())),
+                    None,
+                )
+            })?;
+            let (actual, read) = reader.finish();
+            if &actual != digest || read != size {
+                // Garbled or cut short on the way: the retry budget bounds a lying registry.
+                return Err(Attempt::Retry(
+                    anyhow!("the registry sent {read} bytes hashing to {actual}, expected {size} bytes with digest {digest}"),
+                    None,
+                ));
+            }
+            file.commit()?;
+            Ok(())
+        })
+        .with_context(|| format!("downloading blob {digest} from {}/{repository}", registry.name))
     }
 
     /// Downloads a small blob (a config) into memory, verifying it.

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Context, Result};
-use oci_core::layout::{descriptor_digest, Layout};
+use oci_core::layout::{descriptor_digest, Layout, ResolvedImage};
 use oci_core::media_type::{classify_manifest, ManifestKind};
 use oci_core::platform::Platform;
 use oci_core::reference::{validate_tag, Reference};
@@ -298,18 +298,7 @@ fn prepare(client: &Client, spec: &ImageSpec) -> Result<Prepared> {
     for tag in &spec.tags {
         validate_tag(tag)?;
     }
-    let layout = Layout::open(&spec.layout)?;
-    let index = layout.index()?;
-    if let [entry] = index.manifests().as_slice() {
-        if let ManifestKind::Index(_) = classify_manifest(entry.media_type().as_ref())? {
-            bail!(
-                "{} holds an image index; push a single-platform image layout",
-                spec.layout.display()
-            );
-        }
-    }
-    // The platform only matters for indexes, refused above.
-    let image = layout.resolve(&Platform::parse("linux/amd64")?, None)?;
+    let (layout, image) = read_layout(&spec.layout)?;
     let source = image
         .source
         .as_deref()
@@ -349,6 +338,29 @@ fn prepare(client: &Client, spec: &ImageSpec) -> Result<Prepared> {
         blobs,
         manifest_existed,
     })
+}
+
+/// Opens a layout holding one image manifest (an index is refused: we push one platform).
+fn read_layout(path: &Path) -> Result<(Layout, ResolvedImage)> {
+    let layout = Layout::open(path)?;
+    let index = layout.index()?;
+    if let [entry] = index.manifests().as_slice() {
+        if let ManifestKind::Index(_) = classify_manifest(entry.media_type().as_ref())? {
+            bail!(
+                "{} holds an image index; push a single-platform image layout",
+                path.display()
+            );
+        }
+    }
+    // The platform only matters for indexes, refused above.
+    let image = layout.resolve(&Platform::parse("linux/amd64")?, None)?;
+    Ok((layout, image))
+}
+
+/// The manifest digest a push of the layout at `path` produces.
+pub fn layout_digest(path: &Path) -> Result<Digest> {
+    let (_, image) = read_layout(path)?;
+    descriptor_digest(&image.manifest_descriptor)
 }
 
 /// The path of a blob the layout has, after checking its size.
