@@ -1,20 +1,8 @@
 """sematic-push against a plain local registry: output contract, round trip through skopeo,
 incremental pushes."""
 
-import json
-import subprocess
-
-from harness.fixtures import parse_summary
+from harness.fixtures import parse_summary, skopeo_copy_back
 from harness.images import layer, random_layer, write_layout
-
-
-def skopeo_copy_back(host: str, reference: str, destination) -> str:
-    """Copies an image out of the registry with skopeo; returns the copied manifest digest."""
-    subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false",
-                    f"docker://{host}/{reference}", f"oci:{destination}:copied"],
-                   check=True, capture_output=True)
-    index = json.loads((destination / "index.json").read_text())
-    return index["manifests"][0]["digest"]
 
 
 def test_push_prints_one_reference_line_and_round_trips(tools, registry, tmp_path):

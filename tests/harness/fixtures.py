@@ -54,6 +54,17 @@ def assert_one_line_error(result, program: str, *needles: str) -> str:
     return errors[0]
 
 
+def skopeo_copy_back(host: str, reference: str, destination: Path, *extra) -> str:
+    """Copies an image out of a plain-HTTP registry with skopeo into an OCI layout; returns
+    the copied manifest digest (skopeo keeps manifests byte for byte)."""
+    _require("skopeo")
+    subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false", *extra,
+                    f"docker://{host}/{reference}", f"oci:{destination}:copied"],
+                   check=True, capture_output=True)
+    index = json.loads((destination / "index.json").read_text())
+    return index["manifests"][0]["digest"]
+
+
 class Tools:
     def __init__(self, bin_dir: Path, home: Path):
         self.bin_dir = bin_dir
@@ -150,7 +161,8 @@ def python_rootfs() -> Path:
     target = CACHE / "test-images" / "rootfs-python3-minimal-dash.tar"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".partial")
+        # mmdebstrap picks its output format from the extension: keep ".tar" last.
+        partial = target.with_name("partial-" + target.name)
         subprocess.run(["mmdebstrap", "--quiet", "--variant=extract",
                         "--include=python3-minimal,dash", "bookworm", str(partial)],
                        check=True, env={**os.environ, "SOURCE_DATE_EPOCH": "1700000000"})
