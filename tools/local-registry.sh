@@ -39,8 +39,8 @@ print_info() {
   local dir=$1
   echo "REGISTRY=127.0.0.1:$(<"$dir/port")"
   echo "DIR=$dir"
-  if [[ -f "$dir/tls/cert.pem" ]]; then
-    echo "CA=$dir/tls/cert.pem"
+  if [[ -f "$dir/tls/ca.pem" ]]; then
+    echo "CA=$dir/tls/ca.pem"
   fi
 }
 
@@ -91,8 +91,16 @@ cmd_start() {
   if $tls; then
     mkdir -p "$dir/tls"
     if [[ ! -f "$dir/tls/cert.pem" ]]; then
-      openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/tls/key.pem" -out "$dir/tls/cert.pem" \
-        -days 30 -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" 2>/dev/null
+      # A private CA and a server certificate it signs (rustls, like browsers, refuses a CA
+      # certificate presented as the server's own). CA= names the CA to trust.
+      openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/tls/ca-key.pem" -out "$dir/tls/ca.pem" \
+        -days 30 -subj "/CN=local-registry test CA" 2>/dev/null
+      openssl req -newkey rsa:2048 -nodes -keyout "$dir/tls/key.pem" -out "$dir/tls/server.csr" \
+        -subj "/CN=127.0.0.1" 2>/dev/null
+      printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=critical,CA:FALSE" \
+        "extendedKeyUsage=serverAuth" >"$dir/tls/server.ext"
+      openssl x509 -req -in "$dir/tls/server.csr" -CA "$dir/tls/ca.pem" -CAkey "$dir/tls/ca-key.pem" \
+        -CAcreateserial -days 30 -extfile "$dir/tls/server.ext" -out "$dir/tls/cert.pem" 2>/dev/null
     fi
     echo "  tls: {certificate: $dir/tls/cert.pem, key: $dir/tls/key.pem}" >>"$config"
   fi
@@ -117,7 +125,7 @@ cmd_start() {
   local scheme=http curl_tls=()
   if $tls; then
     scheme=https
-    curl_tls=(--cacert "$dir/tls/cert.pem")
+    curl_tls=(--cacert "$dir/tls/ca.pem")
   fi
   local i
   for ((i = 0; i < 100; i++)); do

@@ -14,7 +14,8 @@ answered with a fault instead of (or after) being forwarded:
 
 `script` entries `(predicate(method, path), fault)` fire once each, before the random ones;
 `rewrite(method, path, status, body) -> body` alters forwarded bodies (a lying registry);
-`reject_bodies_over` answers 413 to requests with a larger body (a size-limited proxy).
+`reject_bodies_over` answers 413 to requests with a larger body (a size-limited proxy);
+`delay` slows every request down (to let short-lived tokens expire mid-push).
 The Host header is passed through unchanged, so the registry's Location headers point back
 at the proxy. Everything is recorded in `log`.
 """
@@ -48,7 +49,7 @@ class FaultProxy:
                  stall_seconds: float = 5.0, retry_after: str = "1",
                  script: Optional[list] = None,
                  rewrite: Optional[Callable] = None,
-                 reject_bodies_over: Optional[int] = None):
+                 reject_bodies_over: Optional[int] = None, delay: float = 0.0):
         self.upstream_host, port = upstream.rsplit(":", 1)
         self.upstream_port = int(port)
         self.rate = rate
@@ -59,6 +60,7 @@ class FaultProxy:
         self.script = list(script or [])
         self.rewrite = rewrite
         self.reject_bodies_over = reject_bodies_over
+        self.delay = delay
         self.log: list = []
         self._lock = threading.Lock()
         self._listener: Optional[socket.socket] = None
@@ -142,6 +144,8 @@ class FaultProxy:
     def _handle(self, connection, method, path, headers, body) -> bool:
         """Answers one request; False closes the client connection."""
         fault = self._choose_fault(method, path)
+        if self.delay:
+            time.sleep(self.delay)
         if self.reject_bodies_over is not None and len(body) > self.reject_bodies_over and not fault:
             fault = "413"
         if fault == "reset":

@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 SERVICE = "test-registry"
+# docker-registry 2.8 accepts a token until 60 s after its `exp` (clock-skew leeway).
+REGISTRY_LEEWAY = 60
 ISSUER = "test-issuer"
 
 
@@ -47,6 +49,8 @@ class TokenServer:
         self.token_lifetime = token_lifetime
         self.advertised_lifetime = advertised_lifetime or token_lifetime
         self.requests: list = []
+        # Every token handed out, so tests can check none of them leaks into output.
+        self.issued: list = []
         self.cert_path = self.dir / "token-cert.pem"
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test token issuer")])
@@ -75,11 +79,16 @@ class TokenServer:
             granted = sorted(set(actions.split(",")) & self.policy(user, repository))
             access.append({"type": "repository", "name": repository, "actions": granted})
         now = int(time.time())
-        claims = {"iss": ISSUER, "sub": user or "", "aud": SERVICE, "iat": now, "nbf": now - 10,
-                  "exp": now + self.token_lifetime, "jti": uuid.uuid4().hex, "access": access}
+        # Shift short lifetimes by the registry's leeway so that it really refuses the token
+        # `token_lifetime` seconds from now.
+        exp = now + self.token_lifetime - (REGISTRY_LEEWAY if self.token_lifetime < REGISTRY_LEEWAY else 0)
+        claims = {"iss": ISSUER, "sub": user or "", "aud": SERVICE, "iat": min(now, exp),
+                  "nbf": min(now, exp) - 10, "exp": exp, "jti": uuid.uuid4().hex, "access": access}
         der = self._cert.public_bytes(serialization.Encoding.DER)
-        return jwt.encode(claims, self._key, algorithm="RS256",
-                          headers={"x5c": [base64.b64encode(der).decode()]})
+        token = jwt.encode(claims, self._key, algorithm="RS256",
+                           headers={"x5c": [base64.b64encode(der).decode()]})
+        self.issued.append(token)
+        return token
 
     def start(self) -> "TokenServer":
         server = self

@@ -342,33 +342,50 @@ impl Client {
     ) -> Result<Response<ureq::Body>, ureq::Error> {
         let mut renewed = false;
         loop {
-            let authorization = if same_origin(url, &registry.base) {
+            let knew_challenge = lock(&registry.auth).challenge.is_some();
+            let auth = if same_origin(url, &registry.base) {
                 self.authorization(registry, scope)
                     .map_err(|err| ureq::Error::Io(std::io::Error::other(AuthFailure(err))))?
             } else {
-                None
+                Authorization::default()
             };
             let mut builder = http::Request::builder().method(method).uri(url);
             for (name, value) in headers {
                 builder = builder.header(*name, *value);
             }
-            if let Some(value) = &authorization {
+            if let Some(value) = &auth.header {
                 builder = builder.header("Authorization", value.as_str());
             }
             let (builder, body) = make(builder)?;
             let request = builder.body(body).map_err(ureq::Error::Http)?;
-            let response = self.agent(registry).run(request)?;
-            if response.status() != 401 || renewed {
+            let mut response = self.agent(registry).run(request)?;
+            if response.status() != 401 {
                 return Ok(response);
             }
-            // Renew once: an expired token, or a challenge we only just learned. Repeating
-            // the same credentials after that would only hammer the registry.
+            // Worth one more try: a cached token that has expired, or a challenge we only
+            // just learned. Anything else would repeat the same refusal.
             let had_token = self.forget_token(registry, scope, &response);
-            let learned = authorization.is_none() && lock(&registry.auth).challenge.is_some();
-            if !(had_token || learned) || !replayable {
-                return Ok(response);
+            let learned = !knew_challenge && lock(&registry.auth).challenge.is_some();
+            if !renewed && ((had_token && !auth.fresh) || learned) {
+                if !replayable {
+                    // The stream is spent; the caller restarts the upload.
+                    return Ok(response);
+                }
+                renewed = true;
+                continue;
             }
-            renewed = true;
+            let refusal = HttpError::from_response(&mut response);
+            let whom = match &auth.origin {
+                Some(origin) => format!("the credentials from {origin}"),
+                None => "anonymous access: no credentials found for it (docker login, $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json, ~/.docker/config.json or podman's auth.json)".to_owned(),
+            };
+            return Err(ureq::Error::Io(std::io::Error::other(AuthFailure(
+                anyhow!(
+                    "{refusal}: registry {} denied {} to {whom}",
+                    registry.name,
+                    scope.token_scopes().join(" ")
+                ),
+            ))));
         }
     }
 
@@ -426,10 +443,10 @@ impl Client {
     }
 
     /// The `Authorization` value for `scope`, fetching a token when needed.
-    fn authorization(&self, registry: &Registry, scope: &Scope) -> Result<Option<String>> {
+    fn authorization(&self, registry: &Registry, scope: &Scope) -> Result<Authorization> {
         let mut auth = lock(&registry.auth);
         let Some(challenge) = auth.challenge.clone() else {
-            return Ok(None);
+            return Ok(Authorization::default());
         };
         let repository = scope.repository().to_owned();
         if !auth.credentials.contains_key(&repository) {
@@ -437,19 +454,26 @@ impl Client {
             auth.credentials.insert(repository.clone(), found);
         }
         let found = auth.credentials.get(&repository).cloned().flatten();
+        let origin = found.as_ref().map(|f| f.origin.clone());
         match challenge {
             Challenge::Basic => Ok(match found.map(|f| f.credentials) {
-                Some(Credentials::Basic { username, password }) => {
-                    Some(basic_header(&username, &password))
-                }
+                Some(Credentials::Basic { username, password }) => Authorization {
+                    header: Some(basic_header(&username, &password)),
+                    fresh: true,
+                    origin,
+                },
                 // An identity token is meaningless without a token server.
-                Some(Credentials::IdentityToken(_)) | None => None,
+                Some(Credentials::IdentityToken(_)) | None => Authorization::default(),
             }),
             Challenge::Bearer { realm, service } => {
                 let key = scope.token_scopes().join(" ");
                 if let Some((token, expires)) = auth.tokens.get(&key) {
                     if Instant::now() < *expires {
-                        return Ok(Some(format!("Bearer {token}")));
+                        return Ok(Authorization {
+                            header: Some(format!("Bearer {token}")),
+                            fresh: false,
+                            origin,
+                        });
                     }
                 }
                 let (token, lifetime) = self
@@ -458,7 +482,11 @@ impl Client {
                 // Renew a little early so a token does not expire between check and use.
                 let expires = Instant::now() + lifetime.saturating_sub(Duration::from_secs(5));
                 auth.tokens.insert(key, (token.clone(), expires));
-                Ok(Some(format!("Bearer {token}")))
+                Ok(Authorization {
+                    header: Some(format!("Bearer {token}")),
+                    fresh: true,
+                    origin,
+                })
             }
         }
     }
@@ -595,6 +623,17 @@ impl Registry {
     pub fn is_plain_http(&self) -> bool {
         self.base.starts_with("http://")
     }
+}
+
+/// What a request carries to authenticate.
+#[derive(Default)]
+struct Authorization {
+    /// The `Authorization` header value, if any.
+    header: Option<String>,
+    /// Obtained for this very request (a refusal of it is final), not taken from the cache.
+    fresh: bool,
+    /// Where the credentials came from, for messages.
+    origin: Option<String>,
 }
 
 /// Wraps an authentication failure so it survives the trip through `ureq::Error::Io` and is
