@@ -12,9 +12,11 @@ answered with a fault instead of (or after) being forwarded:
 * ``truncate``  the response is forwarded with its full Content-Length but only half of
                 its body, then the connection is closed.
 
-`script` entries `(predicate(method, path), fault)` fire once each, before the random ones;
+`script` entries `(predicate(method, path), fault[, count])` fire `count` times each (once
+by default, forever with None), before the random ones;
 `rewrite(method, path, status, body) -> body` alters forwarded bodies (a lying registry);
-`reject_bodies_over` answers 413 to requests with a larger body (a size-limited proxy);
+`reject_put_bodies_over` answers 413 to PUTs with a larger body (a registry that refuses
+monolithic uploads);
 `delay` slows every request down (to let short-lived tokens expire mid-push).
 The Host header is passed through unchanged, so the registry's Location headers point back
 at the proxy. Everything is recorded in `log`.
@@ -49,7 +51,7 @@ class FaultProxy:
                  stall_seconds: float = 5.0, retry_after: str = "1",
                  script: Optional[list] = None,
                  rewrite: Optional[Callable] = None,
-                 reject_bodies_over: Optional[int] = None, delay: float = 0.0):
+                 reject_put_bodies_over: Optional[int] = None, delay: float = 0.0):
         self.upstream_host, port = upstream.rsplit(":", 1)
         self.upstream_port = int(port)
         self.rate = rate
@@ -59,7 +61,7 @@ class FaultProxy:
         self.retry_after = retry_after
         self.script = list(script or [])
         self.rewrite = rewrite
-        self.reject_bodies_over = reject_bodies_over
+        self.reject_put_bodies_over = reject_put_bodies_over
         self.delay = delay
         self.log: list = []
         self._lock = threading.Lock()
@@ -109,9 +111,14 @@ class FaultProxy:
 
     def _choose_fault(self, method: str, path: str) -> Optional[str]:
         with self._lock:
-            for i, (predicate, fault) in enumerate(self.script):
+            for i, entry in enumerate(self.script):
+                predicate, fault, count = (tuple(entry) + (1,))[:3]
                 if predicate(method, path):
-                    del self.script[i]
+                    if count is not None:
+                        if count <= 1:
+                            del self.script[i]
+                        else:
+                            self.script[i] = (predicate, fault, count - 1)
                     return fault
             if self.rate and self.random.random() < self.rate:
                 return self.random.choice(self.faults)
@@ -120,6 +127,11 @@ class FaultProxy:
     def _serve(self, connection: socket.socket):
         reader = connection.makefile("rb")
         try:
+            # Like Go's HTTP server, answer a TLS ClientHello (0x16) at once instead of waiting
+            # for a request line that never comes: clients probing for TLS must learn fast.
+            if connection.recv(1, socket.MSG_PEEK) == b"\x16":
+                connection.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent a TLS handshake to an HTTP server.\n")
+                return
             while not self._stopping.is_set():
                 request = _read_request(reader)
                 if request is None:
@@ -146,7 +158,8 @@ class FaultProxy:
         fault = self._choose_fault(method, path)
         if self.delay:
             time.sleep(self.delay)
-        if self.reject_bodies_over is not None and len(body) > self.reject_bodies_over and not fault:
+        if (self.reject_put_bodies_over is not None and method == "PUT"
+                and len(body) > self.reject_put_bodies_over and not fault):
             fault = "413"
         if fault == "reset":
             self._record(method, path, fault, None, body)
