@@ -37,7 +37,7 @@ struct Args {
     repository: String,
 
     /// Tag to point at the pushed manifest (repeatable; all given tags are applied).
-    #[arg(long = "tag", value_name = "TAG")]
+    #[arg(long = "tag", value_name = "TAG", allow_hyphen_values = true)]
     tags: Vec<String>,
 
     /// Also write the pushed reference line to FILE (atomically, with a trailing newline).

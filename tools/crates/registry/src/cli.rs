@@ -51,12 +51,17 @@ pub fn parse<T: clap::Parser>(program: &str) -> T {
             err.exit()
         }
         Err(err) => {
+            // clap spreads one error over several lines (the missing arguments, a usage
+            // block, a hint); keep the message part, on one line.
             let text = err.to_string();
-            let first = text
+            let message = text.split("Usage:").next().unwrap_or(&text);
+            let first = message
                 .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let first = first.trim_start_matches("error: ");
             eprintln!("{program}: error: {first} (see --help)");
             std::process::exit(2);
         }
