@@ -1,0 +1,3 @@
+"""Shared pytest setup: the registry-side harness fixtures (tests/harness/fixtures.py)."""
+
+pytest_plugins = ["harness.fixtures"]

@@ -1,0 +1,228 @@
+"""Authentication and TLS: htpasswd over TLS, certificate verification without downgrade,
+bearer tokens (scopes, expiry), credential helpers and stores, identity tokens, podman auth
+files, and secrets never appearing in any output."""
+
+import base64
+import json
+import os
+import stat
+
+import pytest
+
+from harness.fixtures import assert_one_line_error, parse_summary
+from harness.images import layer, random_layer, write_layout
+
+USER, PASSWORD = "alice", "pa55-Word-9f3c1"
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def docker_config(tools, content: dict) -> None:
+    directory = tools.home / ".docker"
+    directory.mkdir(exist_ok=True)
+    (directory / "config.json").write_text(json.dumps(content))
+
+
+def basic_auths(host: str, user=USER, password=PASSWORD) -> dict:
+    return {"auths": {host: {"auth": b64(f"{user}:{password}")}}}
+
+
+def helper_on_path(tools, tmp_path, secret_json: str) -> dict:
+    """Installs docker-credential-test answering `secret_json` for any server and logging the
+    server URLs it was asked about; returns the env adding it to PATH."""
+    bin_dir = tmp_path / "helper-bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-test"
+    log = tmp_path / "helper.log"
+    helper.write_text(f"#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\n"
+                      f"echo \"$server\" >> {log}\ncat <<'JSON'\n{secret_json}\nJSON\n")
+    helper.chmod(helper.stat().st_mode | stat.S_IXUSR)
+    return {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def assert_no_secrets(result, *secrets):
+    output = result.stdout + result.stderr
+    for secret in secrets:
+        assert secret not in output, f"secret leaked: {secret[:6]}…"
+
+
+@pytest.fixture
+def image(tmp_path):
+    return write_layout(tmp_path / "img", [random_layer(50_000, 1), layer({"app": b"1"})])
+
+
+def test_htpasswd_over_tls_with_ca_cert(tools, make_registry, image):
+    registry = make_registry(htpasswd=f"{USER}:{PASSWORD}", tls=True)
+    docker_config(tools, basic_auths(registry.host))
+    result = tools.push(image.layout, f"{registry.host}/app/x", "--tag", "t",
+                        "--ca-cert", registry.ca)
+    assert result.returncode == 0, result.stderr
+    assert registry.tags("app/x") == ["t"]
+    # The system-bundle route ($SSL_CERT_FILE) works as well as --ca-cert.
+    again = tools.push(image.layout, f"{registry.host}/app/x", "--tag", "t2",
+                       env={"SSL_CERT_FILE": str(registry.ca)})
+    assert again.returncode == 0, again.stderr
+    assert_no_secrets(result, PASSWORD, b64(f"{USER}:{PASSWORD}"))
+
+
+def test_untrusted_certificate_fails_without_plain_http_fallback(tools, make_registry, image):
+    registry = make_registry(htpasswd=f"{USER}:{PASSWORD}", tls=True)
+    docker_config(tools, basic_auths(registry.host))
+    mark = len(registry.log_text())
+    result = tools.push(image.layout, f"{registry.host}/app/x", "--tag", "t")
+    assert_one_line_error(result, "sematic-push", registry.host, "certificate", "--ca-cert",
+                          "not falling back to plain HTTP")
+    assert "HTTP request to an HTTPS server" not in registry.log_text()[mark:]
+    assert registry.tags("app/x") == []
+
+
+def test_insecure_accepts_a_self_signed_certificate_with_one_warning(tools, make_registry, image):
+    registry = make_registry(htpasswd=f"{USER}:{PASSWORD}", tls=True)
+    docker_config(tools, basic_auths(registry.host))
+    result = tools.push(image.layout, f"{registry.host}/app/x", "--tag", "t", "--insecure")
+    assert result.returncode == 0, result.stderr
+    warnings = [l for l in result.stderr.splitlines() if "warning" in l]
+    assert len(warnings) == 1 and "--insecure" in warnings[0]
+
+
+def test_wrong_password_is_one_line_without_secrets(tools, make_registry, image):
+    registry = make_registry(htpasswd=f"{USER}:{PASSWORD}")
+    wrong = "Wr0ng-Secret-77aa"
+    docker_config(tools, basic_auths(registry.host, password=wrong))
+    result = tools.push(image.layout, f"{registry.host}/app/x", "--tag", "t")
+    line = assert_one_line_error(result, "sematic-push", registry.host, "app/x", "401")
+    assert "denied" in line and "config.json" in line
+    assert_no_secrets(result, wrong, b64(f"{USER}:{wrong}"), PASSWORD)
+    assert registry.tags("app/x") == []
+
+
+def test_no_credentials_against_htpasswd_registry_fails_clearly(tools, make_registry, image):
+    registry = make_registry(htpasswd=f"{USER}:{PASSWORD}")
+    result = tools.push(image.layout, f"{registry.host}/app/x")
+    assert_one_line_error(result, "sematic-push", "401")
+
+
+def token_registry(make_registry, make_token_server, **token_options):
+    server = make_token_server(users={USER: PASSWORD}, **token_options)
+    registry = make_registry(token_realm=server.realm, token_cert=server.cert_path)
+    registry.token_server = server
+    return server, registry
+
+
+def test_token_auth_scopes_for_push_and_mount(tools, make_registry, make_token_server, tmp_path):
+    server, registry = token_registry(make_registry, make_token_server)
+    docker_config(tools, basic_auths(registry.host))
+    base = write_layout(tmp_path / "base", [random_layer(30_000, s) for s in range(2)])
+    result = tools.push(base.layout, f"{registry.host}/base/python", "--tag", "3")
+    assert result.returncode == 0, result.stderr
+    push_scopes = [r["scopes"] for r in server.requests if r["user"] == USER]
+    assert ["repository:base/python:pull,push"] in push_scopes
+
+    app = write_layout(tmp_path / "app", [layer({"a": b"a"})], base=base,
+                       source=f"{registry.host}/base/python")
+    result = tools.push(app.layout, f"{registry.host}/app/x", "--tag", "t")
+    assert result.returncode == 0, result.stderr
+    assert parse_summary(result.stderr)["mounted"] == 2
+    scopes = [r["scopes"] for r in server.requests]
+    assert ["repository:app/x:pull,push", "repository:base/python:pull"] in scopes
+    assert registry.tags("app/x") == ["t"]
+    assert_no_secrets(result, PASSWORD, *server.issued)
+
+
+def test_expired_token_is_renewed_on_401(tools, make_registry, make_token_server, make_proxy, tmp_path):
+    # Tokens die after 2 s but clients are told 300 s, so the client's cached token expires
+    # mid-push and the registry's 401 must trigger exactly one renewal per expiry.
+    server, registry = token_registry(make_registry, make_token_server,
+                                      token_lifetime=2, advertised_lifetime=300)
+    proxy = make_proxy(registry.host, delay=0.12)
+    docker_config(tools, basic_auths(proxy.address))
+    image = write_layout(tmp_path / "img", [layer({f"f{i}": bytes([i]) * 100}) for i in range(10)])
+    result = tools.push(image.layout, f"{proxy.address}/app/x", "--tag", "t", "--jobs", "1")
+    assert result.returncode == 0, result.stderr
+    unauthorized = [r for r in proxy.log if r.status == 401 and r.path != "/v2/"]
+    assert unauthorized, "the token never expired during the push; slow the proxy down"
+    renewals = [r for r in server.requests if r["scopes"] == ["repository:app/x:pull,push"]]
+    assert len(renewals) >= 2
+    assert registry.manifest_digest("app/x", "t") == image.digest
+
+
+def test_credential_helper_and_store(tools, make_registry, tmp_path, image):
+    registry = make_registry(htpasswd=f"{USER}:{PASSWORD}")
+    env = helper_on_path(tools, tmp_path, json.dumps({"Username": USER, "Secret": PASSWORD}))
+    docker_config(tools, {"credHelpers": {registry.host: "test"}})
+    result = tools.push(image.layout, f"{registry.host}/app/helper", "--tag", "t", env=env)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "helper.log").read_text().split() == [registry.host]
+
+    docker_config(tools, {"credsStore": "test", "auths": {registry.host: {}}})
+    result = tools.push(image.layout, f"{registry.host}/app/store", "--tag", "t", env=env)
+    assert result.returncode == 0, result.stderr
+    assert registry.tags("app/store") == ["t"]
+    assert_no_secrets(result, PASSWORD)
+
+
+def test_identity_tokens_from_helper_and_config(tools, make_registry, make_token_server, tmp_path, image):
+    refresh = "rt-0b7e5c1d9a"
+    server, registry = token_registry(make_registry, make_token_server,
+                                      refresh_tokens={refresh: USER})
+    env = helper_on_path(tools, tmp_path, json.dumps({"Username": "<token>", "Secret": refresh}))
+    docker_config(tools, {"credsStore": "test"})
+    result = tools.push(image.layout, f"{registry.host}/app/idt", "--tag", "t", env=env)
+    assert result.returncode == 0, result.stderr
+    assert any(r["grant"] == "refresh_token" and r["user"] == USER for r in server.requests)
+
+    docker_config(tools, {"auths": {registry.host: {"auth": "", "identitytoken": refresh}}})
+    result = tools.push(image.layout, f"{registry.host}/app/idt2", "--tag", "t")
+    assert result.returncode == 0, result.stderr
+    assert registry.tags("app/idt2") == ["t"]
+    assert_no_secrets(result, refresh, *server.issued)
+
+
+def test_podman_auth_files(tools, make_registry, tmp_path, image):
+    registry = make_registry(htpasswd=f"{USER}:{PASSWORD}")
+    auth_file = tmp_path / "auth.json"
+    auth_file.write_text(json.dumps(basic_auths(registry.host)))
+    result = tools.push(image.layout, f"{registry.host}/app/a", "--tag", "t",
+                        env={"REGISTRY_AUTH_FILE": str(auth_file)})
+    assert result.returncode == 0, result.stderr
+
+    runtime = tmp_path / "xdg"
+    (runtime / "containers").mkdir(parents=True)
+    # podman also accepts per-namespace keys; the most specific wins.
+    (runtime / "containers" / "auth.json").write_text(json.dumps({"auths": {
+        registry.host: {"auth": b64(f"{USER}:not-this-one")},
+        f"{registry.host}/app": {"auth": b64(f"{USER}:{PASSWORD}")},
+    }}))
+    result = tools.push(image.layout, f"{registry.host}/app/b", "--tag", "t",
+                        env={"XDG_RUNTIME_DIR": str(runtime)})
+    assert result.returncode == 0, result.stderr
+    assert registry.tags("app/b") == ["t"]
+
+
+def test_anonymous_pull_and_denied_push(tools, make_registry, make_token_server, tmp_path, image):
+    def policy(user, repository):
+        if user == "harness":
+            return {"pull", "push"}
+        if user == "bob":
+            return {"pull"}
+        return {"pull"} if repository.startswith("public/") else set()
+
+    server = make_token_server(users={"bob": "bob-Pass-1"}, policy=policy)
+    registry = make_registry(token_realm=server.realm, token_cert=server.cert_path)
+    registry.token_server = server
+    for name, data in [("config", image.config)] + [(l.digest, l.blob) for l in image.layers]:
+        registry.put_blob("public/img", data)
+    registry.put_manifest("public/img", "v1", image.manifest, "application/vnd.oci.image.manifest.v1+json")
+
+    result = tools.run("sematic-pull", "--image", f"{registry.host}/public/img@{image.digest}",
+                       "--output", tmp_path / "pulled")
+    assert result.returncode == 0, result.stderr
+    assert any(r["grant"] == "anonymous" for r in server.requests)
+
+    docker_config(tools, basic_auths(registry.host, "bob", "bob-Pass-1"))
+    result = tools.push(image.layout, f"{registry.host}/team/app", "--tag", "t")
+    assert_one_line_error(result, "sematic-push", "team/app", "401")
+    assert registry.tags("team/app") == []
+    assert_no_secrets(result, "bob-Pass-1", *server.issued)

@@ -1,0 +1,74 @@
+"""sematic-push against a plain local registry: output contract, round trip through skopeo,
+incremental pushes."""
+
+from harness.fixtures import parse_summary, skopeo_copy_back
+from harness.images import layer, random_layer, write_layout
+
+
+def test_push_prints_one_reference_line_and_round_trips(tools, registry, tmp_path):
+    image = write_layout(tmp_path / "img", [random_layer(200_000, seed) for seed in range(3)])
+    ref_file = tmp_path / "out" / "pushed.ref"
+    result = tools.push(image.layout, f"{registry.host}/app/hello", "--tag", "main_default",
+                        "--tag", "v1", "--ref-file", ref_file)
+    assert result.returncode == 0, result.stderr
+    expected = f"{registry.host}/app/hello@{image.digest}"
+    assert result.stdout == expected + "\n"
+    assert ref_file.read_text() == expected + "\n"
+    summary = parse_summary(result.stderr)
+    assert summary["uploaded"] == 4 and summary["existed"] == 0
+    assert summary["bytes"] == len(image.config) + sum(len(l.blob) for l in image.layers)
+    assert summary["manifest"] == "pushed" and summary["tags"] == ["main_default", "v1"]
+    assert result.stderr.rstrip().splitlines()[-1].startswith("sematic-push: summary: ")
+    assert sorted(registry.tags("app/hello")) == ["main_default", "v1"]
+    assert registry.manifest_digest("app/hello", "main_default") == image.digest
+    assert skopeo_copy_back(registry.host, f"app/hello@{image.digest}", tmp_path / "copy") == image.digest
+
+
+def test_unchanged_push_uploads_nothing_and_one_changed_layer_uploads_one(tools, registry, tmp_path):
+    layers = [random_layer(100_000, seed) for seed in range(4)]
+    first = write_layout(tmp_path / "v1", layers)
+    assert tools.push(first.layout, f"{registry.host}/app/inc", "--tag", "t").returncode == 0
+
+    mark = len(registry.access_log())
+    again = tools.push(first.layout, f"{registry.host}/app/inc", "--tag", "t")
+    assert again.returncode == 0, again.stderr
+    summary = parse_summary(again.stderr)
+    assert (summary["uploaded"], summary["manifest"]) == (0, "existed")
+    assert registry.blob_uploads(mark) == []
+    assert [a.path for a in registry.manifest_puts(mark)] == ["/v2/app/inc/manifests/t"]
+
+    changed = layers[:2] + [layer({"app/main.py": b"print('changed')\n"})] + layers[3:]
+    second = write_layout(tmp_path / "v2", changed)
+    mark = len(registry.access_log())
+    result = tools.push(second.layout, f"{registry.host}/app/inc", "--tag", "t")
+    assert result.returncode == 0, result.stderr
+    summary = parse_summary(result.stderr)
+    assert (summary["uploaded"], summary["existed"], summary["manifest"]) == (2, 3, "pushed")
+    uploaded = sorted(a.path.split("digest=")[1] for a in registry.blob_uploads(mark))
+    assert uploaded == sorted([changed[2].digest, second.config_digest])
+    assert [a.path for a in registry.manifest_puts(mark)] == [
+        f"/v2/app/inc/manifests/{second.digest}", "/v2/app/inc/manifests/t"]
+    assert registry.manifest_digest("app/inc", "t") == second.digest
+
+
+def test_later_repository_overrides_and_tags_accumulate(tools, registry, tmp_path):
+    image = write_layout(tmp_path / "img", [layer({"a": b"a"})])
+    result = tools.run("sematic-push", "--layout", image.layout,
+                       "--repository", f"{registry.host}/default/repo", "--tag", "one",
+                       "--repository", f"{registry.host}/user/choice", "--tag", "two",
+                       "--progress", "quiet")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{registry.host}/user/choice@{image.digest}\n"
+    assert registry.tags("default/repo") == []
+    assert sorted(registry.tags("user/choice")) == ["one", "two"]
+    # Quiet progress: the summary is the only line.
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_push_without_tags_pushes_by_digest_only(tools, registry, tmp_path):
+    image = write_layout(tmp_path / "img", [layer({"b": b"b"})])
+    result = tools.push(image.layout, f"{registry.host}/app/notag")
+    assert result.returncode == 0, result.stderr
+    assert parse_summary(result.stderr)["tags"] == []
+    assert registry.tags("app/notag") == []
+    assert registry.manifest_digest("app/notag", image.digest) == image.digest

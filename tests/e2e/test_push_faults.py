@@ -1,0 +1,96 @@
+"""Pushing through a fault-injecting proxy: every push either ends with the right digest in
+the registry or fails with one clear line and nothing tagged."""
+
+import time
+
+import pytest
+
+from harness.fixtures import assert_one_line_error, parse_summary, skopeo_copy_back
+from harness.images import random_layer, write_layout
+
+
+@pytest.fixture
+def image(tmp_path):
+    return write_layout(tmp_path / "img", [random_layer(150_000 * (i + 1), i) for i in range(5)])
+
+
+def uploads_of(digest):
+    return lambda method, path: method == "PUT" and "/blobs/uploads/" in path and digest in path
+
+
+@pytest.mark.parametrize("rate,seed", [(0.1, 1), (0.1, 2), (0.3, 3), (0.3, 4), (0.5, 5), (0.5, 6)])
+def test_random_faults_end_in_the_right_digest_or_a_clean_failure(
+        tools, registry, make_proxy, image, tmp_path, rate, seed):
+    proxy = make_proxy(registry.host, rate=rate, seed=seed, stall_seconds=3)
+    result = tools.push(image.layout, f"{proxy.address}/app/faulty", "--tag", "t",
+                        "--timeout", "2", "--jobs", "3", timeout=600)
+    assert proxy.faults_injected(), "the proxy injected nothing: raise the rate"
+    if result.returncode == 0:
+        assert result.stdout == f"{proxy.address}/app/faulty@{image.digest}\n"
+        assert registry.manifest_digest("app/faulty", "t") == image.digest
+        assert skopeo_copy_back(registry.host, "app/faulty:t", tmp_path / "copy") == image.digest
+    else:
+        assert_one_line_error(result, "sematic-push", proxy.address, "app/faulty")
+        assert "t" not in registry.tags("app/faulty")
+
+
+def test_retry_after_is_honoured(tools, registry, make_proxy, image):
+    layer = image.layers[0].digest
+    proxy = make_proxy(registry.host, retry_after="2", script=[(uploads_of(layer), "429")])
+    result = tools.push(image.layout, f"{proxy.address}/app/slow", "--tag", "t", "--jobs", "1")
+    assert result.returncode == 0, result.stderr
+    refused = next(r for r in proxy.log if r.fault == "429")
+    after = [r for r in proxy.log if r.time > refused.time]
+    assert after and after[0].time - refused.time >= 1.9
+
+
+def test_a_stalled_upload_times_out_and_is_retried(tools, registry, make_proxy, image):
+    layer = image.layers[1].digest
+    proxy = make_proxy(registry.host, stall_seconds=60, script=[(uploads_of(layer), "stall")])
+    started = time.monotonic()
+    result = tools.push(image.layout, f"{proxy.address}/app/stall", "--tag", "t", "--timeout", "2")
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 30
+    assert registry.manifest_digest("app/stall", "t") == image.digest
+
+
+def test_a_response_lost_after_the_upload_completed_is_not_uploaded_twice(tools, registry, make_proxy, image):
+    layer = image.layers[2].digest
+    proxy = make_proxy(registry.host, script=[(uploads_of(layer), "reset-after")])
+    result = tools.push(image.layout, f"{proxy.address}/app/lost", "--tag", "t", "--jobs", "1")
+    assert result.returncode == 0, result.stderr
+    # The retry first asks whether the blob arrived, and it had.
+    puts = [r for r in proxy.log if uploads_of(layer)(r.method, r.path)]
+    assert len(puts) == 1
+    assert registry.manifest_digest("app/lost", "t") == image.digest
+
+
+def test_monolithic_refusal_falls_back_to_chunked_upload(tools, registry, make_proxy, image):
+    proxy = make_proxy(registry.host, reject_put_bodies_over=100_000)
+    result = tools.push(image.layout, f"{proxy.address}/app/chunked", "--tag", "t")
+    assert result.returncode == 0, result.stderr
+    patches = [r for r in proxy.log if r.method == "PATCH" and r.status == 202]
+    assert len(patches) == 5
+    assert registry.manifest_digest("app/chunked", "t") == image.digest
+    assert parse_summary(result.stderr)["uploaded"] == 6
+
+
+def test_a_blob_that_never_uploads_fails_cleanly_with_nothing_tagged(tools, registry, make_proxy, image):
+    layer = image.layers[3].digest
+    proxy = make_proxy(registry.host, script=[(uploads_of(layer), "500", None)])
+    result = tools.push(image.layout, f"{proxy.address}/app/broken", "--tag", "t", timeout=300)
+    assert_one_line_error(result, "sematic-push", proxy.address, "app/broken", layer,
+                          "HTTP 500", "injected 500", "giving up after")
+    assert result.stdout == ""
+    assert not [r for r in proxy.log if "/manifests/" in r.path and r.method == "PUT"]
+    assert registry.tags("app/broken") == []
+
+
+def test_a_manifest_that_never_uploads_fails_cleanly_with_nothing_tagged(tools, registry, make_proxy, image):
+    def manifest_put(method, path):
+        return method == "PUT" and "/manifests/sha256:" in path
+
+    proxy = make_proxy(registry.host, script=[(manifest_put, "502", None)])
+    result = tools.push(image.layout, f"{proxy.address}/app/nomanifest", "--tag", "t")
+    assert_one_line_error(result, "sematic-push", "app/nomanifest", image.digest, "HTTP 502")
+    assert registry.tags("app/nomanifest") == []

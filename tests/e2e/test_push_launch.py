@@ -1,0 +1,150 @@
+"""sematic-launch: parallel pushes, Sematic's image-URI environment contract, argument
+forwarding, exec, and refusing to launch when a push fails."""
+
+import json
+import os
+import subprocess
+
+from harness.fixtures import assert_one_line_error, parse_summaries
+from harness.images import layer, random_layer, write_layout
+
+LAUNCH_SCRIPT = """#!/usr/bin/env python3
+import json, os, sys
+with open(os.environ["DUMP_FILE"], "w") as out:
+    json.dump({"argv": sys.argv[1:], "env": dict(os.environ), "pid": os.getpid()}, out)
+"""
+
+BINARY = "_main/examples/hello/main_launch"
+
+
+def make_runfiles(tmp_path, images: dict, repositories: dict, tags=None, insecure=False):
+    """A runfiles tree with the launch script, one layout per key and LAUNCH.json."""
+    runfiles = tmp_path / "runfiles"
+    script = runfiles / BINARY
+    script.parent.mkdir(parents=True)
+    script.write_text(LAUNCH_SCRIPT)
+    script.chmod(0o755)
+    entries = []
+    for key, image_layers in images.items():
+        relative = f"_main/examples/hello/main_{key}_image"
+        image = write_layout(runfiles / relative, image_layers)
+        entries.append({"key": key, "layout": relative, "repository": repositories[key],
+                        "tags": tags or [f"main_{key}"], "insecure": insecure, "_digest": image.digest})
+    config = {"launch_binary": BINARY,
+              "images": [{k: v for k, v in e.items() if k != "_digest"} for e in entries]}
+    (runfiles / "_main/examples/hello/main_launch.json").write_text(json.dumps(config))
+    return runfiles, {e["key"]: e["_digest"] for e in entries}
+
+
+def launch(tools, runfiles, tmp_path, *args, env=None):
+    dump = tmp_path / "dump.json"
+    environment = {"DUMP_FILE": str(dump), "SEMATIC_CONTAINER_IMAGE": "stale-from-parent",
+                   "SEMATIC_CONTAINER_IMAGE_URIS": "::stale##x"}
+    environment.update(env or {})
+    merged = {**tools.env, **environment}
+    process = subprocess.Popen(
+        [str(tools.path("sematic-launch")), "--runfiles-dir", str(runfiles),
+         "--config", "_main/examples/hello/main_launch.json", "--progress", "plain", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=merged)
+    stdout, stderr = process.communicate(timeout=300)
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    dumped = json.loads(dump.read_text()) if dump.exists() else None
+    return result, dumped, process.pid
+
+
+def test_multi_key_push_shares_blobs_and_sets_only_the_uri_list(tools, registry, tmp_path):
+    base = [random_layer(200_000, s) for s in range(3)]
+    images = {"default": base + [layer({"app": b"cpu"})], "cuda": base + [layer({"app": b"gpu"})]}
+    repositories = {"default": f"{registry.host}/sematic/hello",
+                    "cuda": f"{registry.host}/sematic/hello-cuda"}
+    runfiles, digests = make_runfiles(tmp_path, images, repositories)
+    mark = len(registry.access_log())
+    result, dumped, pid = launch(tools, runfiles, tmp_path, "--", "--flag", "two words", "")
+    assert result.returncode == 0, result.stderr
+    assert dumped["pid"] == pid, "the launch script must replace sematic-launch (exec)"
+    assert dumped["argv"] == ["--flag", "two words", ""]
+    env = dumped["env"]
+    default_uri = f"{registry.host}/sematic/hello@{digests['default']}"
+    cuda_uri = f"{registry.host}/sematic/hello-cuda@{digests['cuda']}"
+    assert env["SEMATIC_CONTAINER_IMAGE_URIS"] == f"::default##{default_uri}::cuda##{cuda_uri}"
+    assert "SEMATIC_CONTAINER_IMAGE" not in env
+    assert env["RUNFILES_DIR"] == str(runfiles)
+    assert f"sematic-launch: default -> {default_uri}" in result.stderr
+    assert f"sematic-launch: cuda -> {cuda_uri}" in result.stderr
+
+    uploaded = [a.path.split("digest=")[1] for a in registry.blob_uploads(mark)]
+    for shared in base:
+        assert uploaded.count(shared.digest) == 1
+    summaries = {s["key"]: s for s in parse_summaries(result.stderr)}
+    assert summaries["default"]["mounted"] + summaries["cuda"]["mounted"] == 3
+    assert registry.manifest_digest("sematic/hello", "main_default") == digests["default"]
+    assert registry.manifest_digest("sematic/hello-cuda", "main_cuda") == digests["cuda"]
+
+
+def test_default_only_sets_both_variables(tools, registry, tmp_path):
+    runfiles, digests = make_runfiles(tmp_path, {"default": [layer({"a": b"1"})]},
+                                      {"default": f"{registry.host}/sematic/one"})
+    result, dumped, _ = launch(tools, runfiles, tmp_path)
+    assert result.returncode == 0, result.stderr
+    uri = f"{registry.host}/sematic/one@{digests['default']}"
+    assert dumped["env"]["SEMATIC_CONTAINER_IMAGE"] == uri
+    assert dumped["env"]["SEMATIC_CONTAINER_IMAGE_URIS"] == f"::default##{uri}"
+    assert dumped["argv"] == []
+
+
+def test_no_push_takes_digests_from_layouts(tools, registry, tmp_path):
+    dead = f"127.0.0.1:{registry.port}"
+    registry.stop()
+    runfiles, digests = make_runfiles(tmp_path, {"default": [layer({"a": b"1"})], "gpu": [layer({"b": b"2"})]},
+                                      {"default": f"{dead}/x/a", "gpu": f"{dead}/x/b"})
+    result, dumped, _ = launch(tools, runfiles, tmp_path, "--no-push", "--", "run")
+    assert result.returncode == 0, result.stderr
+    assert dumped["env"]["SEMATIC_CONTAINER_IMAGE_URIS"] == (
+        f"::default##{dead}/x/a@{digests['default']}::gpu##{dead}/x/b@{digests['gpu']}")
+    assert dumped["argv"] == ["run"]
+
+
+def test_no_images_removes_both_variables(tools, tmp_path):
+    runfiles, _ = make_runfiles(tmp_path, {}, {})
+    result, dumped, _ = launch(tools, runfiles, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "SEMATIC_CONTAINER_IMAGE" not in dumped["env"]
+    assert "SEMATIC_CONTAINER_IMAGE_URIS" not in dumped["env"]
+
+
+def test_refuses_to_launch_when_a_push_is_denied(tools, registry, make_registry, tmp_path):
+    locked = make_registry(htpasswd="alice:secret-pw-1")
+    runfiles, _ = make_runfiles(
+        tmp_path, {"default": [layer({"a": b"1"})], "cuda": [layer({"b": b"2"})]},
+        {"default": f"{registry.host}/sematic/ok", "cuda": f"{locked.host}/sematic/locked"})
+    result, dumped, _ = launch(tools, runfiles, tmp_path)
+    assert result.returncode != 0
+    assert dumped is None, "the launch script must not run"
+    errors = [l for l in result.stderr.splitlines() if ": error: " in l]
+    assert any(l.startswith("sematic-launch: error: image cuda: ") and "401" in l for l in errors)
+    assert not any("image default" in l for l in errors)
+
+
+def test_refuses_to_launch_when_a_registry_is_dead(tools, registry, tmp_path):
+    dead = f"127.0.0.1:{registry.port}"
+    registry.stop()
+    runfiles, _ = make_runfiles(tmp_path, {"default": [layer({"a": b"1"})]}, {"default": f"{dead}/x/a"})
+    result, dumped, _ = launch(tools, runfiles, tmp_path, "--timeout", "2")
+    assert result.returncode != 0 and dumped is None
+    assert any(l.startswith("sematic-launch: error: image default: ") and dead in l
+               for l in result.stderr.splitlines())
+
+
+def test_keys_are_validated(tools, registry, tmp_path):
+    runfiles, _ = make_runfiles(tmp_path, {"a::b": [layer({"a": b"1"})]},
+                                {"a::b": f"{registry.host}/x/a"})
+    result, dumped, _ = launch(tools, runfiles, tmp_path, "--no-push")
+    assert_one_line_error(result, "sematic-launch", "invalid image key", "a::b")
+    assert dumped is None
+    config_path = runfiles / "_main/examples/hello/main_launch.json"
+    config = json.loads(config_path.read_text())
+    config["images"][0]["key"] = "x##y"
+    config_path.write_text(json.dumps(config))
+    result, _, _ = launch(tools, runfiles, tmp_path, "--no-push")
+    assert_one_line_error(result, "sematic-launch", "invalid image key", "x##y")
+    assert os.access(runfiles / BINARY, os.X_OK)

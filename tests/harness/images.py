@@ -1,0 +1,113 @@
+"""Writing OCI image layouts for tests, without the image tools under development."""
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import random
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+SOURCE_ANNOTATION = "dev.rules-sematic.source"
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class Layer:
+    blob: bytes
+    diff_id: str
+
+    @property
+    def digest(self) -> str:
+        return sha256(self.blob)
+
+    def descriptor(self) -> dict:
+        return {"mediaType": OCI_LAYER, "digest": self.digest, "size": len(self.blob)}
+
+
+def layer(files: dict) -> Layer:
+    """A deterministic gzip'd tar layer holding `files` ({path: bytes})."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(files):
+            info = tarfile.TarInfo(path)
+            info.size = len(files[path])
+            info.mode = 0o644
+            info.mtime = 0
+            tar.addfile(info, io.BytesIO(files[path]))
+    tar_bytes = raw.getvalue()
+    return Layer(gzip.compress(tar_bytes, mtime=0), sha256(tar_bytes))
+
+
+def random_layer(size: int, seed: int) -> Layer:
+    """A layer whose one file is `size` incompressible bytes."""
+    return layer({f"data/blob-{seed}.bin": random.Random(seed).randbytes(size)})
+
+
+@dataclass
+class Image:
+    layout: Path
+    digest: str
+    manifest: bytes
+    config: bytes
+    layers: list = field(default_factory=list)
+
+    @property
+    def config_digest(self) -> str:
+        return sha256(self.config)
+
+
+def write_layout(layout: Path, layers: list, *, base: Optional[Image] = None,
+                 source: Optional[str] = None, media_type: str = OCI_MANIFEST,
+                 config_extra: Optional[dict] = None) -> Image:
+    """Writes a one-image layout. With `base`, its layers come first but their blobs are not
+    written (a sparse layout); `source` is then the index annotation naming where they are."""
+    layout = Path(layout)
+    blobs = layout / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+    all_layers = (base.layers if base else []) + list(layers)
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Env": ["PATH=/usr/bin:/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": [l.diff_id for l in all_layers]},
+    }
+    config.update(config_extra or {})
+    config_bytes = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "config": {"mediaType": OCI_CONFIG, "digest": sha256(config_bytes), "size": len(config_bytes)},
+        "layers": [l.descriptor() for l in all_layers],
+    }
+    manifest_bytes = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    for data in [config_bytes, manifest_bytes] + [l.blob for l in layers]:
+        (blobs / sha256(data)[7:]).write_bytes(data)
+    entry = {"mediaType": media_type, "digest": sha256(manifest_bytes), "size": len(manifest_bytes)}
+    if source:
+        entry["annotations"] = {SOURCE_ANNOTATION: source}
+    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (layout / "index.json").write_text(json.dumps(
+        {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry]}))
+    return Image(layout, sha256(manifest_bytes), manifest_bytes, config_bytes, all_layers)
+
+
+def tree_snapshot(root: Path) -> dict:
+    """{relative path: (size, mtime_ns)} of every file under root, to prove nothing changed."""
+    snapshot = {}
+    for directory, _, files in os.walk(root):
+        for name in files:
+            path = Path(directory) / name
+            stat = path.stat()
+            snapshot[str(path.relative_to(root))] = (stat.st_size, stat.st_mtime_ns)
+    return snapshot

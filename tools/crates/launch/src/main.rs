@@ -1,0 +1,310 @@
+//! `sematic-launch`: push a pipeline's images in parallel, then exec its launch script with
+//! the pushed image URIs in Sematic's environment variables.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use oci_core::reference::{validate_tag, Reference};
+use registry::cli::{self, ConnectionArgs};
+use registry::progress::{Mode, Progress};
+use registry::push::{layout_digest, push_images, ImageSpec};
+use serde::Deserialize;
+
+const PROGRAM: &str = "sematic-launch";
+const URIS_VAR: &str = "SEMATIC_CONTAINER_IMAGE_URIS";
+const IMAGE_VAR: &str = "SEMATIC_CONTAINER_IMAGE";
+const DEFAULT_KEY: &str = "default";
+
+/// Push a Sematic pipeline's images, then exec its launch script.
+///
+/// Every image of the config is pushed in parallel (blobs shared between images are
+/// transferred once); the launch script runs only if all pushes succeed, with
+/// SEMATIC_CONTAINER_IMAGE_URIS = `::KEY##REGISTRY/REPO@sha256:HEX` for every key (sorted,
+/// `default` first) and SEMATIC_CONTAINER_IMAGE = the URI when `default` is the only key
+/// (otherwise removed: Sematic would ignore the other keys), and RUNFILES_DIR set.
+///
+/// LAUNCH.json: {"launch_binary": PATH, "images": [{"key", "layout", "repository", "tags",
+/// "insecure"}]}; PATH and layout are relative to the runfiles directory.
+#[derive(Parser, Debug)]
+#[command(name = PROGRAM, version)]
+struct Args {
+    /// The runfiles directory all paths of the config are relative to.
+    #[arg(long, value_name = "DIR")]
+    runfiles_dir: PathBuf,
+
+    /// Launch config (a path, or one relative to --runfiles-dir).
+    #[arg(long, value_name = "LAUNCH.json")]
+    config: PathBuf,
+
+    /// Do not push: take each image's digest from its layout (the images must already be in
+    /// the registry for the pipeline to run remotely).
+    #[arg(long)]
+    no_push: bool,
+
+    #[command(flatten)]
+    connection: ConnectionArgs,
+
+    /// Blobs transferred in parallel, over all images.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: u16,
+
+    /// auto: live progress when stderr is a terminal, else one line per blob; plain: one
+    /// line per blob; quiet: only the summaries.
+    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = ["auto", "plain", "quiet"])]
+    progress: String,
+
+    /// Arguments for the launch script.
+    #[arg(last = true, value_name = "ARGS")]
+    args: Vec<OsString>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LaunchConfig {
+    launch_binary: String,
+    images: Vec<ImageEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImageEntry {
+    key: String,
+    layout: String,
+    repository: String,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    insecure: bool,
+}
+
+fn main() -> ExitCode {
+    let args: Args = cli::parse(PROGRAM);
+    cli::report(PROGRAM, run(args))
+}
+
+fn run(args: Args) -> Result<()> {
+    let runfiles = std::path::absolute(&args.runfiles_dir)
+        .with_context(|| format!("resolving {}", args.runfiles_dir.display()))?;
+    let config_path = if args.config.exists() {
+        args.config.clone()
+    } else {
+        runfiles.join(&args.config)
+    };
+    let text = std::fs::read(&config_path)
+        .with_context(|| format!("reading {}", config_path.display()))?;
+    let config: LaunchConfig = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not a valid launch config", config_path.display()))?;
+    let specs = image_specs(&config, &runfiles)?;
+
+    let mut uris: Vec<(String, String)> = Vec::new();
+    if args.no_push {
+        for spec in &specs {
+            let digest =
+                layout_digest(&spec.layout).with_context(|| format!("image {}", spec.label))?;
+            uris.push((
+                spec.label.clone(),
+                spec.repository.with_digest(digest).to_string(),
+            ));
+        }
+    } else {
+        let client = args.connection.client(PROGRAM)?;
+        for entry in config.images.iter().filter(|e| e.insecure) {
+            let registry = Reference::parse_repository(&entry.repository)?.registry;
+            client.allow_insecure(&registry);
+            cli::warn_insecure(PROGRAM, &registry);
+        }
+        let progress = Progress::new(PROGRAM, Mode::parse(&args.progress)?);
+        let results = push_images(&client, &specs, usize::from(args.jobs), &progress);
+        progress.finish();
+        let mut failed = false;
+        for (spec, result) in specs.iter().zip(results) {
+            let verified = result.and_then(|pushed| {
+                let expected = layout_digest(&spec.layout)?;
+                if pushed.reference.digest.as_ref() != Some(&expected) {
+                    bail!(
+                        "the registry holds {} but the layout's manifest is {expected}",
+                        pushed.reference
+                    );
+                }
+                Ok(pushed)
+            });
+            match verified {
+                Ok(pushed) => {
+                    eprintln!(
+                        "{PROGRAM}: summary: key={} {}",
+                        spec.label,
+                        pushed.summary()
+                    );
+                    uris.push((spec.label.clone(), pushed.reference.to_string()));
+                }
+                Err(err) => {
+                    eprintln!(
+                        "{PROGRAM}: error: image {}: {}",
+                        spec.label,
+                        format!("{err:#}").replace('\n', " ")
+                    );
+                    failed = true;
+                }
+            }
+        }
+        if failed {
+            bail!("not launching: an image failed to push");
+        }
+    }
+
+    let uris = sorted_keys(uris);
+    for (key, uri) in &uris {
+        eprintln!("{PROGRAM}: {key} -> {uri}");
+    }
+    let binary = runfiles.join(&config.launch_binary);
+    let mut command = Command::new(&binary);
+    command.args(&args.args).env("RUNFILES_DIR", &runfiles);
+    match image_env(&uris) {
+        (Some(all), single) => {
+            command.env(URIS_VAR, all);
+            match single {
+                Some(uri) => command.env(IMAGE_VAR, uri),
+                None => command.env_remove(IMAGE_VAR),
+            };
+        }
+        (None, _) => {
+            command.env_remove(URIS_VAR).env_remove(IMAGE_VAR);
+        }
+    }
+    let err = command.exec();
+    Err(err).with_context(|| format!("executing {}", binary.display()))
+}
+
+/// Validates the config's images and turns them into push specs (label = key).
+fn image_specs(config: &LaunchConfig, runfiles: &Path) -> Result<Vec<ImageSpec>> {
+    let mut keys = BTreeSet::new();
+    config
+        .images
+        .iter()
+        .map(|entry| {
+            validate_key(&entry.key)?;
+            if !keys.insert(entry.key.as_str()) {
+                bail!("image key {:?} appears twice", entry.key);
+            }
+            for tag in &entry.tags {
+                validate_tag(tag).with_context(|| format!("image {}", entry.key))?;
+            }
+            Ok(ImageSpec {
+                label: entry.key.clone(),
+                layout: runfiles.join(&entry.layout),
+                repository: Reference::parse_repository(&entry.repository)
+                    .with_context(|| format!("image {}", entry.key))?,
+                tags: entry.tags.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Keys end up in `::KEY##URI` lists that Sematic splits on those separators.
+fn validate_key(key: &str) -> Result<()> {
+    if key.is_empty()
+        || key.contains("::")
+        || key.contains("##")
+        || key.chars().any(char::is_whitespace)
+    {
+        bail!(
+            "invalid image key {key:?}: it must be non-empty, without whitespace, \"::\" or \"##\""
+        );
+    }
+    Ok(())
+}
+
+/// `default` first, then the other keys in order.
+fn sorted_keys(mut uris: Vec<(String, String)>) -> Vec<(String, String)> {
+    uris.sort_by(|(a, _), (b, _)| (a != DEFAULT_KEY, a).cmp(&(b != DEFAULT_KEY, b)));
+    uris
+}
+
+/// The values of SEMATIC_CONTAINER_IMAGE_URIS and SEMATIC_CONTAINER_IMAGE (`None`: unset).
+/// The single-image variable is only set when `default` is the sole key, because Sematic
+/// reads it in preference to the list and would lose every other key.
+fn image_env(uris: &[(String, String)]) -> (Option<String>, Option<String>) {
+    if uris.is_empty() {
+        return (None, None);
+    }
+    let all: String = uris
+        .iter()
+        .map(|(key, uri)| format!("::{key}##{uri}"))
+        .collect();
+    let single = match uris {
+        [(key, uri)] if key == DEFAULT_KEY => Some(uri.clone()),
+        _ => None,
+    };
+    (Some(all), single)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(key: &str, uri: &str) -> (String, String) {
+        (key.to_owned(), uri.to_owned())
+    }
+
+    #[test]
+    fn env_contract_for_default_only_multi_key_and_none() {
+        let only = vec![pair("default", "r/a@sha256:1")];
+        assert_eq!(
+            image_env(&only),
+            (
+                Some("::default##r/a@sha256:1".into()),
+                Some("r/a@sha256:1".into())
+            )
+        );
+        let many = sorted_keys(vec![
+            pair("cuda", "r/c@sha256:2"),
+            pair("default", "r/a@sha256:1"),
+            pair("arm", "r/b@sha256:3"),
+        ]);
+        assert_eq!(
+            image_env(&many),
+            (
+                Some("::default##r/a@sha256:1::arm##r/b@sha256:3::cuda##r/c@sha256:2".into()),
+                None
+            )
+        );
+        let no_default = vec![pair("cuda", "r/c@sha256:2")];
+        assert_eq!(
+            image_env(&no_default),
+            (Some("::cuda##r/c@sha256:2".into()), None)
+        );
+        assert_eq!(image_env(&[]), (None, None));
+    }
+
+    #[test]
+    fn keys_with_separators_are_rejected() {
+        for bad in ["", "a::b", "a##b", "a b"] {
+            assert!(validate_key(bad).is_err(), "{bad:?}");
+        }
+        validate_key("cuda_12").unwrap();
+        validate_key("a:b#c").unwrap();
+    }
+
+    #[test]
+    fn config_parsing_validates_entries() {
+        let config: LaunchConfig = serde_json::from_str(
+            r#"{"launch_binary": "_main/x", "images": [
+                {"key": "default", "layout": "_main/l", "repository": "127.0.0.1:5000/a/b", "tags": ["t"]},
+                {"key": "default", "layout": "_main/m", "repository": "127.0.0.1:5000/a/c"}]}"#,
+        )
+        .unwrap();
+        let err = image_specs(&config, Path::new("/r"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("appears twice"), "{err}");
+        assert!(serde_json::from_str::<LaunchConfig>(
+            r#"{"launch_binary": "x", "images": [], "extra": 1}"#
+        )
+        .is_err());
+    }
+}

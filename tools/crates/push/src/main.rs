@@ -1,0 +1,100 @@
+//! `sematic-push`: push an OCI image layout to a registry, by digest, then tag it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use oci_core::fsutil::write_atomic;
+use oci_core::reference::{validate_tag, Reference};
+use registry::cli::{self, ConnectionArgs};
+use registry::progress::{Mode, Progress};
+use registry::push::{push_images, ImageSpec};
+
+const PROGRAM: &str = "sematic-push";
+
+/// Push an OCI image layout to a registry.
+///
+/// Blobs the repository already has are skipped; blobs a sparse layout lacks are mounted from
+/// (same registry) or streamed from (another registry) the repository named by the layout's
+/// `dev.rules-sematic.source` annotation. The manifest is pushed by digest once every blob is
+/// in place, then tagged. Stdout gets exactly one line, `REGISTRY/REPO@sha256:<hex>`; stderr
+/// ends with `sematic-push: summary: uploaded=N (B bytes) existed=N mounted=N streamed=N
+/// manifest=pushed|existed tags=T1,T2|-`.
+///
+/// Credentials come from $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json (else
+/// ~/.docker/config.json, with credHelpers and credsStore), then podman's auth.json files.
+#[derive(Parser, Debug)]
+#[command(name = PROGRAM, version)]
+struct Args {
+    /// OCI image layout directory holding one image manifest.
+    #[arg(long, value_name = "DIR")]
+    layout: PathBuf,
+
+    /// Destination, REGISTRY/REPO (no tag). May be given again; the last one wins, so a
+    /// wrapper can pass a default and let the user override it.
+    #[arg(long, value_name = "REGISTRY/REPO", overrides_with = "repository")]
+    repository: String,
+
+    /// Tag to point at the pushed manifest (repeatable; all given tags are applied).
+    #[arg(long = "tag", value_name = "TAG", allow_hyphen_values = true)]
+    tags: Vec<String>,
+
+    /// Also write the pushed reference line to FILE (atomically, with a trailing newline).
+    #[arg(long, value_name = "FILE")]
+    ref_file: Option<PathBuf>,
+
+    /// Skip TLS certificate verification for the destination and allow plain HTTP to it.
+    /// Loopback registries may use plain HTTP without this flag.
+    #[arg(long)]
+    insecure: bool,
+
+    #[command(flatten)]
+    connection: ConnectionArgs,
+
+    /// Blobs transferred in parallel.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: u16,
+
+    /// auto: live progress when stderr is a terminal, else one line per blob; plain: one
+    /// line per blob; quiet: only the summary.
+    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = ["auto", "plain", "quiet"])]
+    progress: String,
+}
+
+fn main() -> ExitCode {
+    let args: Args = cli::parse(PROGRAM);
+    cli::report(PROGRAM, run(args))
+}
+
+fn run(args: Args) -> Result<()> {
+    let repository = Reference::parse_repository(&args.repository)?;
+    for tag in &args.tags {
+        validate_tag(tag)?;
+    }
+    let client = args.connection.client(PROGRAM)?;
+    if args.insecure {
+        client.allow_insecure(&repository.registry);
+        cli::warn_insecure(PROGRAM, &repository.registry);
+    }
+    let progress = Progress::new(PROGRAM, Mode::parse(&args.progress)?);
+    let spec = ImageSpec {
+        label: args.layout.display().to_string(),
+        layout: args.layout.clone(),
+        repository,
+        tags: args.tags.clone(),
+    };
+    let result = push_images(&client, &[spec], usize::from(args.jobs), &progress)
+        .into_iter()
+        .next()
+        .context("no push result")?;
+    progress.finish();
+    let pushed = result?;
+    eprintln!("{PROGRAM}: summary: {}", pushed.summary());
+    let line = pushed.reference.to_string();
+    if let Some(file) = &args.ref_file {
+        write_atomic(file, format!("{line}\n").as_bytes())?;
+    }
+    println!("{line}");
+    Ok(())
+}

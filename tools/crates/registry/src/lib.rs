@@ -1,0 +1,19 @@
+//! An OCI distribution client for the rules_sematic tools.
+//!
+//! Blocking HTTP (ureq, rustls) used from a bounded pool of threads; every blob is streamed
+//! with a fixed buffer, so memory stays flat whatever the layer size. Modules:
+//! [`auth`] (credential files and helpers), [`challenge`] (`WWW-Authenticate`),
+//! [`transport`] (TLS policy, scheme detection, tokens), [`retry`] (backoff),
+//! [`blobs`], [`manifests`], [`progress`], and [`push`] (pushing image layouts).
+
+pub mod auth;
+pub mod blobs;
+pub mod challenge;
+pub mod cli;
+pub mod manifests;
+pub mod progress;
+pub mod push;
+pub mod retry;
+pub mod transport;
+
+pub use transport::{Client, ClientOptions};

@@ -1,0 +1,220 @@
+//! Manifests: fetch (verified against the digest asked for), existence checks, upload.
+
+use std::io::Read;
+
+use anyhow::{anyhow, Context, Result};
+use oci_core::media_type::ACCEPTED_MANIFESTS;
+use oci_core::Digest;
+
+use crate::blobs::check_digest_header;
+use crate::transport::{
+    classify_transport, retry_on_status, status_error, Attempt, Body, Client, Registry, Scope,
+};
+
+/// Manifests are small; a bigger body is not one.
+const MANIFEST_LIMIT: u64 = 4 << 20;
+
+/// A manifest as the registry sent it.
+pub struct Manifest {
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    /// The digest of `bytes` (for a fetch by digest, verified to be the one asked for).
+    pub digest: Digest,
+}
+
+impl Client {
+    /// `GET` a manifest by tag or digest, accepting every manifest type we understand. A
+    /// fetch by digest fails unless the bytes hash to it.
+    pub fn fetch_manifest(
+        &self,
+        registry: &Registry,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Manifest> {
+        let url = registry.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let scope = Scope::pull(repository);
+        let accept = ACCEPTED_MANIFESTS.join(", ");
+        let expected = Digest::parse(reference).ok();
+        self.retrying(|| {
+            let response = self
+                .send(
+                    registry,
+                    "GET",
+                    &url,
+                    &[("Accept", &accept)],
+                    Body::Empty,
+                    &scope,
+                )
+                .map_err(classify_transport)?;
+            let mut response = retry_on_status(response)?;
+            if response.status() != 200 {
+                return Err(Attempt::Fail(status_error(&mut response)));
+            }
+            let header_type = response
+                .headers()
+                .get("Content-Type")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
+            let mut bytes = Vec::new();
+            response
+                .into_body()
+                .into_reader()
+                .take(MANIFEST_LIMIT + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|err| {
+                    Attempt::Retry(anyhow!(err).context("reading the manifest"), None)
+                })?;
+            if bytes.len() as u64 > MANIFEST_LIMIT {
+                return Err(Attempt::Fail(anyhow!(
+                    "the manifest is larger than {MANIFEST_LIMIT} bytes"
+                )));
+            }
+            let digest = Digest::of_bytes(&bytes);
+            if let Some(expected) = &expected {
+                if &digest != expected {
+                    // Possibly garbled on the way; a retry tells a liar from a glitch.
+                    return Err(Attempt::Retry(
+                        anyhow!("the registry sent a manifest hashing to {digest}, not {expected}"),
+                        None,
+                    ));
+                }
+            }
+            let media_type = media_type_of(&bytes)
+                .or(header_type)
+                .ok_or_else(|| Attempt::Fail(anyhow!("the manifest names no media type")))?;
+            Ok(Manifest {
+                bytes,
+                media_type,
+                digest,
+            })
+        })
+        .with_context(|| {
+            let separator = if expected.is_some() { '@' } else { ':' };
+            format!(
+                "fetching manifest {}/{repository}{separator}{reference}",
+                registry.name
+            )
+        })
+    }
+
+    /// Whether `repository` already has the manifest `digest`.
+    pub fn manifest_exists(
+        &self,
+        registry: &Registry,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<bool> {
+        let url = registry.url(&format!("/v2/{repository}/manifests/{digest}"));
+        let scope = Scope::push(repository);
+        let accept = ACCEPTED_MANIFESTS.join(", ");
+        self.retrying(|| {
+            let response = self
+                .send(
+                    registry,
+                    "HEAD",
+                    &url,
+                    &[("Accept", &accept)],
+                    Body::Empty,
+                    &scope,
+                )
+                .map_err(classify_transport)?;
+            let mut response = retry_on_status(response)?;
+            match response.status().as_u16() {
+                200 => Ok(true),
+                404 => Ok(false),
+                _ => Err(Attempt::Fail(status_error(&mut response))),
+            }
+        })
+        .with_context(|| {
+            format!(
+                "checking for manifest {digest} in {}/{repository}",
+                registry.name
+            )
+        })
+    }
+
+    /// `PUT` a manifest at `reference` (its digest, or a tag), byte for byte.
+    pub fn put_manifest(
+        &self,
+        registry: &Registry,
+        repository: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+        digest: &Digest,
+    ) -> Result<()> {
+        let url = registry.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let scope = Scope::push(repository);
+        self.retrying(|| {
+            let response = self
+                .send(
+                    registry,
+                    "PUT",
+                    &url,
+                    &[("Content-Type", media_type)],
+                    Body::Bytes(bytes),
+                    &scope,
+                )
+                .map_err(classify_transport)?;
+            let mut response = retry_on_status(response)?;
+            match response.status().as_u16() {
+                200 | 201 | 202 | 204 => {
+                    check_digest_header(&response, digest).map_err(Attempt::Fail)
+                }
+                _ => Err(Attempt::Fail(status_error(&mut response))),
+            }
+        })
+    }
+
+    /// Resolves a tag to the digest of the manifest it names today.
+    pub fn resolve_tag(&self, registry: &Registry, repository: &str, tag: &str) -> Result<Digest> {
+        let url = registry.url(&format!("/v2/{repository}/manifests/{tag}"));
+        let scope = Scope::pull(repository);
+        let accept = ACCEPTED_MANIFESTS.join(", ");
+        let from_header = self.retrying(|| {
+            let mut response = send_once_with_accept(self, registry, &url, &accept, &scope)?;
+            match response.status().as_u16() {
+                200 => Ok(response
+                    .headers()
+                    .get("Docker-Content-Digest")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| Digest::parse(v).ok())),
+                _ => Err(Attempt::Fail(status_error(&mut response))),
+            }
+        })?;
+        match from_header {
+            Some(digest) => Ok(digest),
+            None => Ok(self.fetch_manifest(registry, repository, tag)?.digest),
+        }
+    }
+}
+
+fn send_once_with_accept(
+    client: &Client,
+    registry: &Registry,
+    url: &str,
+    accept: &str,
+    scope: &Scope,
+) -> Result<ureq::http::Response<ureq::Body>, Attempt> {
+    let response = client
+        .send(
+            registry,
+            "HEAD",
+            url,
+            &[("Accept", accept)],
+            Body::Empty,
+            scope,
+        )
+        .map_err(classify_transport)?;
+    retry_on_status(response)
+}
+
+/// The `mediaType` field of a manifest, if it has one.
+pub fn media_type_of(bytes: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+    }
+    serde_json::from_slice::<Head>(bytes).ok()?.media_type
+}

@@ -1,0 +1,118 @@
+//! When and how long to wait before trying a registry request again.
+
+use std::time::{Duration, SystemTime};
+
+/// Retry budget shared by every request of a client.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// Attempts per operation, the first one included.
+    pub attempts: u32,
+    /// Delay before the second attempt; doubles for each further one.
+    pub base_delay: Duration,
+    /// Upper bound for one delay, including a registry's `Retry-After`.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        // Eight attempts ride out a registry restart or a flaky proxy (a 50 % failure rate
+        // leaves a 0.4 % chance of failing one operation) while keeping the worst case for a
+        // dead registry around half a minute.
+        RetryPolicy {
+            attempts: 8,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt number `attempt` (1-based): exponential backoff with
+    /// "full jitter" so parallel uploads hitting the same overloaded registry spread out,
+    /// unless the registry asked for a specific delay, which is honoured up to the cap.
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(asked) = retry_after {
+            return asked.min(self.max_delay);
+        }
+        let ceiling = self
+            .base_delay
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .min(self.max_delay);
+        // Never zero: an immediate retry against a registry that just reset the connection
+        // usually fails the same way.
+        let floor = ceiling / 4;
+        floor + ceiling.mul_f64(fastrand::f64() * 0.75)
+    }
+}
+
+/// Parses a `Retry-After` header: delta seconds or an HTTP date. Dates in the past mean
+/// "now"; anything unparsable is ignored (the caller falls back to its own backoff).
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Whether an HTTP status is worth retrying: the registry (or something in front of it) is
+/// overloaded or failed transiently.
+pub fn is_transient_status(status: u16) -> bool {
+    status == 429 || status == 408 || (500..=599).contains(&status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_accepts_seconds_and_http_dates() {
+        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
+        assert_eq!(parse_retry_after(" 3 ", now), Some(Duration::from_secs(3)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:42 GMT", now),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
+    }
+
+    #[test]
+    fn backoff_grows_is_jittered_and_capped() {
+        let policy = RetryPolicy {
+            attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(2),
+        };
+        for _ in 0..100 {
+            let first = policy.delay(1, None);
+            assert!(first >= Duration::from_millis(25) && first <= Duration::from_millis(100));
+            let fourth = policy.delay(4, None);
+            assert!(fourth >= Duration::from_millis(200) && fourth <= Duration::from_millis(800));
+            assert!(policy.delay(30, None) <= Duration::from_secs(2));
+        }
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_secs(1))),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_secs(3600))),
+            Duration::from_secs(2)
+        );
+    }
+
+    #[test]
+    fn transient_statuses() {
+        for status in [429, 500, 502, 503, 504, 408] {
+            assert!(is_transient_status(status), "{status}");
+        }
+        for status in [200, 201, 400, 401, 403, 404, 413] {
+            assert!(!is_transient_status(status), "{status}");
+        }
+    }
+}

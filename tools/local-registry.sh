@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# A throw-away Docker distribution registry (Debian's docker-registry) on 127.0.0.1, for
+# demos and tests. Everything lives in one directory: config, storage, logs and the PID.
+#
+#   local-registry.sh start [--dir DIR] [--port N] [--htpasswd USER:PASS] [--tls]
+#                           [--token-realm URL --token-cert PEM [--token-service NAME]
+#                            [--token-issuer NAME]]
+#   local-registry.sh stop --dir DIR
+#   local-registry.sh status --dir DIR
+#
+# start prints REGISTRY=127.0.0.1:PORT and DIR=..., plus CA=PATH with --tls. It is idempotent:
+# starting a directory whose registry is running prints the same lines again. The access log
+# (one line per request) is DIR/registry.log.
+set -euo pipefail
+
+usage() {
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+die() {
+  echo "local-registry.sh: error: $*" >&2
+  exit 1
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+running_pid() {
+  local dir=$1 pid
+  [[ -f "$dir/registry.pid" ]] || return 1
+  pid=$(<"$dir/registry.pid")
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+  echo "$pid"
+}
+
+print_info() {
+  local dir=$1
+  echo "REGISTRY=127.0.0.1:$(<"$dir/port")"
+  echo "DIR=$dir"
+  if [[ -f "$dir/tls/ca.pem" ]]; then
+    echo "CA=$dir/tls/ca.pem"
+  fi
+}
+
+cmd_start() {
+  local dir="" port="" htpasswd="" tls=false realm="" token_cert="" service="test-registry" issuer="test-issuer"
+  while (($#)); do
+    case $1 in
+      --dir) dir=$2; shift 2 ;;
+      --port) port=$2; shift 2 ;;
+      --htpasswd) htpasswd=$2; shift 2 ;;
+      --tls) tls=true; shift ;;
+      --token-realm) realm=$2; shift 2 ;;
+      --token-cert) token_cert=$2; shift 2 ;;
+      --token-service) service=$2; shift 2 ;;
+      --token-issuer) issuer=$2; shift 2 ;;
+      *) usage ;;
+    esac
+  done
+  if [[ -n "$realm" && -z "$token_cert" ]] || [[ -z "$realm" && -n "$token_cert" ]]; then
+    die "--token-realm and --token-cert go together"
+  fi
+  if [[ -n "$realm" && -n "$htpasswd" ]]; then
+    die "choose one of --htpasswd and --token-realm"
+  fi
+  if [[ -z "$dir" ]]; then
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/local-registry.XXXXXX")
+  fi
+  mkdir -p "$dir/data"
+  dir=$(cd "$dir" && pwd)
+  if running_pid "$dir" >/dev/null; then
+    print_info "$dir"
+    return 0
+  fi
+  port=${port:-$(free_port)}
+  echo "$port" >"$dir/port"
+
+  local config="$dir/config.yml"
+  {
+    echo "version: 0.1"
+    echo "log: {level: info, accesslog: {disabled: false}}"
+    echo "storage:"
+    echo "  filesystem: {rootdirectory: $dir/data}"
+    echo "  delete: {enabled: true}"
+    echo "http:"
+    echo "  addr: 127.0.0.1:$port"
+    echo "  secret: local-registry-$port"
+  } >"$config"
+  if $tls; then
+    mkdir -p "$dir/tls"
+    if [[ ! -f "$dir/tls/cert.pem" ]]; then
+      # A private CA and a server certificate it signs (rustls, like browsers, refuses a CA
+      # certificate presented as the server's own). CA= names the CA to trust.
+      openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/tls/ca-key.pem" -out "$dir/tls/ca.pem" \
+        -days 30 -subj "/CN=local-registry test CA" 2>/dev/null
+      openssl req -newkey rsa:2048 -nodes -keyout "$dir/tls/key.pem" -out "$dir/tls/server.csr" \
+        -subj "/CN=127.0.0.1" 2>/dev/null
+      printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=critical,CA:FALSE" \
+        "extendedKeyUsage=serverAuth" >"$dir/tls/server.ext"
+      openssl x509 -req -in "$dir/tls/server.csr" -CA "$dir/tls/ca.pem" -CAkey "$dir/tls/ca-key.pem" \
+        -CAcreateserial -days 30 -extfile "$dir/tls/server.ext" -out "$dir/tls/cert.pem" 2>/dev/null
+    fi
+    echo "  tls: {certificate: $dir/tls/cert.pem, key: $dir/tls/key.pem}" >>"$config"
+  fi
+  if [[ -n "$htpasswd" ]]; then
+    [[ "$htpasswd" == *:* ]] || die "--htpasswd wants USER:PASS"
+    htpasswd -Bbn "${htpasswd%%:*}" "${htpasswd#*:}" >"$dir/htpasswd" 2>/dev/null
+    {
+      echo "auth:"
+      echo "  htpasswd: {realm: local-registry, path: $dir/htpasswd}"
+    } >>"$config"
+  fi
+  if [[ -n "$realm" ]]; then
+    [[ -f "$token_cert" ]] || die "--token-cert $token_cert does not exist"
+    {
+      echo "auth:"
+      echo "  token: {realm: \"$realm\", service: $service, issuer: $issuer, rootcertbundle: $token_cert}"
+    } >>"$config"
+  fi
+
+  docker-registry serve "$config" >>"$dir/registry.log" 2>&1 &
+  echo $! >"$dir/registry.pid"
+  local scheme=http curl_tls=()
+  if $tls; then
+    scheme=https
+    curl_tls=(--cacert "$dir/tls/ca.pem")
+  fi
+  local i
+  for ((i = 0; i < 100; i++)); do
+    if ! running_pid "$dir" >/dev/null; then
+      tail -n 5 "$dir/registry.log" >&2 || true
+      die "docker-registry exited at start (log: $dir/registry.log)"
+    fi
+    if curl -s -o /dev/null "${curl_tls[@]}" "$scheme://127.0.0.1:$port/v2/"; then
+      print_info "$dir"
+      return 0
+    fi
+    sleep 0.1
+  done
+  cmd_stop --dir "$dir"
+  die "docker-registry did not answer on 127.0.0.1:$port within 10 s (log: $dir/registry.log)"
+}
+
+cmd_stop() {
+  local dir=""
+  while (($#)); do
+    case $1 in
+      --dir) dir=$2; shift 2 ;;
+      *) usage ;;
+    esac
+  done
+  [[ -n "$dir" ]] || die "stop needs --dir DIR"
+  local pid i
+  if pid=$(running_pid "$dir"); then
+    kill "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$dir/registry.pid"
+}
+
+cmd_status() {
+  local dir=""
+  while (($#)); do
+    case $1 in
+      --dir) dir=$2; shift 2 ;;
+      *) usage ;;
+    esac
+  done
+  [[ -n "$dir" ]] || die "status needs --dir DIR"
+  local pid
+  if pid=$(running_pid "$dir"); then
+    echo "running (pid $pid)"
+    print_info "$dir"
+  else
+    echo "stopped"
+    return 3
+  fi
+}
+
+(($#)) || usage
+command=$1
+shift
+case $command in
+  start) cmd_start "$@" ;;
+  stop) cmd_stop "$@" ;;
+  status) cmd_status "$@" ;;
+  *) usage ;;
+esac
