@@ -31,7 +31,7 @@ sematic_base = rule(
 def _sematic_base_image_impl(ctx):
     layers = []
     if ctx.file.rootfs:
-        layers.append(build_rootfs_layer(ctx, ctx.file.rootfs, ctx.attr.compression, "rules_sematic: root filesystem %s" % ctx.file.rootfs.short_path))
+        layers.append(build_rootfs_layer(ctx, ctx.file.rootfs, ctx.attr.compression, "rules_sematic: root filesystem " + ctx.file.rootfs.basename))
     layers += [target[SematicLayerInfo] for target in ctx.attr.layers]
     return assemble_image(ctx, ctx.attr.base, layers, {
         "cmd": ctx.attr.cmd or None,

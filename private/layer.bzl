@@ -106,7 +106,8 @@ def _sematic_layer_impl(ctx):
         entries,
         inputs,
         ctx.attr.compression,
-        ctx.attr.history or "rules_sematic layer %s" % ctx.label,
+        # Not the label's canonical form: it depends on the consumer's repository names.
+        ctx.attr.history or "rules_sematic layer //%s:%s" % (ctx.label.package, ctx.label.name),
     )
     return [
         DefaultInfo(files = depset([layer.blob, layer.descriptor])),
