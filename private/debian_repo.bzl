@@ -36,6 +36,29 @@ sematic_base_image(
 )
 """
 
+_MERGED_USR = ["bin", "lib", "lib32", "lib64", "libx32", "sbin"]
+
+def _merged_usr_symlinks(rctx):
+    """`/bin -> usr/bin` & co. where the packages only ship /usr (Debian >= trixie).
+
+    Those links come from maintainer scripts, which the extract variant does not run; without
+    /lib64 the ELF loader of every binary is missing. Suites whose packages still ship /bin
+    (bookworm) keep their real directories: a link over them would hide their content.
+    """
+    listing = rctx.execute(["tar", "-tf", rctx.path("image/rootfs.tar")], timeout = 300)
+    if listing.return_code != 0:
+        fail("debian_image(%s): cannot list rootfs.tar: %s" % (rctx.name, listing.stderr))
+    top = {}
+    for entry in listing.stdout.splitlines():
+        parts = entry.removeprefix("./").split("/")
+        top["/".join(parts[:2])] = True
+        top[parts[0]] = True
+    return {
+        "/" + name: "usr/" + name
+        for name in _MERGED_USR
+        if name not in top and ("usr/" + name) in top
+    }
+
 def _debian_image_impl(rctx):
     mmdebstrap = rctx.which("mmdebstrap")
     if not mmdebstrap:
@@ -63,9 +86,11 @@ def _debian_image_impl(rctx):
     )
     if result.return_code != 0:
         fail("debian_image(%s): mmdebstrap failed (exit %d): %s" % (rctx.name, result.return_code, result.stderr[-3000:]))
+    symlinks = _merged_usr_symlinks(rctx)
+    symlinks.update(rctx.attr.symlinks)
     rctx.file("image/BUILD.bazel", _IMAGE_BUILD.format(
         env = repr(rctx.attr.env),
-        symlinks = repr(rctx.attr.symlinks),
+        symlinks = repr(symlinks),
     ))
     rctx.file("BUILD.bazel", "")
 

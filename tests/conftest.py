@@ -1,3 +1,4 @@
-"""Shared pytest setup: the registry-side harness fixtures (tests/harness/fixtures.py)."""
+"""Shared pytest setup: the registry-side harness fixtures (tests/harness/fixtures.py) and the
+Bazel-driving ones (tests/harness/pipeline_fixtures.py)."""
 
-pytest_plugins = ["harness.fixtures"]
+pytest_plugins = ["harness.fixtures", "harness.pipeline_fixtures"]

