@@ -1,6 +1,7 @@
 """sematic_image: a base image plus a py_binary's runfiles in Python-aware layers."""
 
 load(":layer.bzl", "COMPRESSIONS", "SematicLayerInfo", "build_layer", "layer_tool_attrs")
+load(":paths.bzl", "display_label")
 load(":providers.bzl", "SematicBaseInfo", "SematicImageInfo")
 load(":runfiles_layers.bzl", "split_runfiles")
 
@@ -26,7 +27,7 @@ def base_layout(target):
     if len(files) == 1 and files[0].is_directory:
         # e.g. rules_oci's oci_image, whose output is an image layout directory.
         return files[0].path, depset(files)
-    fail("base %s is not an image: use a rules_sematic base (sematic_pull, base_images(), debian_image) or a target whose only output is an OCI image layout directory" % target.label)
+    fail("base %s is not an image: use a rules_sematic base (sematic_pull, base_images(), debian_image) or a target whose only output is an OCI image layout directory" % display_label(target.label))
 
 def _interpreter_files(ctx):
     toolchain = ctx.toolchains[_PY_TOOLCHAIN]

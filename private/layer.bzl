@@ -1,5 +1,7 @@
 """Layer actions: a JSON list of entries in, a compressed layer blob and its descriptor out."""
 
+load(":paths.bzl", "display_label")
+
 SematicLayerInfo = provider(
     doc = "One layer built by sematic-layer.",
     fields = {
@@ -95,7 +97,7 @@ def _sematic_layer_impl(ctx):
     for target, path in ctx.attr.files.items():
         files = target[DefaultInfo].files.to_list()
         if len(files) != 1:
-            fail("sematic_layer: %s must be exactly one file, not %d" % (target.label, len(files)))
+            fail("sematic_layer: %s must be exactly one file, not %d" % (display_label(target.label), len(files)))
         entries.append({"kind": "file", "path": path, "src": files[0].path})
     for path, link_target in ctx.attr.symlinks.items():
         entries.append({"kind": "symlink", "path": path, "target": link_target})

@@ -13,3 +13,16 @@ def runfiles_path(workspace_name, file):
     if file.short_path.startswith("../"):
         return file.short_path[3:]
     return workspace_name + "/" + file.short_path
+
+def display_label(label):
+    """A label as users write it: `//pkg:name` in the main repository (not Bazel 7's `@@//…`).
+
+    Args:
+      label: a Label.
+
+    Returns:
+      The label's text.
+    """
+    if label.workspace_name:
+        return "@%s//%s:%s" % (label.workspace_name, label.package, label.name)
+    return "//%s:%s" % (label.package, label.name)

@@ -11,7 +11,7 @@ Without any configuration, the runfiles tree becomes:
      mapping, symlinks) -- the only layer a code edit changes.
 """
 
-load(":paths.bzl", "runfiles_path")
+load(":paths.bzl", "display_label", "runfiles_path")
 
 # Enough to keep a dependency bump cheap, few enough to stay far below OCI's 127-layer limit
 # on top of a CUDA base's dozens of layers.
@@ -98,7 +98,7 @@ def split_runfiles(ctx, binary, runtime_files, image_layer_targets):
         groups.append(struct(name = "interpreter", history = "rules_sematic: Python interpreter", entries = entries_for(interpreter_files), inputs = interpreter_files))
     for group in user_groups:
         if group.files:
-            groups.append(struct(name = group.name, history = "rules_sematic: image_layers %s" % group.target.label, entries = entries_for(group.files), inputs = group.files))
+            groups.append(struct(name = group.name, history = "rules_sematic: image_layers %s" % display_label(group.target.label), entries = entries_for(group.files), inputs = group.files))
     for index, files in enumerate(buckets):
         if files:
             groups.append(struct(name = "third_party_%d" % index, history = "rules_sematic: third-party code, bucket %d" % index, entries = entries_for(files), inputs = files))
@@ -124,7 +124,7 @@ def split_runfiles(ctx, binary, runtime_files, image_layer_targets):
             skeleton.append({"kind": "empty", "path": "%s/%s/%s" % (runfiles_root, workspace, empty)})
     groups.append(struct(
         name = "first_party",
-        history = "rules_sematic: first-party code of %s" % binary.label,
+        history = "rules_sematic: first-party code of %s" % display_label(binary.label),
         entries = skeleton + entries_for(first_party),
         inputs = skeleton_inputs + first_party,
     ))
