@@ -99,7 +99,7 @@ impl Manifest {
 }
 
 /// `entries[N] (PATH)`, or `entries[N]` when the entry has no usable path.
-pub fn entry_label(index: usize, value: &serde_json::Value) -> String {
+fn entry_label(index: usize, value: &serde_json::Value) -> String {
     match value.get("path").and_then(serde_json::Value::as_str) {
         Some(path) => format!("entries[{index}] ({path})"),
         None => format!("entries[{index}]"),
@@ -162,7 +162,7 @@ fn parse_entry(value: serde_json::Value) -> Result<Entry> {
 
 /// Parses an octal mode such as `"0755"`. Only permission, setuid, setgid and sticky bits are
 /// meaningful in a layer; anything else is a mistake worth reporting.
-pub fn parse_mode(text: &str) -> Result<u32> {
+fn parse_mode(text: &str) -> Result<u32> {
     let mode = u32::from_str_radix(text, 8)
         .ok()
         .filter(|mode| *mode <= 0o7777);
@@ -171,7 +171,7 @@ pub fn parse_mode(text: &str) -> Result<u32> {
 
 /// An image path must be absolute and normalised: `/a/b`, never `a/b`, `/a/`, `/a//b`,
 /// `/a/./b` or `/a/../b`.
-pub fn validate_destination(path: &str) -> Result<()> {
+fn validate_destination(path: &str) -> Result<()> {
     let Some(relative) = path.strip_prefix('/') else {
         bail!("path {path:?} is not absolute: start it with /");
     };

@@ -55,12 +55,6 @@ impl Node {
     }
 }
 
-/// Which manifest entry a node came from, for error messages.
-#[derive(Clone, Debug)]
-struct Origin {
-    label: String,
-}
-
 #[derive(Clone, Debug)]
 struct Planned {
     node: Node,
@@ -72,7 +66,8 @@ struct Planned {
 #[derive(Debug, Default)]
 pub struct Plan {
     nodes: BTreeMap<String, Planned>,
-    labels: Vec<Origin>,
+    /// `entries[N] (PATH)` of every manifest entry, for error messages.
+    labels: Vec<String>,
 }
 
 impl Plan {
@@ -81,30 +76,12 @@ impl Plan {
         for (index, entry) in manifest.entries.iter().enumerate() {
             let label = format!("entries[{index}] ({})", entry.path);
             let origin = u32::try_from(index).context("too many entries")?;
-            plan.labels.push(Origin {
-                label: label.clone(),
-            });
+            plan.labels.push(label.clone());
             plan.add_entry(entry, origin, manifest.symlink_root.as_deref())
                 .with_context(|| label)?;
         }
         plan.add_parents()?;
         Ok(plan)
-    }
-
-    /// Number of tar entries the layer will have.
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
-    }
-
-    /// The planned nodes in archive order.
-    pub fn nodes(&self) -> impl Iterator<Item = (&str, &Node)> {
-        self.nodes
-            .iter()
-            .map(|(name, planned)| (name.as_str(), &planned.node))
     }
 
     /// Writes every node, in order, reading file contents as it goes.
@@ -142,8 +119,8 @@ impl Plan {
 
     fn describe_origin(&self, name: &str, origin: Option<u32>) -> String {
         match origin.and_then(|index| self.labels.get(index as usize)) {
-            Some(origin) if origin.label.ends_with(&format!("(/{name})")) => origin.label.clone(),
-            Some(origin) => format!("/{name} from {}", origin.label),
+            Some(label) if label.ends_with(&format!("(/{name})")) => label.clone(),
+            Some(label) => format!("/{name} from {label}"),
             None => format!("parent directory /{name}"),
         }
     }
@@ -301,10 +278,7 @@ impl Plan {
         let earlier = slot
             .origin
             .and_then(|index| self.labels.get(index as usize))
-            .map_or_else(
-                || "an implied parent directory".to_owned(),
-                |o| o.label.clone(),
-            );
+            .map_or_else(|| "an implied parent directory".to_owned(), Clone::clone);
         match (&slot.node, &node) {
             (
                 Node::Dir {
