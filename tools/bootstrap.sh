@@ -57,7 +57,7 @@ debian_mirror() {
 host_packages() {
     apt_install ca-certificates curl openssl util-linux debootstrap \
         docker-registry apache2-utils skopeo umoci runc podman mmdebstrap \
-        golang-github-containers-common pigz time python3-venv
+        golang-github-containers-common buildah pigz time python3-venv
 }
 
 bazel_version_ok() { # the major version of `bazel` on PATH is >= 7
