@@ -11,13 +11,11 @@ load(":providers.bzl", "SematicImageInfo")
 load(":wrapper.bzl", "RUNFILES_ROOT", "write_tool_wrapper")
 
 def _sematic_launcher_impl(ctx):
-    if len(ctx.attr.keys) != len(ctx.attr.images):
-        fail("sematic_launcher: keys and images must have the same length")
     workspace = ctx.workspace_name
     launch = ctx.attr.launch[DefaultInfo].files_to_run.executable
     images = []
     layouts = []
-    for key, target in zip(ctx.attr.keys, ctx.attr.images):
+    for target, key in ctx.attr.images.items():
         layout = target[SematicImageInfo].layout
         layouts.append(layout)
         images.append({
@@ -47,9 +45,11 @@ sematic_launcher = rule(
     executable = True,
     doc = "Runs `launch` with the Sematic image environment of `images` (pushed first if `push`).",
     attrs = {
-        "images": attr.label_list(providers = [SematicImageInfo], doc = "Images, one per key."),
+        "images": attr.label_keyed_string_dict(
+            providers = [SematicImageInfo],
+            doc = "Image -> base key (Sematic's base_image_tag value).",
+        ),
         "insecure": attr.bool(doc = "Allow plain HTTP and unverified TLS when pushing."),
-        "keys": attr.string_list(doc = "Base image keys (Sematic's base_image_tag values), one per image."),
         "launch": attr.label(mandatory = True, executable = True, cfg = "target", doc = "The launch script's py_binary."),
         "push": attr.bool(default = True, doc = "Push the images before launching; else use their build-time digests."),
         "registry": attr.string(doc = "Registry host[:port]."),

@@ -112,11 +112,10 @@ def sematic_pipeline(
         **common
     )
 
-    keys = sorted(resolved)
-    images = []
-    for key in keys:
+    images = {}
+    for key in sorted(resolved):
         image = "%s_%s_image" % (name, key)
-        images.append(":" + image)
+        images[":" + image] = key
         sematic_image(
             name = image,
             base = resolved[key],
@@ -140,7 +139,6 @@ def sematic_pipeline(
     launcher = {
         "images": images,
         "insecure": insecure_repository,
-        "keys": keys,
         "launch": ":%s_script" % name,
         "registry": registry,
         "repository": repository,
