@@ -201,6 +201,7 @@ pub fn push_images(
         *lock(&outcomes[*index]) = Some(result);
     };
     // Leaders first, so that followers can mount what the leaders put in place.
+    progress.expect_blobs(tasks.len() as u64);
     let (leaders, followers): (Vec<usize>, Vec<usize>) =
         (0..tasks.len()).partition(|&t| tasks[t].leader.is_none());
     parallel(jobs, &leaders, run);
@@ -391,7 +392,7 @@ fn ensure_blob(
     let (repository, digest) = (task.repository.as_str(), &task.digest);
     let target = format!("{}/{repository}", registry.name);
     if client.blob_exists(registry, repository, digest)? {
-        progress.event(&format!("{target}: {digest} exists"));
+        progress.blob_done("existed", &format!("{target}: {digest} exists"));
         return Ok(Outcome::Existed);
     }
     // A sibling repository that just received the blob, else the sparse layout's source
@@ -408,7 +409,10 @@ fn ensure_blob(
     if let Some(from) = mount_from.or(same_registry_source) {
         match client.mount_blob(registry, repository, digest, from)? {
             Mount::Mounted => {
-                progress.event(&format!("{target}: {digest} mounted from {from}"));
+                progress.blob_done(
+                    "mounted",
+                    &format!("{target}: {digest} mounted from {from}"),
+                );
                 return Ok(Outcome::Mounted);
             }
             // Declined: the registry opened an ordinary upload session instead.
@@ -427,10 +431,10 @@ fn ensure_blob(
                 &mut || open_file(path),
                 &transfer,
             )?;
-            progress.event(&format!(
-                "{target}: {digest} uploaded ({} bytes)",
-                task.size
-            ));
+            progress.blob_done(
+                "uploaded",
+                &format!("{target}: {digest} uploaded ({} bytes)", task.size),
+            );
             Ok(Outcome::Uploaded(task.size))
         }
         Origin::Source(source) => {
@@ -444,7 +448,10 @@ fn ensure_blob(
                 &mut || client.open_blob(&source_registry, &source.repository, digest),
                 &transfer,
             )?;
-            progress.event(&format!("{target}: {digest} streamed from {source}"));
+            progress.blob_done(
+                "streamed",
+                &format!("{target}: {digest} streamed from {source}"),
+            );
             Ok(Outcome::Streamed)
         }
     }
