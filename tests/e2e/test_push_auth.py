@@ -226,3 +226,24 @@ def test_anonymous_pull_and_denied_push(tools, make_registry, make_token_server,
     assert_one_line_error(result, "sematic-push", "team/app", "401")
     assert registry.tags("team/app") == []
     assert_no_secrets(result, "bob-Pass-1", *server.issued)
+
+
+def test_credentials_never_follow_a_redirect_to_another_host(tools, make_registry, make_proxy, tmp_path, image):
+    registry = make_registry(htpasswd=f"{USER}:{PASSWORD}")
+    # "Storage" authorizes by itself (like a signed URL); the front door redirects blob reads
+    # there, under another host name.
+    storage = make_proxy(registry.host, inject_authorization=registry.admin_auth)
+    storage_port = storage.address.rsplit(":", 1)[1]
+    front = make_proxy(registry.host, redirect_blob_gets_to=f"localhost:{storage_port}")
+    docker_config(tools, basic_auths(front.address))
+    push = tools.push(image.layout, f"{front.address}/base/img", "--tag", "t")
+    assert push.returncode == 0, push.stderr
+
+    result = tools.run("sematic-pull", "--image", f"{front.address}/base/img@{image.digest}",
+                       "--output", tmp_path / "pulled", "--layers", "all")
+    assert result.returncode == 0, result.stderr
+    assert [r.status for r in front.log if r.fault == "redirect"]
+    blob_reads = [r for r in storage.log if r.method == "GET"]
+    assert len(blob_reads) == 3  # config and two layers
+    assert not any(r.authorization for r in blob_reads)
+    assert any(r.authorization for r in front.log)
