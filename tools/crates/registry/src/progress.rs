@@ -87,11 +87,6 @@ impl Progress {
         }
     }
 
-    /// A progress that shows nothing (library callers that report on their own).
-    pub fn quiet() -> Self {
-        Progress::new("", Mode::Quiet)
-    }
-
     /// Starts tracking a transfer of `total` bytes (live mode only).
     pub fn transfer(&self, label: String, total: u64) -> Transfer {
         if self.mode != Mode::Live {

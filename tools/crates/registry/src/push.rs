@@ -15,7 +15,7 @@ use oci_core::platform::Platform;
 use oci_core::reference::{validate_tag, Reference};
 use oci_core::Digest;
 
-use crate::blobs::{BlobReader, Mount};
+use crate::blobs::{BlobReader, Mount, Upload};
 use crate::progress::Progress;
 use crate::transport::{lock, Attempt, Client, Registry};
 
@@ -420,17 +420,15 @@ fn ensure_blob(
         }
     }
     let transfer = progress.transfer(format!("{repository} {}", &digest.hex()[..12]), task.size);
+    let upload = Upload {
+        digest,
+        size: task.size,
+        session,
+        transfer: &transfer,
+    };
     match &task.origin {
         Origin::File(path) => {
-            client.upload_blob(
-                registry,
-                repository,
-                digest,
-                task.size,
-                session,
-                &mut || open_file(path),
-                &transfer,
-            )?;
+            client.upload_blob(registry, repository, upload, &mut || open_file(path))?;
             progress.blob_done(
                 "uploaded",
                 &format!("{target}: {digest} uploaded ({} bytes)", task.size),
@@ -439,15 +437,9 @@ fn ensure_blob(
         }
         Origin::Source(source) => {
             let source_registry = client.registry(source)?;
-            client.upload_blob(
-                registry,
-                repository,
-                digest,
-                task.size,
-                session,
-                &mut || client.open_blob(&source_registry, &source.repository, digest),
-                &transfer,
-            )?;
+            client.upload_blob(registry, repository, upload, &mut || {
+                client.open_blob(&source_registry, &source.repository, digest)
+            })?;
             progress.blob_done(
                 "streamed",
                 &format!("{target}: {digest} streamed from {source}"),

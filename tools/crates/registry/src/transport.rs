@@ -110,6 +110,16 @@ impl Scope {
     }
 }
 
+/// One request to a registry: where, how, and with which access.
+#[derive(Clone, Copy)]
+pub struct Call<'a> {
+    pub registry: &'a Registry,
+    pub method: &'a str,
+    pub url: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+    pub scope: &'a Scope,
+}
+
 /// A request body that can be sent again after an authentication retry.
 #[derive(Clone, Copy)]
 pub enum Body<'a> {
@@ -272,18 +282,16 @@ impl Client {
         }
     }
 
-    /// Sends a request with the authorization `scope` needs, renewing the token once when the
-    /// registry answers 401 (tokens expire). Statuses are returned, not turned into errors.
+    /// Sends a request with the authorization its scope needs, renewing the token once when
+    /// the registry answers 401 (tokens expire). Statuses are returned, not turned into
+    /// errors.
     pub fn send(
         &self,
-        registry: &Registry,
-        method: &str,
-        url: &str,
-        headers: &[(&str, &str)],
+        call: Call<'_>,
         body: Body<'_>,
-        scope: &Scope,
     ) -> Result<Response<ureq::Body>, ureq::Error> {
-        self.send_with(registry, method, url, headers, scope, true, |request| {
+        let method = call.method;
+        self.send_with(call, true, |request| {
             Ok(match body {
                 Body::Empty if matches!(method, "PUT" | "POST" | "PATCH") => (
                     request.header("Content-Length", "0"),
@@ -298,22 +306,23 @@ impl Client {
         })
     }
 
+    /// One try of [`Client::send`], with transport errors and transient statuses turned into
+    /// [`Attempt::Retry`] for [`Client::retrying`].
+    pub fn attempt(&self, call: Call<'_>, body: Body<'_>) -> Result<Response<ureq::Body>, Attempt> {
+        retry_on_status(self.send(call, body).map_err(classify_transport)?)
+    }
+
     /// Sends a request whose body is streamed from `body` (exactly `length` bytes). A 401 is
     /// returned to the caller after invalidating the token: the stream cannot be replayed,
     /// so the caller restarts the upload.
-    #[allow(clippy::too_many_arguments)]
     pub fn send_stream(
         &self,
-        registry: &Registry,
-        method: &str,
-        url: &str,
-        headers: &[(&str, &str)],
+        call: Call<'_>,
         body: &mut dyn Read,
         length: u64,
-        scope: &Scope,
     ) -> Result<Response<ureq::Body>, ureq::Error> {
         let mut body = Some(body);
-        self.send_with(registry, method, url, headers, scope, false, |request| {
+        self.send_with(call, false, |request| {
             let reader = body.take().ok_or_else(|| {
                 ureq::Error::Io(std::io::Error::other(
                     "a streamed body cannot be sent twice",
@@ -326,20 +335,22 @@ impl Client {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn send_with<'b>(
         &self,
-        registry: &Registry,
-        method: &str,
-        url: &str,
-        headers: &[(&str, &str)],
-        scope: &Scope,
+        call: Call<'_>,
         replayable: bool,
         mut make: impl FnMut(
             http::request::Builder,
         )
             -> Result<(http::request::Builder, ureq::SendBody<'b>), ureq::Error>,
     ) -> Result<Response<ureq::Body>, ureq::Error> {
+        let Call {
+            registry,
+            method,
+            url,
+            headers,
+            scope,
+        } = call;
         let mut renewed = false;
         loop {
             let knew_challenge = lock(&registry.auth).challenge.is_some();
@@ -618,11 +629,6 @@ impl Registry {
             format!("{}/{location}", self.base)
         }
     }
-
-    /// Whether the registry speaks plain HTTP.
-    pub fn is_plain_http(&self) -> bool {
-        self.base.starts_with("http://")
-    }
 }
 
 /// What a request carries to authenticate.
@@ -798,7 +804,7 @@ fn encode_form(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-pub(crate) fn percent_encode(text: &str) -> String {
+fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
