@@ -188,12 +188,20 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-/// Moves the finished layout to `output`, replacing whatever was there.
+/// Moves the finished layout to `output`, replacing whatever was there; the staged copy is
+/// removed if that fails.
 fn replace_dir(staged: PathBuf, output: &Path) -> Result<()> {
-    if std::fs::symlink_metadata(output).is_ok() {
-        std::fs::remove_dir_all(output)
-            .with_context(|| format!("replacing {}", output.display()))?;
+    let result = (|| {
+        if std::fs::symlink_metadata(output).is_ok() {
+            std::fs::remove_dir_all(output)
+                .with_context(|| format!("replacing {}", output.display()))?;
+        }
+        std::fs::rename(&staged, output)
+            .with_context(|| format!("moving {} to {}", staged.display(), output.display()))
+    })();
+    if result.is_err() {
+        // Best effort: the error that matters is the one being returned.
+        let _ = std::fs::remove_dir_all(&staged);
     }
-    std::fs::rename(&staged, output)
-        .with_context(|| format!("moving {} to {}", staged.display(), output.display()))
+    result
 }
