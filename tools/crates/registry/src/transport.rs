@@ -228,8 +228,16 @@ impl Client {
                     .map_err(classify_transport)?;
                 retry_on_status(response)
             })?;
-            if response.status() == 401 {
-                lock(&registry.auth).challenge = challenge_of(&response);
+            let mut response = response;
+            match response.status().as_u16() {
+                200 => {}
+                401 => lock(&registry.auth).challenge = challenge_of(&response),
+                // Not the registry API (or a TLS server answering a plain request): using it
+                // anyway would only fail later, less clearly.
+                _ => {
+                    return Err(status_error(&mut response)
+                        .context(format!("{url} is not an OCI distribution API endpoint")))
+                }
             }
             Ok(registry)
         };
@@ -684,9 +692,24 @@ pub fn transport_error(err: ureq::Error) -> anyhow::Error {
     anyhow!(err)
 }
 
+/// Whether the TLS handshake failed because the server's certificate was not trusted (as
+/// opposed to the server not speaking TLS at all).
 fn is_certificate_error(err: &anyhow::Error) -> bool {
-    let text = format!("{err:#}");
-    text.contains("invalid peer certificate") || text.contains("certificate")
+    err.chain().any(|cause| {
+        let rustls_error = match cause.downcast_ref::<ureq::Error>() {
+            Some(ureq::Error::Io(io)) => {
+                io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>())
+            }
+            Some(ureq::Error::Rustls(error)) => Some(error),
+            _ => cause.downcast_ref::<rustls::Error>(),
+        };
+        matches!(
+            rustls_error,
+            Some(
+                rustls::Error::InvalidCertificate(_) | rustls::Error::InvalidCertRevocationList(_)
+            )
+        )
+    })
 }
 
 /// Turns a response with a transient status into `Attempt::Retry`, honouring `Retry-After`.
