@@ -249,12 +249,22 @@ impl Client {
         // One quick TLS probe: a plain-HTTP server answers it with garbage at once.
         match probe("https", 1) {
             Ok(registry) => Ok(registry),
-            Err(err) if is_certificate_error(&err) => Err(err).with_context(|| {
-                format!(
-                    "connecting to registry {}: its TLS certificate is not trusted (pass --ca-cert FILE, or --insecure to skip verification); not falling back to plain HTTP",
-                    reference.registry
-                )
-            }),
+            Err(err) if is_certificate_error(&err) => {
+                // rustls (like browsers) refuses a CA certificate presented as the server's
+                // own, which `openssl req -x509` makes by default; say so, since --ca-cert
+                // with that very file cannot help.
+                let hint = if format!("{err:#}").contains("CaUsedAsEndEntity") {
+                    "the server presents a CA certificate as its own; give it a server certificate issued by that CA, or pass --insecure"
+                } else {
+                    "pass --ca-cert FILE, or --insecure to skip verification"
+                };
+                Err(err).with_context(|| {
+                    format!(
+                        "connecting to registry {}: its TLS certificate is not trusted ({hint}); not falling back to plain HTTP",
+                        reference.registry
+                    )
+                })
+            }
             Err(tls_err) => probe("http", attempts).with_context(|| {
                 format!(
                     "connecting to registry {} (https: {tls_err:#}; then plain http)",
