@@ -72,3 +72,41 @@ def test_push_without_tags_pushes_by_digest_only(tools, registry, tmp_path):
     assert parse_summary(result.stderr)["tags"] == []
     assert registry.tags("app/notag") == []
     assert registry.manifest_digest("app/notag", image.digest) == image.digest
+
+
+def test_terminal_progress_is_redrawn_in_place_and_ends_with_the_summary(tools, registry, make_proxy, tmp_path):
+    import os
+    import pty
+    import select
+    import subprocess
+
+    image = write_layout(tmp_path / "img", [random_layer(2_000_000, seed) for seed in range(3)])
+    # Slow requests keep transfers in flight long enough for several redraws.
+    proxy = make_proxy(registry.host, delay=0.2)
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [str(tools.path("sematic-push")), "--layout", str(image.layout),
+         "--repository", f"{proxy.address}/app/tty", "--tag", "t", "--jobs", "2"],
+        stdout=subprocess.PIPE, stderr=terminal, env=tools.env)
+    os.close(terminal)
+    output = b""
+    while True:
+        ready, _, _ = select.select([controller], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal closed: the process is gone
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(controller)
+    stdout = process.stdout.read().decode()
+    assert process.wait() == 0
+    assert stdout == f"{proxy.address}/app/tty@{image.digest}\n"
+    text = output.decode()
+    assert "\x1b[J" in text, "live mode redraws its area"
+    assert "blobs (" in text and "/s" in text
+    lines = [l for l in text.replace("\r", "").splitlines() if l.strip()]
+    assert lines[-1].startswith("sematic-push: summary: uploaded=4 ")
