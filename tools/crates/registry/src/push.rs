@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -16,6 +16,7 @@ use oci_core::reference::{validate_tag, Reference};
 use oci_core::Digest;
 
 use crate::blobs::{BlobReader, Mount, Upload};
+use crate::pool::parallel;
 use crate::progress::Progress;
 use crate::transport::{lock, Attempt, Client, Registry};
 
@@ -458,20 +459,6 @@ fn open_file(path: &Path) -> Result<BlobReader, Attempt> {
     }
 }
 
-/// Runs `work` over `items` on at most `jobs` threads.
-fn parallel<T: Sync>(jobs: usize, items: &[T], work: impl Fn(&T) + Sync) {
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, items.len().max(1)) {
-            scope.spawn(|| {
-                while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    work(item);
-                }
-            });
-        }
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,16 +487,5 @@ mod tests {
             ..pushed
         };
         assert!(none.summary().ends_with("manifest=existed tags=-"));
-    }
-
-    #[test]
-    fn parallel_visits_every_item_once() {
-        let seen = Mutex::new(Vec::new());
-        let items: Vec<usize> = (0..50).collect();
-        parallel(4, &items, |i| lock(&seen).push(*i));
-        let mut seen = seen.into_inner().unwrap();
-        seen.sort();
-        assert_eq!(seen, items);
-        parallel(4, &[] as &[usize], |_| unreachable!());
     }
 }
