@@ -247,3 +247,23 @@ def test_credentials_never_follow_a_redirect_to_another_host(tools, make_registr
     assert len(blob_reads) == 3  # config and two layers
     assert not any(r.authorization for r in blob_reads)
     assert any(r.authorization for r in front.log)
+
+
+def test_streaming_between_two_authenticated_registries(tools, make_registry, make_token_server, tmp_path):
+    server, source = token_registry(make_registry, make_token_server)
+    target = make_registry(htpasswd=f"bob:{PASSWORD}-b")
+    docker_config(tools, {"auths": {
+        source.host: {"auth": b64(f"{USER}:{PASSWORD}")},
+        target.host: {"auth": b64(f"bob:{PASSWORD}-b")},
+    }})
+    base = write_layout(tmp_path / "base", [random_layer(40_000, s) for s in range(2)])
+    assert tools.push(base.layout, f"{source.host}/base/python", "--tag", "3").returncode == 0
+    app = write_layout(tmp_path / "app", [layer({"a": b"a"})], base=base,
+                       source=f"{source.host}/base/python")
+    result = tools.push(app.layout, f"{target.host}/app/x", "--tag", "t")
+    assert result.returncode == 0, result.stderr
+    assert parse_summary(result.stderr)["streamed"] == 2
+    # The source registry was only asked for read access to the base.
+    assert ["repository:base/python:pull"] in [r["scopes"] for r in server.requests]
+    assert target.manifest_digest("app/x", "t") == app.digest
+    assert_no_secrets(result, PASSWORD, f"{PASSWORD}-b", *server.issued)
