@@ -11,8 +11,9 @@ use oci_core::Digest;
 use ureq::http::Response;
 
 use crate::progress::Transfer;
+use crate::retry::is_transient_status;
 use crate::transport::{
-    classify_transport, retry_on_status, status_error, Attempt, Body, Call, Client, HttpError,
+    classify_transport, retry_after, status_error, Attempt, Body, Call, Client, HttpError,
     Registry, Scope,
 };
 
@@ -20,8 +21,8 @@ use crate::transport::{
 /// so this bounds request count, not memory.
 const CHUNK_SIZE: u64 = 16 << 20;
 
-/// Monolithic uploads that die mid-body this many times in a row are retried in chunks: a
-/// proxy with a body-size limit often resets the connection instead of answering 413.
+/// An upload whose connection dies this many times switches to chunks: a proxy with a
+/// body-size limit often resets the connection instead of answering 413.
 const MONOLITHIC_TRANSPORT_FAILURES: u32 = 3;
 
 /// A stream of blob bytes, reopened from the start for every upload attempt.
@@ -179,11 +180,10 @@ impl Client {
                         None,
                     ))
                 }
-                _ => match retry_on_status(response) {
-                    Ok(_) => Err(Attempt::Fail(err)),
-                    Err(Attempt::Retry(_, after)) => Err(Attempt::Retry(err, after)),
-                    Err(fail) => Err(fail),
-                },
+                _ if is_transient_status(status) => {
+                    Err(Attempt::Retry(err, retry_after(&response)))
+                }
+                _ => Err(Attempt::Fail(err)),
             }
         })
     }

@@ -726,16 +726,20 @@ fn is_certificate_error(err: &anyhow::Error) -> bool {
 pub fn retry_on_status(
     mut response: Response<ureq::Body>,
 ) -> Result<Response<ureq::Body>, Attempt> {
-    let status = response.status().as_u16();
-    if !is_transient_status(status) {
+    if !is_transient_status(response.status().as_u16()) {
         return Ok(response);
     }
-    let retry_after = response
+    let after = retry_after(&response);
+    Err(Attempt::Retry(status_error(&mut response), after))
+}
+
+/// The delay a response's `Retry-After` header asks for.
+pub fn retry_after(response: &Response<ureq::Body>) -> Option<Duration> {
+    response
         .headers()
         .get("Retry-After")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, SystemTime::now()));
-    Err(Attempt::Retry(status_error(&mut response), retry_after))
+        .and_then(|v| parse_retry_after(v, SystemTime::now()))
 }
 
 /// A refused request: the HTTP status and the registry's own error code and message.
