@@ -279,7 +279,7 @@ impl Client {
 }
 
 /// Checks that `bytes` are the content of `digest` with `size`.
-pub fn verify_bytes(bytes: &[u8], digest: &Digest, size: u64) -> Result<()> {
+fn verify_bytes(bytes: &[u8], digest: &Digest, size: u64) -> Result<()> {
     let actual = Digest::of_bytes(bytes);
     if &actual != digest || bytes.len() as u64 != size {
         bail!(

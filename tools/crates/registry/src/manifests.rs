@@ -194,7 +194,7 @@ impl Client {
 }
 
 /// The `mediaType` field of a manifest, if it has one.
-pub fn media_type_of(bytes: &[u8]) -> Option<String> {
+fn media_type_of(bytes: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Head {
         #[serde(rename = "mediaType")]

@@ -693,7 +693,7 @@ pub fn classify_transport(err: ureq::Error) -> Attempt {
 }
 
 /// A transport error as a message (an authentication failure keeps its own text).
-pub fn transport_error(err: ureq::Error) -> anyhow::Error {
+fn transport_error(err: ureq::Error) -> anyhow::Error {
     if let ureq::Error::Io(io) = &err {
         if let Some(auth) = io.get_ref().and_then(|e| e.downcast_ref::<AuthFailure>()) {
             return anyhow!("{auth}");
