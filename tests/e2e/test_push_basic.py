@@ -110,3 +110,13 @@ def test_terminal_progress_is_redrawn_in_place_and_ends_with_the_summary(tools, 
     assert "blobs (" in text and "/s" in text
     lines = [l for l in text.replace("\r", "").splitlines() if l.strip()]
     assert lines[-1].startswith("sematic-push: summary: uploaded=4 ")
+
+
+def test_loopback_registries_bypass_the_environment_proxy(tools, registry, tmp_path):
+    image = write_layout(tmp_path / "img", [layer({"p": b"p"})])
+    dead_proxy = "http://127.0.0.1:9"
+    result = tools.push(image.layout, f"{registry.host}/app/proxied", "--tag", "t",
+                        env={"HTTP_PROXY": dead_proxy, "HTTPS_PROXY": dead_proxy, "ALL_PROXY": dead_proxy,
+                             "http_proxy": dead_proxy, "https_proxy": dead_proxy})
+    assert result.returncode == 0, result.stderr
+    assert registry.tags("app/proxied") == ["t"]

@@ -51,8 +51,8 @@ impl ClientOptions {
 
 /// Talks to any number of registries; cheap to share between threads.
 pub struct Client {
-    verified: ureq::Agent,
-    unverified: ureq::Agent,
+    /// Indexed by [`Client::agent`]: (verified TLS?, through the environment's proxy?).
+    agents: [ureq::Agent; 4],
     insecure: Mutex<HashSet<String>>,
     credentials: CredentialStore,
     pub(crate) retry: RetryPolicy,
@@ -160,11 +160,11 @@ impl Client {
             }
             roots.extend(certs);
         }
-        let agent = |tls: TlsConfig| {
-            ureq::Agent::config_builder()
+        let agent = |tls: &TlsConfig, proxied: bool| {
+            let builder = ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .user_agent(options.user_agent.as_str())
-                .tls_config(tls)
+                .tls_config(tls.clone())
                 .max_redirects(5)
                 // Blob downloads may be redirected to storage on another host, which must
                 // never see the registry credentials.
@@ -173,17 +173,27 @@ impl Client {
                 .timeout_recv_response(Some(options.timeout))
                 .timeout_per_read(Some(options.timeout))
                 .timeout_per_write(Some(options.timeout))
-                .max_idle_connections_per_host(16)
-                .build()
-                .new_agent()
+                .max_idle_connections_per_host(16);
+            // $HTTPS_PROXY and friends apply, except to loopback hosts (as in Go's and
+            // curl's handling), which a proxy elsewhere could not reach anyway.
+            let builder = if proxied {
+                builder
+            } else {
+                builder.proxy(None)
+            };
+            builder.build().new_agent()
         };
+        let verified = TlsConfig::builder()
+            .root_certs(RootCerts::from(roots))
+            .build();
+        let unverified = TlsConfig::builder().disable_verification(true).build();
         Ok(Client {
-            verified: agent(
-                TlsConfig::builder()
-                    .root_certs(RootCerts::from(roots))
-                    .build(),
-            ),
-            unverified: agent(TlsConfig::builder().disable_verification(true).build()),
+            agents: [
+                agent(&verified, true),
+                agent(&verified, false),
+                agent(&unverified, true),
+                agent(&unverified, false),
+            ],
             insecure: Mutex::default(),
             credentials: options.credentials,
             retry: options.retry,
@@ -387,7 +397,7 @@ impl Client {
             }
             let (builder, body) = make(builder)?;
             let request = builder.body(body).map_err(ureq::Error::Http)?;
-            let mut response = self.agent(registry).run(request)?;
+            let mut response = self.agent(registry, url).run(request)?;
             if response.status() != 401 {
                 return Ok(response);
             }
@@ -418,12 +428,15 @@ impl Client {
         }
     }
 
-    fn agent(&self, registry: &Registry) -> &ureq::Agent {
-        if registry.insecure {
-            &self.unverified
-        } else {
-            &self.verified
-        }
+    fn agent(&self, registry: &Registry, url: &str) -> &ureq::Agent {
+        let host = url
+            .split_once("://")
+            .map_or(url, |(_, rest)| rest)
+            .split(['/', '?'])
+            .next()
+            .unwrap_or_default();
+        let direct = usize::from(is_loopback(host));
+        &self.agents[2 * usize::from(registry.insecure) + direct]
     }
 
     /// A request without authentication (the probe and the token server).
@@ -451,7 +464,7 @@ impl Client {
             builder = builder.header("Content-Length", body.len().to_string());
         }
         let request = builder.body(body).map_err(ureq::Error::Http)?;
-        self.agent(registry).run(request)
+        self.agent(registry, url).run(request)
     }
 
     /// Drops the cached token for `scope` after a 401 and records the challenge the 401
