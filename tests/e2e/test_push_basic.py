@@ -120,3 +120,21 @@ def test_loopback_registries_bypass_the_environment_proxy(tools, registry, tmp_p
                              "http_proxy": dead_proxy, "https_proxy": dead_proxy})
     assert result.returncode == 0, result.stderr
     assert registry.tags("app/proxied") == ["t"]
+
+
+def test_docker_schema2_images_keep_their_bytes_and_media_type(tools, registry, tmp_path):
+    from harness.images import DOCKER_MANIFEST
+
+    image = write_layout(tmp_path / "img", [random_layer(30_000, 7), layer({"d": b"d"})],
+                         media_type=DOCKER_MANIFEST)
+    result = tools.push(image.layout, f"{registry.host}/app/docker", "--tag", "t")
+    assert result.returncode == 0, result.stderr
+    status, headers, body = registry.request("GET", "/v2/app/docker/manifests/t",
+                                             headers={"Accept": DOCKER_MANIFEST})
+    assert status == 200 and body == image.manifest
+    assert headers["Content-Type"] == DOCKER_MANIFEST
+    pulled = tmp_path / "pulled"
+    result = tools.run("sematic-pull", "--image", f"{registry.host}/app/docker@{image.digest}",
+                       "--output", pulled, "--layers", "all")
+    assert result.returncode == 0, result.stderr
+    assert tools.push(pulled, f"{registry.host}/app/docker-copy").stdout.strip().endswith(image.digest)
