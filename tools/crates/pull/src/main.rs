@@ -27,7 +27,7 @@ const PROGRAM: &str = "sematic-pull";
 /// layer blobs a shallow layout lacks. Every manifest and blob is verified against its
 /// digest. The layout is built in a temporary directory next to DIR and renamed into place.
 #[derive(Parser, Debug)]
-#[command(name = PROGRAM, version)]
+#[command(name = PROGRAM, version, args_override_self = true)]
 struct Args {
     /// Image to fetch, pinned by digest: REGISTRY/REPO@sha256:HEX (a tag may precede the
     /// digest; it is ignored).

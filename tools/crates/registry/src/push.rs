@@ -221,11 +221,18 @@ pub fn push_images(
             if prep.manifest_existed {
                 counts.existed = prep.blobs.len() as u64;
             }
-            for (t, task) in tasks.iter().enumerate() {
-                if !task.images.contains(&image) {
-                    continue;
+            let mine: Vec<usize> = (0..tasks.len())
+                .filter(|&t| tasks[t].images.contains(&image))
+                .collect();
+            // The image's own failure first; an error shared by several images is reported
+            // with the first of them, the others say why briefly.
+            if let Some(&t) = mine.iter().find(|&&t| matches!(outcomes[t], Some(Err(_)))) {
+                if let Some(Some(Err(err))) = outcomes.get_mut(t).map(Option::take) {
+                    return Err(err);
                 }
-                match &mut outcomes[t] {
+            }
+            for &t in &mine {
+                match &outcomes[t] {
                     Some(Ok(Outcome::Existed)) => counts.existed += 1,
                     Some(Ok(Outcome::Mounted)) => counts.mounted += 1,
                     Some(Ok(Outcome::Streamed)) => counts.streamed += 1,
@@ -233,14 +240,9 @@ pub fn push_images(
                         counts.uploaded += 1;
                         counts.uploaded_bytes += *bytes;
                     }
-                    // Report the failure to the first image only; the others say why briefly.
-                    Some(Err(_)) => {
-                        let err = outcomes[t].take().and_then(Result::err);
-                        return Err(err.unwrap_or_else(|| {
-                            anyhow!("a blob shared with another image failed to push")
-                        }));
+                    Some(Err(_)) | None => {
+                        bail!("not pushed: a blob it shares with another image failed to push")
                     }
-                    None => bail!("not pushed: a blob shared with another image failed to push"),
                 }
             }
             finish(client, prep, counts, progress)
