@@ -1,4 +1,17 @@
-"""Shared pytest setup: the registry-side harness fixtures (tests/harness/fixtures.py) and the
-Bazel-driving ones (tests/harness/pipeline_fixtures.py)."""
+"""Shared pytest setup: the registry-side harness fixtures (tests/harness/fixtures.py).
 
-pytest_plugins = ["harness.fixtures", "harness.pipeline_fixtures"]
+Imported by name rather than through `pytest_plugins`, which pytest only accepts in the
+rootdir's conftest: this file keeps working wherever the rootdir ends up."""
+
+from harness.fixtures import (  # noqa: F401  (fixtures are found by name)
+    make_proxy,
+    make_registry,
+    make_token_server,
+    python_rootfs,
+    registry,
+    runnable_layout,
+    tools,
+    tools_dir,
+)
+
+from harness.pipeline_fixtures import examples_registry, repo_bazel  # noqa: F401,E402

@@ -226,3 +226,44 @@ def test_anonymous_pull_and_denied_push(tools, make_registry, make_token_server,
     assert_one_line_error(result, "sematic-push", "team/app", "401")
     assert registry.tags("team/app") == []
     assert_no_secrets(result, "bob-Pass-1", *server.issued)
+
+
+def test_credentials_never_follow_a_redirect_to_another_host(tools, make_registry, make_proxy, tmp_path, image):
+    registry = make_registry(htpasswd=f"{USER}:{PASSWORD}")
+    # "Storage" authorizes by itself (like a signed URL); the front door redirects blob reads
+    # there, under another host name.
+    storage = make_proxy(registry.host, inject_authorization=registry.admin_auth)
+    storage_port = storage.address.rsplit(":", 1)[1]
+    front = make_proxy(registry.host, redirect_blob_gets_to=f"localhost:{storage_port}")
+    docker_config(tools, basic_auths(front.address))
+    push = tools.push(image.layout, f"{front.address}/base/img", "--tag", "t")
+    assert push.returncode == 0, push.stderr
+
+    result = tools.run("sematic-pull", "--image", f"{front.address}/base/img@{image.digest}",
+                       "--output", tmp_path / "pulled", "--layers", "all")
+    assert result.returncode == 0, result.stderr
+    assert [r.status for r in front.log if r.fault == "redirect"]
+    blob_reads = [r for r in storage.log if r.method == "GET"]
+    assert len(blob_reads) == 3  # config and two layers
+    assert not any(r.authorization for r in blob_reads)
+    assert any(r.authorization for r in front.log)
+
+
+def test_streaming_between_two_authenticated_registries(tools, make_registry, make_token_server, tmp_path):
+    server, source = token_registry(make_registry, make_token_server)
+    target = make_registry(htpasswd=f"bob:{PASSWORD}-b")
+    docker_config(tools, {"auths": {
+        source.host: {"auth": b64(f"{USER}:{PASSWORD}")},
+        target.host: {"auth": b64(f"bob:{PASSWORD}-b")},
+    }})
+    base = write_layout(tmp_path / "base", [random_layer(40_000, s) for s in range(2)])
+    assert tools.push(base.layout, f"{source.host}/base/python", "--tag", "3").returncode == 0
+    app = write_layout(tmp_path / "app", [layer({"a": b"a"})], base=base,
+                       source=f"{source.host}/base/python")
+    result = tools.push(app.layout, f"{target.host}/app/x", "--tag", "t")
+    assert result.returncode == 0, result.stderr
+    assert parse_summary(result.stderr)["streamed"] == 2
+    # The source registry was only asked for read access to the base.
+    assert ["repository:base/python:pull"] in [r["scopes"] for r in server.requests]
+    assert target.manifest_digest("app/x", "t") == app.digest
+    assert_no_secrets(result, PASSWORD, f"{PASSWORD}-b", *server.issued)

@@ -72,3 +72,69 @@ def test_push_without_tags_pushes_by_digest_only(tools, registry, tmp_path):
     assert parse_summary(result.stderr)["tags"] == []
     assert registry.tags("app/notag") == []
     assert registry.manifest_digest("app/notag", image.digest) == image.digest
+
+
+def test_terminal_progress_is_redrawn_in_place_and_ends_with_the_summary(tools, registry, make_proxy, tmp_path):
+    import os
+    import pty
+    import select
+    import subprocess
+
+    image = write_layout(tmp_path / "img", [random_layer(2_000_000, seed) for seed in range(3)])
+    # Slow requests keep transfers in flight long enough for several redraws.
+    proxy = make_proxy(registry.host, delay=0.2)
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [str(tools.path("sematic-push")), "--layout", str(image.layout),
+         "--repository", f"{proxy.address}/app/tty", "--tag", "t", "--jobs", "2"],
+        stdout=subprocess.PIPE, stderr=terminal, env=tools.env)
+    os.close(terminal)
+    output = b""
+    while True:
+        ready, _, _ = select.select([controller], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal closed: the process is gone
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(controller)
+    stdout = process.stdout.read().decode()
+    assert process.wait() == 0
+    assert stdout == f"{proxy.address}/app/tty@{image.digest}\n"
+    text = output.decode()
+    assert "\x1b[J" in text, "live mode redraws its area"
+    assert "blobs (" in text and "/s" in text
+    lines = [l for l in text.replace("\r", "").splitlines() if l.strip()]
+    assert lines[-1].startswith("sematic-push: summary: uploaded=4 ")
+
+
+def test_loopback_registries_bypass_the_environment_proxy(tools, registry, tmp_path):
+    image = write_layout(tmp_path / "img", [layer({"p": b"p"})])
+    dead_proxy = "http://127.0.0.1:9"
+    result = tools.push(image.layout, f"{registry.host}/app/proxied", "--tag", "t",
+                        env={"HTTP_PROXY": dead_proxy, "HTTPS_PROXY": dead_proxy, "ALL_PROXY": dead_proxy,
+                             "http_proxy": dead_proxy, "https_proxy": dead_proxy})
+    assert result.returncode == 0, result.stderr
+    assert registry.tags("app/proxied") == ["t"]
+
+
+def test_docker_schema2_images_keep_their_bytes_and_media_type(tools, registry, tmp_path):
+    from harness.images import DOCKER_MANIFEST
+
+    image = write_layout(tmp_path / "img", [random_layer(30_000, 7), layer({"d": b"d"})],
+                         media_type=DOCKER_MANIFEST)
+    result = tools.push(image.layout, f"{registry.host}/app/docker", "--tag", "t")
+    assert result.returncode == 0, result.stderr
+    status, headers, body = registry.request("GET", "/v2/app/docker/manifests/t",
+                                             headers={"Accept": DOCKER_MANIFEST})
+    assert status == 200 and body == image.manifest
+    assert headers["Content-Type"] == DOCKER_MANIFEST
+    pulled = tmp_path / "pulled"
+    result = tools.run("sematic-pull", "--image", f"{registry.host}/app/docker@{image.digest}",
+                       "--output", pulled, "--layers", "all")
+    assert result.returncode == 0, result.stderr
+    assert tools.push(pulled, f"{registry.host}/app/docker-copy").stdout.strip().endswith(image.digest)

@@ -148,3 +148,21 @@ def test_keys_are_validated(tools, registry, tmp_path):
     result, _, _ = launch(tools, runfiles, tmp_path, "--no-push")
     assert_one_line_error(result, "sematic-launch", "invalid image key", "x##y")
     assert os.access(runfiles / BINARY, os.X_OK)
+
+
+def test_one_image_failing_does_not_blame_the_image_it_shares_blobs_with(tools, registry, make_proxy, tmp_path):
+    base = [random_layer(50_000, s) for s in range(2)]
+    broken = layer({"app": b"gpu"})
+    proxy = make_proxy(registry.host, script=[
+        (lambda method, path: method == "PUT" and broken.digest in path, "500", None)])
+    runfiles, _ = make_runfiles(
+        tmp_path, {"default": base + [layer({"app": b"cpu"})], "cuda": base + [broken]},
+        {"default": f"{proxy.address}/sematic/a", "cuda": f"{proxy.address}/sematic/b"})
+    result, dumped, _ = launch(tools, runfiles, tmp_path, "--progress", "quiet")
+    assert result.returncode != 0 and dumped is None
+    errors = [l for l in result.stderr.splitlines() if ": error: " in l]
+    assert len(errors) == 2, result.stderr
+    assert errors[0].startswith("sematic-launch: error: image cuda: ") and broken.digest in errors[0]
+    assert errors[1] == "sematic-launch: error: not launching: an image failed to push"
+    assert registry.manifest_digest("sematic/a", "main_default") is not None
+    assert registry.tags("sematic/b") == []

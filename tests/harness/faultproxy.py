@@ -17,7 +17,10 @@ by default, forever with None), before the random ones;
 `rewrite(method, path, status, body) -> body` alters forwarded bodies (a lying registry);
 `reject_put_bodies_over` answers 413 to PUTs with a larger body (a registry that refuses
 monolithic uploads);
-`delay` slows every request down (to let short-lived tokens expire mid-push).
+`delay` slows every request down (to let short-lived tokens expire mid-push);
+`redirect_blob_gets_to` answers blob GETs with a 307 to the same path on another host:port
+(a registry that serves blobs from storage); `inject_authorization` replaces the
+Authorization header sent upstream (a storage host that authorizes by signed URL).
 The Host header is passed through unchanged, so the registry's Location headers point back
 at the proxy. Everything is recorded in `log`.
 """
@@ -44,6 +47,7 @@ class Record:
     fault: Optional[str]
     status: Optional[int]
     body_length: int
+    authorization: bool = False
 
 
 class FaultProxy:
@@ -51,7 +55,9 @@ class FaultProxy:
                  stall_seconds: float = 5.0, retry_after: str = "1",
                  script: Optional[list] = None,
                  rewrite: Optional[Callable] = None,
-                 reject_put_bodies_over: Optional[int] = None, delay: float = 0.0):
+                 reject_put_bodies_over: Optional[int] = None, delay: float = 0.0,
+                 redirect_blob_gets_to: Optional[str] = None,
+                 inject_authorization: Optional[str] = None):
         self.upstream_host, port = upstream.rsplit(":", 1)
         self.upstream_port = int(port)
         self.rate = rate
@@ -63,6 +69,8 @@ class FaultProxy:
         self.rewrite = rewrite
         self.reject_put_bodies_over = reject_put_bodies_over
         self.delay = delay
+        self.redirect_blob_gets_to = redirect_blob_gets_to
+        self.inject_authorization = inject_authorization
         self.log: list = []
         self._lock = threading.Lock()
         self._listener: Optional[socket.socket] = None
@@ -149,13 +157,21 @@ class FaultProxy:
             except OSError:
                 pass
 
-    def _record(self, method, path, fault, status, body):
+    def _record(self, method, path, fault, status, body, headers=()):
+        authorization = any(k.lower() == "authorization" for k, _ in headers)
         with self._lock:
-            self.log.append(Record(time.monotonic(), method, path, fault, status, len(body)))
+            self.log.append(Record(time.monotonic(), method, path, fault, status, len(body),
+                                   authorization))
 
     def _handle(self, connection, method, path, headers, body) -> bool:
         """Answers one request; False closes the client connection."""
         fault = self._choose_fault(method, path)
+        if (self.redirect_blob_gets_to and method == "GET" and "/blobs/sha256:" in path
+                and not fault):
+            self._record(method, path, "redirect", 307, body, headers)
+            _send(connection, 307, "Temporary Redirect",
+                  [("Location", f"http://{self.redirect_blob_gets_to}{path}")], b"", method)
+            return True
         if self.delay:
             time.sleep(self.delay)
         if (self.reject_put_bodies_over is not None and method == "PUT"
@@ -182,6 +198,9 @@ class FaultProxy:
         upstream = http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=120)
         try:
             forward = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
+            if self.inject_authorization:
+                forward = [(k, v) for k, v in forward if k.lower() != "authorization"]
+                forward.append(("Authorization", self.inject_authorization))
             upstream.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
             for key, value in forward:
                 upstream.putheader(key, value)
@@ -199,7 +218,7 @@ class FaultProxy:
             response_body = self.rewrite(method, path, status, response_body)
             if method != "HEAD":
                 response_headers = [(k, v) for k, v in response_headers if k.lower() != "content-length"]
-        self._record(method, path, fault, status, body)
+        self._record(method, path, fault, status, body, headers)
         if fault == "reset-after":
             _reset(connection)
             return False

@@ -15,6 +15,9 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 SOURCE_ANNOTATION = "dev.rules-sematic.source"
 
 
@@ -31,8 +34,8 @@ class Layer:
     def digest(self) -> str:
         return sha256(self.blob)
 
-    def descriptor(self) -> dict:
-        return {"mediaType": OCI_LAYER, "digest": self.digest, "size": len(self.blob)}
+    def descriptor(self, media_type: str = OCI_LAYER) -> dict:
+        return {"mediaType": media_type, "digest": self.digest, "size": len(self.blob)}
 
 
 def layer(files: dict) -> Layer:
@@ -71,7 +74,9 @@ def write_layout(layout: Path, layers: list, *, base: Optional[Image] = None,
                  source: Optional[str] = None, media_type: str = OCI_MANIFEST,
                  config_extra: Optional[dict] = None) -> Image:
     """Writes a one-image layout. With `base`, its layers come first but their blobs are not
-    written (a sparse layout); `source` is then the index annotation naming where they are."""
+    written (a sparse layout); `source` is then the index annotation naming where they are.
+    A Docker v2 schema 2 `media_type` gives Docker config and layer types too."""
+    docker = media_type == DOCKER_MANIFEST
     layout = Path(layout)
     blobs = layout / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
@@ -87,8 +92,9 @@ def write_layout(layout: Path, layers: list, *, base: Optional[Image] = None,
     manifest = {
         "schemaVersion": 2,
         "mediaType": media_type,
-        "config": {"mediaType": OCI_CONFIG, "digest": sha256(config_bytes), "size": len(config_bytes)},
-        "layers": [l.descriptor() for l in all_layers],
+        "config": {"mediaType": DOCKER_CONFIG if docker else OCI_CONFIG,
+                   "digest": sha256(config_bytes), "size": len(config_bytes)},
+        "layers": [l.descriptor(DOCKER_LAYER if docker else OCI_LAYER) for l in all_layers],
     }
     manifest_bytes = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
     for data in [config_bytes, manifest_bytes] + [l.blob for l in layers]:

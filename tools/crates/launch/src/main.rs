@@ -31,7 +31,7 @@ const DEFAULT_KEY: &str = "default";
 /// LAUNCH.json: {"launch_binary": PATH, "images": [{"key", "layout", "repository", "tags",
 /// "insecure"}]}; PATH and layout are relative to the runfiles directory.
 #[derive(Parser, Debug)]
-#[command(name = PROGRAM, version)]
+#[command(name = PROGRAM, version, args_override_self = true)]
 struct Args {
     /// The runfiles directory all paths of the config are relative to.
     #[arg(long, value_name = "DIR")]

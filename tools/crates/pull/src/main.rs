@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -14,6 +15,7 @@ use oci_core::platform::Platform;
 use oci_core::reference::Reference;
 use oci_spec::image::{ImageIndex, ImageManifest};
 use registry::cli::{self, ConnectionArgs};
+use registry::pool::parallel;
 
 const PROGRAM: &str = "sematic-pull";
 
@@ -25,7 +27,7 @@ const PROGRAM: &str = "sematic-pull";
 /// layer blobs a shallow layout lacks. Every manifest and blob is verified against its
 /// digest. The layout is built in a temporary directory next to DIR and renamed into place.
 #[derive(Parser, Debug)]
-#[command(name = PROGRAM, version)]
+#[command(name = PROGRAM, version, args_override_self = true)]
 struct Args {
     /// Image to fetch, pinned by digest: REGISTRY/REPO@sha256:HEX (a tag may precede the
     /// digest; it is ignored).
@@ -52,6 +54,10 @@ struct Args {
 
     #[command(flatten)]
     connection: ConnectionArgs,
+
+    /// Layer blobs downloaded in parallel (with --layers all).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: u16,
 }
 
 fn main() -> ExitCode {
@@ -131,21 +137,30 @@ fn run(args: Args) -> Result<()> {
     writer.put_blob_bytes(&config_bytes)?;
 
     if args.layers == "all" {
-        for layer in manifest.layers() {
-            let layer_digest = descriptor_digest(layer)?;
-            let download = staging
-                .path()
-                .join(format!(".download-{}", layer_digest.hex()));
-            client.download_blob(
-                &registry,
-                repository,
-                &layer_digest,
-                layer.size(),
-                &download,
-            )?;
-            writer.put_blob_file(&download, &layer_digest)?;
-            std::fs::remove_file(&download)
-                .with_context(|| format!("removing {}", download.display()))?;
+        let failures = Mutex::new(Vec::new());
+        parallel(usize::from(args.jobs), manifest.layers(), |layer| {
+            let result = descriptor_digest(layer).and_then(|layer_digest| {
+                let download = staging
+                    .path()
+                    .join(format!(".download-{}", layer_digest.hex()));
+                client.download_blob(
+                    &registry,
+                    repository,
+                    &layer_digest,
+                    layer.size(),
+                    &download,
+                )?;
+                writer.put_blob_file(&download, &layer_digest)?;
+                std::fs::remove_file(&download)
+                    .with_context(|| format!("removing {}", download.display()))
+            });
+            if let Err(err) = result {
+                failures.lock().unwrap_or_else(|p| p.into_inner()).push(err);
+            }
+        });
+        let failures = failures.into_inner().unwrap_or_else(|p| p.into_inner());
+        if let Some(first) = failures.into_iter().next() {
+            return Err(first);
         }
     }
 
@@ -188,12 +203,20 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-/// Moves the finished layout to `output`, replacing whatever was there.
+/// Moves the finished layout to `output`, replacing whatever was there; the staged copy is
+/// removed if that fails.
 fn replace_dir(staged: PathBuf, output: &Path) -> Result<()> {
-    if std::fs::symlink_metadata(output).is_ok() {
-        std::fs::remove_dir_all(output)
-            .with_context(|| format!("replacing {}", output.display()))?;
+    let result = (|| {
+        if std::fs::symlink_metadata(output).is_ok() {
+            std::fs::remove_dir_all(output)
+                .with_context(|| format!("replacing {}", output.display()))?;
+        }
+        std::fs::rename(&staged, output)
+            .with_context(|| format!("moving {} to {}", staged.display(), output.display()))
+    })();
+    if result.is_err() {
+        // Best effort: the error that matters is the one being returned.
+        let _ = std::fs::remove_dir_all(&staged);
     }
-    std::fs::rename(&staged, output)
-        .with_context(|| format!("moving {} to {}", staged.display(), output.display()))
+    result
 }

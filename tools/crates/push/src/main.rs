@@ -25,15 +25,15 @@ const PROGRAM: &str = "sematic-push";
 /// Credentials come from $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json (else
 /// ~/.docker/config.json, with credHelpers and credsStore), then podman's auth.json files.
 #[derive(Parser, Debug)]
-#[command(name = PROGRAM, version)]
+#[command(name = PROGRAM, version, args_override_self = true)]
 struct Args {
     /// OCI image layout directory holding one image manifest.
     #[arg(long, value_name = "DIR")]
     layout: PathBuf,
 
-    /// Destination, REGISTRY/REPO (no tag). May be given again; the last one wins, so a
-    /// wrapper can pass a default and let the user override it.
-    #[arg(long, value_name = "REGISTRY/REPO", overrides_with = "repository")]
+    /// Destination, REGISTRY/REPO (no tag). Like every single-valued flag it may be given
+    /// again, the last one winning, so a wrapper can pass defaults that the user overrides.
+    #[arg(long, value_name = "REGISTRY/REPO")]
     repository: String,
 
     /// Tag to point at the pushed manifest (repeatable; all given tags are applied).

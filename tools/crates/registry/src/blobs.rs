@@ -11,21 +11,32 @@ use oci_core::Digest;
 use ureq::http::Response;
 
 use crate::progress::Transfer;
+use crate::retry::is_transient_status;
 use crate::transport::{
-    classify_transport, retry_on_status, status_error, Attempt, Body, Client, HttpError, Registry,
-    Scope,
+    classify_transport, retry_after, status_error, Attempt, Body, Call, Client, HttpError,
+    Registry, Scope,
 };
 
 /// Size of one `PATCH` when a registry refuses monolithic uploads. Each chunk is streamed,
 /// so this bounds request count, not memory.
 const CHUNK_SIZE: u64 = 16 << 20;
 
-/// Monolithic uploads that die mid-body this many times in a row are retried in chunks: a
-/// proxy with a body-size limit often resets the connection instead of answering 413.
+/// An upload whose connection dies this many times switches to chunks: a proxy with a
+/// body-size limit often resets the connection instead of answering 413.
 const MONOLITHIC_TRANSPORT_FAILURES: u32 = 3;
 
 /// A stream of blob bytes, reopened from the start for every upload attempt.
 pub type BlobReader = Box<dyn Read + Send>;
+
+/// A blob to upload.
+pub struct Upload<'a> {
+    pub digest: &'a Digest,
+    pub size: u64,
+    /// An upload session the registry already opened (it declined a mount); used first.
+    pub session: Option<String>,
+    /// Where the bytes sent are counted.
+    pub transfer: &'a Transfer,
+}
 
 /// Result of asking a registry to mount a blob from another repository.
 pub enum Mount {
@@ -60,7 +71,16 @@ impl Client {
         ));
         let scope = Scope::push_and_pull(repository, from);
         self.retrying(|| {
-            let mut response = send_once(self, registry, "POST", &url, Body::Empty, &scope)?;
+            let mut response = self.attempt(
+                Call {
+                    registry,
+                    method: "POST",
+                    url: &url,
+                    headers: &[],
+                    scope: &scope,
+                },
+                Body::Empty,
+            )?;
             match response.status().as_u16() {
                 201 => Ok(Mount::Mounted),
                 202 => Ok(Mount::Session(location(registry, &response)?)),
@@ -69,20 +89,21 @@ impl Client {
         })
     }
 
-    /// Uploads a blob of `size` bytes whose content comes from `open` (called again for every
-    /// attempt, so a retry re-reads the source from its start). Uses `session` first if the
-    /// registry already opened one (a declined mount).
-    #[allow(clippy::too_many_arguments)]
+    /// Uploads a blob whose content comes from `open` (called again for every attempt, so a
+    /// retry re-reads the source from its start).
     pub fn upload_blob(
         &self,
         registry: &Registry,
         repository: &str,
-        digest: &Digest,
-        size: u64,
-        mut session: Option<String>,
+        upload: Upload<'_>,
         open: &mut dyn FnMut() -> Result<BlobReader, Attempt>,
-        transfer: &Transfer,
     ) -> Result<()> {
+        let Upload {
+            digest,
+            size,
+            mut session,
+            transfer,
+        } = upload;
         let scope = Scope::push(repository);
         let head_url = registry.url(&format!("/v2/{repository}/blobs/{digest}"));
         let mut chunked = false;
@@ -106,15 +127,14 @@ impl Client {
                 put_chunked(self, registry, &location, digest, size, &mut reader, &scope)
             } else {
                 let url = with_digest(&location, digest);
-                self.send_stream(
+                let call = Call {
                     registry,
-                    "PUT",
-                    &url,
-                    &[("Content-Type", "application/octet-stream")],
-                    &mut reader,
-                    size,
-                    &scope,
-                )
+                    method: "PUT",
+                    url: &url,
+                    headers: &[("Content-Type", "application/octet-stream")],
+                    scope: &scope,
+                };
+                self.send_stream(call, &mut reader, size)
             };
             let mut response = match result {
                 Ok(response) => response,
@@ -160,11 +180,10 @@ impl Client {
                         None,
                     ))
                 }
-                _ => match retry_on_status(response) {
-                    Ok(_) => Err(Attempt::Fail(err)),
-                    Err(Attempt::Retry(_, after)) => Err(Attempt::Retry(err, after)),
-                    Err(fail) => Err(fail),
-                },
+                _ if is_transient_status(status) => {
+                    Err(Attempt::Retry(err, retry_after(&response)))
+                }
+                _ => Err(Attempt::Fail(err)),
             }
         })
     }
@@ -178,7 +197,16 @@ impl Client {
     ) -> Result<BlobReader, Attempt> {
         let url = registry.url(&format!("/v2/{repository}/blobs/{digest}"));
         let scope = Scope::pull(repository);
-        let mut response = send_once(self, registry, "GET", &url, Body::Empty, &scope)?;
+        let mut response = self.attempt(
+            Call {
+                registry,
+                method: "GET",
+                url: &url,
+                headers: &[],
+                scope: &scope,
+            },
+            Body::Empty,
+        )?;
         if response.status() != 200 {
             return Err(Attempt::Fail(status_error(&mut response).context(format!(
                 "reading blob {digest} of {}/{repository}",
@@ -251,7 +279,7 @@ impl Client {
 }
 
 /// Checks that `bytes` are the content of `digest` with `size`.
-pub fn verify_bytes(bytes: &[u8], digest: &Digest, size: u64) -> Result<()> {
+fn verify_bytes(bytes: &[u8], digest: &Digest, size: u64) -> Result<()> {
     let actual = Digest::of_bytes(bytes);
     if &actual != digest || bytes.len() as u64 != size {
         bail!(
@@ -262,21 +290,6 @@ pub fn verify_bytes(bytes: &[u8], digest: &Digest, size: u64) -> Result<()> {
     Ok(())
 }
 
-/// One request, with transport errors and transient statuses turned into retries.
-pub(crate) fn send_once(
-    client: &Client,
-    registry: &Registry,
-    method: &str,
-    url: &str,
-    body: Body<'_>,
-    scope: &Scope,
-) -> Result<Response<ureq::Body>, Attempt> {
-    let response = client
-        .send(registry, method, url, &[], body, scope)
-        .map_err(classify_transport)?;
-    retry_on_status(response)
-}
-
 /// `HEAD` a blob: whether it is present.
 fn head_blob(
     client: &Client,
@@ -284,7 +297,16 @@ fn head_blob(
     url: &str,
     scope: &Scope,
 ) -> Result<bool, Attempt> {
-    let mut response = send_once(client, registry, "HEAD", url, Body::Empty, scope)?;
+    let mut response = client.attempt(
+        Call {
+            registry,
+            method: "HEAD",
+            url,
+            headers: &[],
+            scope,
+        },
+        Body::Empty,
+    )?;
     match response.status().as_u16() {
         200 => Ok(true),
         404 => Ok(false),
@@ -299,7 +321,16 @@ fn start_upload(
     scope: &Scope,
 ) -> Result<String, Attempt> {
     let url = registry.url(&format!("/v2/{repository}/blobs/uploads/"));
-    let mut response = send_once(client, registry, "POST", &url, Body::Empty, scope)?;
+    let mut response = client.attempt(
+        Call {
+            registry,
+            method: "POST",
+            url: &url,
+            headers: &[],
+            scope,
+        },
+        Body::Empty,
+    )?;
     match response.status().as_u16() {
         202 => location(registry, &response),
         // An expired token on a streamed request comes back as 401; renew and retry.
@@ -310,7 +341,6 @@ fn start_upload(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn put_chunked(
     client: &Client,
     registry: &Registry,
@@ -326,18 +356,17 @@ fn put_chunked(
         let length = CHUNK_SIZE.min(size - offset);
         let range = format!("{offset}-{}", offset + length - 1);
         let mut chunk = (&mut *reader).take(length);
-        let response = client.send_stream(
+        let call = Call {
             registry,
-            "PATCH",
-            &location,
-            &[
+            method: "PATCH",
+            url: &location,
+            headers: &[
                 ("Content-Type", "application/octet-stream"),
                 ("Content-Range", &range),
             ],
-            &mut chunk,
-            length,
             scope,
-        )?;
+        };
+        let response = client.send_stream(call, &mut chunk, length)?;
         if response.status() != 202 {
             return Ok(response);
         }
@@ -351,14 +380,15 @@ fn put_chunked(
         };
         offset += length;
     }
-    client.send(
+    let url = with_digest(&location, digest);
+    let call = Call {
         registry,
-        "PUT",
-        &with_digest(&location, digest),
-        &[],
-        Body::Empty,
+        method: "PUT",
+        url: &url,
+        headers: &[],
         scope,
-    )
+    };
+    client.send(call, Body::Empty)
 }
 
 fn location(registry: &Registry, response: &Response<ureq::Body>) -> Result<String, Attempt> {

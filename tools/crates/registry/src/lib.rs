@@ -4,13 +4,15 @@
 //! with a fixed buffer, so memory stays flat whatever the layer size. Modules:
 //! [`auth`] (credential files and helpers), [`challenge`] (`WWW-Authenticate`),
 //! [`transport`] (TLS policy, scheme detection, tokens), [`retry`] (backoff),
-//! [`blobs`], [`manifests`], [`progress`], and [`push`] (pushing image layouts).
+//! [`blobs`], [`manifests`], [`progress`], [`pool`] (bounded parallelism), and [`push`]
+//! (pushing image layouts).
 
 pub mod auth;
 pub mod blobs;
 pub mod challenge;
 pub mod cli;
 pub mod manifests;
+pub mod pool;
 pub mod progress;
 pub mod push;
 pub mod retry;

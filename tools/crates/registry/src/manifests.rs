@@ -7,9 +7,7 @@ use oci_core::media_type::ACCEPTED_MANIFESTS;
 use oci_core::Digest;
 
 use crate::blobs::check_digest_header;
-use crate::transport::{
-    classify_transport, retry_on_status, status_error, Attempt, Body, Client, Registry, Scope,
-};
+use crate::transport::{status_error, Attempt, Body, Call, Client, Registry, Scope};
 
 /// Manifests are small; a bigger body is not one.
 const MANIFEST_LIMIT: u64 = 4 << 20;
@@ -36,17 +34,16 @@ impl Client {
         let accept = ACCEPTED_MANIFESTS.join(", ");
         let expected = Digest::parse(reference).ok();
         self.retrying(|| {
-            let response = self
-                .send(
+            let mut response = self.attempt(
+                Call {
                     registry,
-                    "GET",
-                    &url,
-                    &[("Accept", &accept)],
-                    Body::Empty,
-                    &scope,
-                )
-                .map_err(classify_transport)?;
-            let mut response = retry_on_status(response)?;
+                    method: "GET",
+                    url: &url,
+                    headers: &[("Accept", &accept)],
+                    scope: &scope,
+                },
+                Body::Empty,
+            )?;
             if response.status() != 200 {
                 return Err(Attempt::Fail(status_error(&mut response)));
             }
@@ -108,17 +105,16 @@ impl Client {
         let scope = Scope::push(repository);
         let accept = ACCEPTED_MANIFESTS.join(", ");
         self.retrying(|| {
-            let response = self
-                .send(
+            let mut response = self.attempt(
+                Call {
                     registry,
-                    "HEAD",
-                    &url,
-                    &[("Accept", &accept)],
-                    Body::Empty,
-                    &scope,
-                )
-                .map_err(classify_transport)?;
-            let mut response = retry_on_status(response)?;
+                    method: "HEAD",
+                    url: &url,
+                    headers: &[("Accept", &accept)],
+                    scope: &scope,
+                },
+                Body::Empty,
+            )?;
             match response.status().as_u16() {
                 200 => Ok(true),
                 404 => Ok(false),
@@ -146,17 +142,16 @@ impl Client {
         let url = registry.url(&format!("/v2/{repository}/manifests/{reference}"));
         let scope = Scope::push(repository);
         self.retrying(|| {
-            let response = self
-                .send(
+            let mut response = self.attempt(
+                Call {
                     registry,
-                    "PUT",
-                    &url,
-                    &[("Content-Type", media_type)],
-                    Body::Bytes(bytes),
-                    &scope,
-                )
-                .map_err(classify_transport)?;
-            let mut response = retry_on_status(response)?;
+                    method: "PUT",
+                    url: &url,
+                    headers: &[("Content-Type", media_type)],
+                    scope: &scope,
+                },
+                Body::Bytes(bytes),
+            )?;
             match response.status().as_u16() {
                 200 | 201 | 202 | 204 => {
                     check_digest_header(&response, digest).map_err(Attempt::Fail)
@@ -172,7 +167,16 @@ impl Client {
         let scope = Scope::pull(repository);
         let accept = ACCEPTED_MANIFESTS.join(", ");
         let from_header = self.retrying(|| {
-            let mut response = send_once_with_accept(self, registry, &url, &accept, &scope)?;
+            let mut response = self.attempt(
+                Call {
+                    registry,
+                    method: "HEAD",
+                    url: &url,
+                    headers: &[("Accept", &accept)],
+                    scope: &scope,
+                },
+                Body::Empty,
+            )?;
             match response.status().as_u16() {
                 200 => Ok(response
                     .headers()
@@ -189,28 +193,8 @@ impl Client {
     }
 }
 
-fn send_once_with_accept(
-    client: &Client,
-    registry: &Registry,
-    url: &str,
-    accept: &str,
-    scope: &Scope,
-) -> Result<ureq::http::Response<ureq::Body>, Attempt> {
-    let response = client
-        .send(
-            registry,
-            "HEAD",
-            url,
-            &[("Accept", accept)],
-            Body::Empty,
-            scope,
-        )
-        .map_err(classify_transport)?;
-    retry_on_status(response)
-}
-
 /// The `mediaType` field of a manifest, if it has one.
-pub fn media_type_of(bytes: &[u8]) -> Option<String> {
+fn media_type_of(bytes: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Head {
         #[serde(rename = "mediaType")]

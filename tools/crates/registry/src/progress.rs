@@ -1,6 +1,7 @@
 //! Progress on stderr: live per-blob lines redrawn in place on a terminal, one line per
 //! event otherwise, or nothing but the final summary.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,7 +44,9 @@ pub struct Progress {
 #[derive(Default)]
 struct State {
     active: Vec<Arc<TransferState>>,
-    finished: u64,
+    /// Blobs expected in all, and finished ones by outcome (`existed`, `mounted`, …).
+    total: u64,
+    finished: BTreeMap<&'static str, u64>,
     /// Lines of the live area currently on screen.
     drawn: usize,
 }
@@ -84,11 +87,6 @@ impl Progress {
         }
     }
 
-    /// A progress that shows nothing (library callers that report on their own).
-    pub fn quiet() -> Self {
-        Progress::new("", Mode::Quiet)
-    }
-
     /// Starts tracking a transfer of `total` bytes (live mode only).
     pub fn transfer(&self, label: String, total: u64) -> Transfer {
         if self.mode != Mode::Live {
@@ -110,14 +108,29 @@ impl Progress {
         }
     }
 
-    /// Reports a finished step: a line in plain mode, above the live area in live mode.
+    /// Announces `count` more blobs to handle (for the live header).
+    pub fn expect_blobs(&self, count: u64) {
+        lock(&self.state).total += count;
+    }
+
+    /// Reports a blob handled with `outcome` (`existed`, `mounted`, `uploaded`, `streamed`):
+    /// a line in plain mode, a count in the live header.
+    pub fn blob_done(&self, outcome: &'static str, text: &str) {
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Plain => eprintln!("{}: {text}", self.prefix),
+            Mode::Live => *lock(&self.state).finished.entry(outcome).or_default() += 1,
+        }
+    }
+
+    /// Reports a step worth a line of its own (a manifest or tag pushed): in plain mode, or
+    /// above the live area.
     pub fn event(&self, text: &str) {
         match self.mode {
             Mode::Quiet => {}
             Mode::Plain => eprintln!("{}: {text}", self.prefix),
             Mode::Live => {
                 let mut state = lock(&self.state);
-                state.finished += 1;
                 clear(&mut state);
                 eprintln!("{}: {text}", self.prefix);
             }
@@ -197,12 +210,23 @@ fn clear(state: &mut State) {
 
 fn paint(prefix: &str, state: &mut State) {
     clear(state);
-    if state.active.is_empty() {
+    if state.total == 0 {
         return;
     }
+    let done: u64 = state.finished.values().sum();
+    let counts: Vec<String> = state
+        .finished
+        .iter()
+        .map(|(outcome, count)| format!("{count} {outcome}"))
+        .collect();
     let mut lines = vec![format!(
-        "{prefix}: {} blob(s) done, {} in flight",
-        state.finished,
+        "{prefix}: {done}/{} blobs ({}), {} in flight",
+        state.total,
+        if counts.is_empty() {
+            "none done yet".to_owned()
+        } else {
+            counts.join(", ")
+        },
         state.active.len()
     )];
     for transfer in &state.active {

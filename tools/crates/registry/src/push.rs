@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -15,7 +15,8 @@ use oci_core::platform::Platform;
 use oci_core::reference::{validate_tag, Reference};
 use oci_core::Digest;
 
-use crate::blobs::{BlobReader, Mount};
+use crate::blobs::{BlobReader, Mount, Upload};
+use crate::pool::parallel;
 use crate::progress::Progress;
 use crate::transport::{lock, Attempt, Client, Registry};
 
@@ -201,6 +202,7 @@ pub fn push_images(
         *lock(&outcomes[*index]) = Some(result);
     };
     // Leaders first, so that followers can mount what the leaders put in place.
+    progress.expect_blobs(tasks.len() as u64);
     let (leaders, followers): (Vec<usize>, Vec<usize>) =
         (0..tasks.len()).partition(|&t| tasks[t].leader.is_none());
     parallel(jobs, &leaders, run);
@@ -219,11 +221,18 @@ pub fn push_images(
             if prep.manifest_existed {
                 counts.existed = prep.blobs.len() as u64;
             }
-            for (t, task) in tasks.iter().enumerate() {
-                if !task.images.contains(&image) {
-                    continue;
+            let mine: Vec<usize> = (0..tasks.len())
+                .filter(|&t| tasks[t].images.contains(&image))
+                .collect();
+            // The image's own failure first; an error shared by several images is reported
+            // with the first of them, the others say why briefly.
+            if let Some(&t) = mine.iter().find(|&&t| matches!(outcomes[t], Some(Err(_)))) {
+                if let Some(Some(Err(err))) = outcomes.get_mut(t).map(Option::take) {
+                    return Err(err);
                 }
-                match &mut outcomes[t] {
+            }
+            for &t in &mine {
+                match &outcomes[t] {
                     Some(Ok(Outcome::Existed)) => counts.existed += 1,
                     Some(Ok(Outcome::Mounted)) => counts.mounted += 1,
                     Some(Ok(Outcome::Streamed)) => counts.streamed += 1,
@@ -231,14 +240,9 @@ pub fn push_images(
                         counts.uploaded += 1;
                         counts.uploaded_bytes += *bytes;
                     }
-                    // Report the failure to the first image only; the others say why briefly.
-                    Some(Err(_)) => {
-                        let err = outcomes[t].take().and_then(Result::err);
-                        return Err(err.unwrap_or_else(|| {
-                            anyhow!("a blob shared with another image failed to push")
-                        }));
+                    Some(Err(_)) | None => {
+                        bail!("not pushed: a blob it shares with another image failed to push")
                     }
-                    None => bail!("not pushed: a blob shared with another image failed to push"),
                 }
             }
             finish(client, prep, counts, progress)
@@ -391,7 +395,7 @@ fn ensure_blob(
     let (repository, digest) = (task.repository.as_str(), &task.digest);
     let target = format!("{}/{repository}", registry.name);
     if client.blob_exists(registry, repository, digest)? {
-        progress.event(&format!("{target}: {digest} exists"));
+        progress.blob_done("existed", &format!("{target}: {digest} exists"));
         return Ok(Outcome::Existed);
     }
     // A sibling repository that just received the blob, else the sparse layout's source
@@ -408,7 +412,10 @@ fn ensure_blob(
     if let Some(from) = mount_from.or(same_registry_source) {
         match client.mount_blob(registry, repository, digest, from)? {
             Mount::Mounted => {
-                progress.event(&format!("{target}: {digest} mounted from {from}"));
+                progress.blob_done(
+                    "mounted",
+                    &format!("{target}: {digest} mounted from {from}"),
+                );
                 return Ok(Outcome::Mounted);
             }
             // Declined: the registry opened an ordinary upload session instead.
@@ -416,35 +423,30 @@ fn ensure_blob(
         }
     }
     let transfer = progress.transfer(format!("{repository} {}", &digest.hex()[..12]), task.size);
+    let upload = Upload {
+        digest,
+        size: task.size,
+        session,
+        transfer: &transfer,
+    };
     match &task.origin {
         Origin::File(path) => {
-            client.upload_blob(
-                registry,
-                repository,
-                digest,
-                task.size,
-                session,
-                &mut || open_file(path),
-                &transfer,
-            )?;
-            progress.event(&format!(
-                "{target}: {digest} uploaded ({} bytes)",
-                task.size
-            ));
+            client.upload_blob(registry, repository, upload, &mut || open_file(path))?;
+            progress.blob_done(
+                "uploaded",
+                &format!("{target}: {digest} uploaded ({} bytes)", task.size),
+            );
             Ok(Outcome::Uploaded(task.size))
         }
         Origin::Source(source) => {
             let source_registry = client.registry(source)?;
-            client.upload_blob(
-                registry,
-                repository,
-                digest,
-                task.size,
-                session,
-                &mut || client.open_blob(&source_registry, &source.repository, digest),
-                &transfer,
-            )?;
-            progress.event(&format!("{target}: {digest} streamed from {source}"));
+            client.upload_blob(registry, repository, upload, &mut || {
+                client.open_blob(&source_registry, &source.repository, digest)
+            })?;
+            progress.blob_done(
+                "streamed",
+                &format!("{target}: {digest} streamed from {source}"),
+            );
             Ok(Outcome::Streamed)
         }
     }
@@ -457,20 +459,6 @@ fn open_file(path: &Path) -> Result<BlobReader, Attempt> {
             anyhow!(err).context(format!("opening {}", path.display())),
         )),
     }
-}
-
-/// Runs `work` over `items` on at most `jobs` threads.
-fn parallel<T: Sync>(jobs: usize, items: &[T], work: impl Fn(&T) + Sync) {
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, items.len().max(1)) {
-            scope.spawn(|| {
-                while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    work(item);
-                }
-            });
-        }
-    });
 }
 
 #[cfg(test)]
@@ -501,16 +489,5 @@ mod tests {
             ..pushed
         };
         assert!(none.summary().ends_with("manifest=existed tags=-"));
-    }
-
-    #[test]
-    fn parallel_visits_every_item_once() {
-        let seen = Mutex::new(Vec::new());
-        let items: Vec<usize> = (0..50).collect();
-        parallel(4, &items, |i| lock(&seen).push(*i));
-        let mut seen = seen.into_inner().unwrap();
-        seen.sort();
-        assert_eq!(seen, items);
-        parallel(4, &[] as &[usize], |_| unreachable!());
     }
 }

@@ -51,8 +51,8 @@ impl ClientOptions {
 
 /// Talks to any number of registries; cheap to share between threads.
 pub struct Client {
-    verified: ureq::Agent,
-    unverified: ureq::Agent,
+    /// Indexed by [`Client::agent`]: (verified TLS?, through the environment's proxy?).
+    agents: [ureq::Agent; 4],
     insecure: Mutex<HashSet<String>>,
     credentials: CredentialStore,
     pub(crate) retry: RetryPolicy,
@@ -110,6 +110,16 @@ impl Scope {
     }
 }
 
+/// One request to a registry: where, how, and with which access.
+#[derive(Clone, Copy)]
+pub struct Call<'a> {
+    pub registry: &'a Registry,
+    pub method: &'a str,
+    pub url: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+    pub scope: &'a Scope,
+}
+
 /// A request body that can be sent again after an authentication retry.
 #[derive(Clone, Copy)]
 pub enum Body<'a> {
@@ -150,11 +160,11 @@ impl Client {
             }
             roots.extend(certs);
         }
-        let agent = |tls: TlsConfig| {
-            ureq::Agent::config_builder()
+        let agent = |tls: &TlsConfig, proxied: bool| {
+            let builder = ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .user_agent(options.user_agent.as_str())
-                .tls_config(tls)
+                .tls_config(tls.clone())
                 .max_redirects(5)
                 // Blob downloads may be redirected to storage on another host, which must
                 // never see the registry credentials.
@@ -163,17 +173,27 @@ impl Client {
                 .timeout_recv_response(Some(options.timeout))
                 .timeout_per_read(Some(options.timeout))
                 .timeout_per_write(Some(options.timeout))
-                .max_idle_connections_per_host(16)
-                .build()
-                .new_agent()
+                .max_idle_connections_per_host(16);
+            // $HTTPS_PROXY and friends apply, except to loopback hosts (as in Go's and
+            // curl's handling), which a proxy elsewhere could not reach anyway.
+            let builder = if proxied {
+                builder
+            } else {
+                builder.proxy(None)
+            };
+            builder.build().new_agent()
         };
+        let verified = TlsConfig::builder()
+            .root_certs(RootCerts::from(roots))
+            .build();
+        let unverified = TlsConfig::builder().disable_verification(true).build();
         Ok(Client {
-            verified: agent(
-                TlsConfig::builder()
-                    .root_certs(RootCerts::from(roots))
-                    .build(),
-            ),
-            unverified: agent(TlsConfig::builder().disable_verification(true).build()),
+            agents: [
+                agent(&verified, true),
+                agent(&verified, false),
+                agent(&unverified, true),
+                agent(&unverified, false),
+            ],
             insecure: Mutex::default(),
             credentials: options.credentials,
             retry: options.retry,
@@ -218,8 +238,16 @@ impl Client {
                     .map_err(classify_transport)?;
                 retry_on_status(response)
             })?;
-            if response.status() == 401 {
-                lock(&registry.auth).challenge = challenge_of(&response);
+            let mut response = response;
+            match response.status().as_u16() {
+                200 => {}
+                401 => lock(&registry.auth).challenge = challenge_of(&response),
+                // Not the registry API (or a TLS server answering a plain request): using it
+                // anyway would only fail later, less clearly.
+                _ => {
+                    return Err(status_error(&mut response)
+                        .context(format!("{url} is not an OCI distribution API endpoint")))
+                }
             }
             Ok(registry)
         };
@@ -231,12 +259,22 @@ impl Client {
         // One quick TLS probe: a plain-HTTP server answers it with garbage at once.
         match probe("https", 1) {
             Ok(registry) => Ok(registry),
-            Err(err) if is_certificate_error(&err) => Err(err).with_context(|| {
-                format!(
-                    "connecting to registry {}: its TLS certificate is not trusted (pass --ca-cert FILE, or --insecure to skip verification); not falling back to plain HTTP",
-                    reference.registry
-                )
-            }),
+            Err(err) if is_certificate_error(&err) => {
+                // rustls (like browsers) refuses a CA certificate presented as the server's
+                // own, which `openssl req -x509` makes by default; say so, since --ca-cert
+                // with that very file cannot help.
+                let hint = if format!("{err:#}").contains("CaUsedAsEndEntity") {
+                    "the server presents a CA certificate as its own; give it a server certificate issued by that CA, or pass --insecure"
+                } else {
+                    "pass --ca-cert FILE, or --insecure to skip verification"
+                };
+                Err(err).with_context(|| {
+                    format!(
+                        "connecting to registry {}: its TLS certificate is not trusted ({hint}); not falling back to plain HTTP",
+                        reference.registry
+                    )
+                })
+            }
             Err(tls_err) => probe("http", attempts).with_context(|| {
                 format!(
                     "connecting to registry {} (https: {tls_err:#}; then plain http)",
@@ -272,18 +310,16 @@ impl Client {
         }
     }
 
-    /// Sends a request with the authorization `scope` needs, renewing the token once when the
-    /// registry answers 401 (tokens expire). Statuses are returned, not turned into errors.
+    /// Sends a request with the authorization its scope needs, renewing the token once when
+    /// the registry answers 401 (tokens expire). Statuses are returned, not turned into
+    /// errors.
     pub fn send(
         &self,
-        registry: &Registry,
-        method: &str,
-        url: &str,
-        headers: &[(&str, &str)],
+        call: Call<'_>,
         body: Body<'_>,
-        scope: &Scope,
     ) -> Result<Response<ureq::Body>, ureq::Error> {
-        self.send_with(registry, method, url, headers, scope, true, |request| {
+        let method = call.method;
+        self.send_with(call, true, |request| {
             Ok(match body {
                 Body::Empty if matches!(method, "PUT" | "POST" | "PATCH") => (
                     request.header("Content-Length", "0"),
@@ -298,22 +334,23 @@ impl Client {
         })
     }
 
+    /// One try of [`Client::send`], with transport errors and transient statuses turned into
+    /// [`Attempt::Retry`] for [`Client::retrying`].
+    pub fn attempt(&self, call: Call<'_>, body: Body<'_>) -> Result<Response<ureq::Body>, Attempt> {
+        retry_on_status(self.send(call, body).map_err(classify_transport)?)
+    }
+
     /// Sends a request whose body is streamed from `body` (exactly `length` bytes). A 401 is
     /// returned to the caller after invalidating the token: the stream cannot be replayed,
     /// so the caller restarts the upload.
-    #[allow(clippy::too_many_arguments)]
     pub fn send_stream(
         &self,
-        registry: &Registry,
-        method: &str,
-        url: &str,
-        headers: &[(&str, &str)],
+        call: Call<'_>,
         body: &mut dyn Read,
         length: u64,
-        scope: &Scope,
     ) -> Result<Response<ureq::Body>, ureq::Error> {
         let mut body = Some(body);
-        self.send_with(registry, method, url, headers, scope, false, |request| {
+        self.send_with(call, false, |request| {
             let reader = body.take().ok_or_else(|| {
                 ureq::Error::Io(std::io::Error::other(
                     "a streamed body cannot be sent twice",
@@ -326,20 +363,22 @@ impl Client {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn send_with<'b>(
         &self,
-        registry: &Registry,
-        method: &str,
-        url: &str,
-        headers: &[(&str, &str)],
-        scope: &Scope,
+        call: Call<'_>,
         replayable: bool,
         mut make: impl FnMut(
             http::request::Builder,
         )
             -> Result<(http::request::Builder, ureq::SendBody<'b>), ureq::Error>,
     ) -> Result<Response<ureq::Body>, ureq::Error> {
+        let Call {
+            registry,
+            method,
+            url,
+            headers,
+            scope,
+        } = call;
         let mut renewed = false;
         loop {
             let knew_challenge = lock(&registry.auth).challenge.is_some();
@@ -358,7 +397,7 @@ impl Client {
             }
             let (builder, body) = make(builder)?;
             let request = builder.body(body).map_err(ureq::Error::Http)?;
-            let mut response = self.agent(registry).run(request)?;
+            let mut response = self.agent(registry, url).run(request)?;
             if response.status() != 401 {
                 return Ok(response);
             }
@@ -389,12 +428,15 @@ impl Client {
         }
     }
 
-    fn agent(&self, registry: &Registry) -> &ureq::Agent {
-        if registry.insecure {
-            &self.unverified
-        } else {
-            &self.verified
-        }
+    fn agent(&self, registry: &Registry, url: &str) -> &ureq::Agent {
+        let host = url
+            .split_once("://")
+            .map_or(url, |(_, rest)| rest)
+            .split(['/', '?'])
+            .next()
+            .unwrap_or_default();
+        let direct = usize::from(is_loopback(host));
+        &self.agents[2 * usize::from(registry.insecure) + direct]
     }
 
     /// A request without authentication (the probe and the token server).
@@ -422,7 +464,7 @@ impl Client {
             builder = builder.header("Content-Length", body.len().to_string());
         }
         let request = builder.body(body).map_err(ureq::Error::Http)?;
-        self.agent(registry).run(request)
+        self.agent(registry, url).run(request)
     }
 
     /// Drops the cached token for `scope` after a 401 and records the challenge the 401
@@ -618,11 +660,6 @@ impl Registry {
             format!("{}/{location}", self.base)
         }
     }
-
-    /// Whether the registry speaks plain HTTP.
-    pub fn is_plain_http(&self) -> bool {
-        self.base.starts_with("http://")
-    }
 }
 
 /// What a request carries to authenticate.
@@ -669,7 +706,7 @@ pub fn classify_transport(err: ureq::Error) -> Attempt {
 }
 
 /// A transport error as a message (an authentication failure keeps its own text).
-pub fn transport_error(err: ureq::Error) -> anyhow::Error {
+fn transport_error(err: ureq::Error) -> anyhow::Error {
     if let ureq::Error::Io(io) = &err {
         if let Some(auth) = io.get_ref().and_then(|e| e.downcast_ref::<AuthFailure>()) {
             return anyhow!("{auth}");
@@ -678,25 +715,44 @@ pub fn transport_error(err: ureq::Error) -> anyhow::Error {
     anyhow!(err)
 }
 
+/// Whether the TLS handshake failed because the server's certificate was not trusted (as
+/// opposed to the server not speaking TLS at all).
 fn is_certificate_error(err: &anyhow::Error) -> bool {
-    let text = format!("{err:#}");
-    text.contains("invalid peer certificate") || text.contains("certificate")
+    err.chain().any(|cause| {
+        let rustls_error = match cause.downcast_ref::<ureq::Error>() {
+            Some(ureq::Error::Io(io)) => {
+                io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>())
+            }
+            Some(ureq::Error::Rustls(error)) => Some(error),
+            _ => cause.downcast_ref::<rustls::Error>(),
+        };
+        matches!(
+            rustls_error,
+            Some(
+                rustls::Error::InvalidCertificate(_) | rustls::Error::InvalidCertRevocationList(_)
+            )
+        )
+    })
 }
 
 /// Turns a response with a transient status into `Attempt::Retry`, honouring `Retry-After`.
 pub fn retry_on_status(
     mut response: Response<ureq::Body>,
 ) -> Result<Response<ureq::Body>, Attempt> {
-    let status = response.status().as_u16();
-    if !is_transient_status(status) {
+    if !is_transient_status(response.status().as_u16()) {
         return Ok(response);
     }
-    let retry_after = response
+    let after = retry_after(&response);
+    Err(Attempt::Retry(status_error(&mut response), after))
+}
+
+/// The delay a response's `Retry-After` header asks for.
+pub fn retry_after(response: &Response<ureq::Body>) -> Option<Duration> {
+    response
         .headers()
         .get("Retry-After")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, SystemTime::now()));
-    Err(Attempt::Retry(status_error(&mut response), retry_after))
+        .and_then(|v| parse_retry_after(v, SystemTime::now()))
 }
 
 /// A refused request: the HTTP status and the registry's own error code and message.
@@ -798,7 +854,7 @@ fn encode_form(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-pub(crate) fn percent_encode(text: &str) -> String {
+fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
