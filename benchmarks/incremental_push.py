@@ -10,7 +10,6 @@ uploaded). Prints wall times, what was uploaded, and the big/small ratio.
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys

@@ -1,8 +1,6 @@
 """Bad inputs to the macro and the rules, in a scratch workspace that uses rules_sematic as an
 outside module: each gets one clear error naming the problem and the fix, and builds nothing."""
 
-import textwrap
-from pathlib import Path
 
 import pytest
 

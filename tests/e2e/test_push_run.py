@@ -3,17 +3,13 @@ sematic-push, pulled back with skopeo, and run with runc and podman."""
 
 import json
 import os
-import shutil
 import subprocess
 
-import pytest
-
-from harness.fixtures import parse_summary, skopeo_copy_back
+from harness.fixtures import parse_summary, require, skopeo_copy_back
 
 
 def test_pushed_image_runs_with_runc(tools, registry, runnable_layout, tmp_path):
-    if shutil.which("runc") is None:
-        pytest.skip("needs runc")
+    require("runc", "umoci", "skopeo")
     result = tools.push(runnable_layout, f"{registry.host}/sematic/hello", "--tag", "main_default")
     assert result.returncode == 0, result.stderr
     pushed = result.stdout.strip()
@@ -39,8 +35,7 @@ def test_pushed_image_runs_with_runc(tools, registry, runnable_layout, tmp_path)
 
 
 def test_pushed_image_runs_with_podman(tools, registry, runnable_layout, tmp_path):
-    if shutil.which("podman") is None or shutil.which("runc") is None:
-        pytest.skip("needs podman and runc")
+    require("podman", "runc")
     result = tools.push(runnable_layout, f"{registry.host}/sematic/podman", "--tag", "t")
     assert result.returncode == 0, result.stderr
     pushed = result.stdout.strip()

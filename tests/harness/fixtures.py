@@ -57,7 +57,7 @@ def assert_one_line_error(result, program: str, *needles: str) -> str:
 def skopeo_copy_back(host: str, reference: str, destination: Path, *extra) -> str:
     """Copies an image out of a plain-HTTP registry with skopeo into an OCI layout; returns
     the copied manifest digest (skopeo keeps manifests byte for byte)."""
-    _require("skopeo")
+    require("skopeo")
     subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false", *extra,
                     f"docker://{host}/{reference}", f"oci:{destination}:copied"],
                    check=True, capture_output=True)
@@ -147,17 +147,19 @@ def make_proxy():
         proxy.stop()
 
 
-def _require(*commands):
+def require(*commands):
+    """Fails (never skips: a skipped suite would hide a missing install step in CI) unless
+    every command is on PATH."""
     missing = [c for c in commands if shutil.which(c) is None]
     if missing:
-        pytest.skip(f"needs {', '.join(missing)} (apt-get install it)")
+        pytest.fail(f"needs {', '.join(missing)}: run tools/bootstrap.sh (or apt-get install it)")
 
 
 @pytest.fixture(scope="session")
 def python_rootfs() -> Path:
     """A Debian rootfs tarball with python3-minimal and dash (mmdebstrap's extract variant),
     built once and cached across sessions."""
-    _require("mmdebstrap")
+    require("mmdebstrap")
     target = CACHE / "test-images" / "rootfs-python3-minimal-dash.tar"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -174,7 +176,7 @@ def python_rootfs() -> Path:
 def runnable_layout(python_rootfs, tmp_path_factory) -> Path:
     """An OCI layout (single manifest, no ref-name juggling needed) of the python rootfs plus
     a small app layer, built with umoci."""
-    _require("umoci")
+    require("umoci")
     work = tmp_path_factory.mktemp("runnable")
     layout = work / "layout"
     app = work / "app"
