@@ -6,6 +6,8 @@ the packages are for and lays every distribution out in its own directory, which
 image layering needs to give third-party code stable layers.
 """
 
+load(":paths.bzl", "display_label")
+
 # Run straight from the wheel (pip supports `python pip.whl/pip`): nothing to bootstrap.
 _PIP_WHEEL_URL = "https://files.pythonhosted.org/packages/f3/6e/1736e5b4ae2b778ef2f81c47d797de9f891d4d8acb047a24ca37a60294dd/pip-26.2.1-py3-none-any.whl"
 _PIP_WHEEL_SHA256 = "71138adf1f4ca900cdb7d289c21b7494329f2332b6d85f0e1c42108c0384ed3e"
@@ -28,7 +30,7 @@ def _python_requirements_impl(rctx):
             "--lock",
             lock,
             "--lock-label",
-            str(rctx.attr.requirements_lock),
+            display_label(rctx.attr.requirements_lock),
             "--repo",
             rctx.path("."),
             "--",

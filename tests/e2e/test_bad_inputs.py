@@ -18,10 +18,15 @@ sematic = use_extension("@rules_sematic//:extensions.bzl", "sematic")
 sematic.pull(name = "unpinned", image = "127.0.0.1:5000/base/python:latest")
 sematic.debian_image(name = "no_packages", packages = [])
 sematic.requirements(name = "no_python", python = "/nonexistent/python3.13", requirements_lock = "//:lock.txt")
-use_repo(sematic, "no_packages", "no_python", "unpinned")
+sematic.requirements(name = "tiny", python = "/usr/bin/python3.13", requirements_lock = "//:lock.txt")
+sematic.requirements(name = "incomplete", python = "/usr/bin/python3.13", requirements_lock = "//:incomplete_lock.txt")
+sematic.requirements(name = "unknown_distribution", python = "/usr/bin/python3.13", requirements_lock = "//:unknown_lock.txt")
+sematic.pull(name = "unreachable", image = "127.0.0.1:1/base/python@sha256:{'0' * 64}")
+sematic.debian_image(name = "no_such_package", packages = ["rules-sematic-no-such-package"], suite = "sid")
+use_repo(sematic, "incomplete", "no_packages", "no_python", "no_such_package", "tiny", "unknown_distribution", "unpinned", "unreachable")
 """
 
-LOAD = 'load("@rules_sematic//:pipeline.bzl", "sematic_image", "sematic_pipeline")\n'
+LOAD = 'load("@rules_sematic//:pipeline.bzl", "sematic_image", "sematic_layer", "sematic_pipeline")\n'
 
 # Rules producing runfiles no real project should have, to feed the image rule bad trees.
 DEFS = """\
@@ -40,12 +45,25 @@ def _tree_impl(ctx):
     return [DefaultInfo(files = depset([tree]), runfiles = ctx.runfiles([tree]))]
 
 tree = rule(_tree_impl, attrs = {"command": attr.string()})
+
+def _layout_impl(ctx):
+    layout = ctx.actions.declare_directory(ctx.label.name)
+    ctx.actions.run_shell(outputs = [layout], arguments = [layout.path, ctx.attr.media_type], command = \"\"\"
+cd "$1" && mkdir -p blobs/sha256 && printf '{"imageLayoutVersion":"1.0.0"}' > oci-layout
+manifest='{"schemaVersion":2,"mediaType":"'$2'","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}'
+printf '%s' "$manifest" > m && digest=$(sha256sum m | cut -c1-64) && mv m blobs/sha256/$digest
+printf '{}' > blobs/sha256/44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a
+printf '{"schemaVersion":2,"manifests":[{"mediaType":"%s","digest":"sha256:%s","size":%d}]}' "$2" "$digest" ${#manifest} > index.json
+\"\"\")
+    return [DefaultInfo(files = depset([layout]))]
+
+oci_layout = rule(_layout_impl, attrs = {"media_type": attr.string()})
 """
 
 IMAGE = """\
 load("@rules_python//python:defs.bzl", "py_binary")
 load("@rules_sematic//:pipeline.bzl", "sematic_image")
-load("//:defs.bzl", "root_symlink", "tree")
+load("//:defs.bzl", "oci_layout", "root_symlink", "tree")
 
 py_binary(name = "bin", srcs = ["bin.py"], data = [":data"], legacy_create_init = False)
 
@@ -92,6 +110,35 @@ CASES = {
     "requirements_without_python": (
         'alias(name = "x", actual = "@no_python//:sematic")\n', {}, "//requirements_without_python:x",
         "interpreter /nonexistent/python3.13 not found"),
+    "requirement_not_in_lock": (
+        'load("@tiny//:requirements.bzl", "requirement")\nalias(name = "x", actual = requirement("numpy"))\n', {},
+        "//requirement_not_in_lock:x", '"numpy" is not in //:lock.txt: add it to the requirements and regenerate the lock'),
+    "incomplete_lock": (
+        'alias(name = "x", actual = "@incomplete//:flask")\n', {}, "//incomplete_lock:x",
+        "the lock is incomplete (flask requires blinker"),
+    "unknown_distribution": (
+        'alias(name = "x", actual = "@unknown_distribution//:x")\n', {}, "//unknown_distribution:x",
+        "pip install -r"),
+    "unreachable_registry": (
+        'alias(name = "x", actual = "@unreachable//image")\n', {}, "//unreachable_registry:x",
+        "sematic-pull: error:"),
+    "debian_package_missing": (
+        'alias(name = "x", actual = "@no_such_package//image")\n', {}, "//debian_package_missing:x",
+        "mmdebstrap failed"),
+    "layer_file_label_with_two_files": (
+        'filegroup(name = "two", srcs = ["a.txt", "b.txt"])\nsematic_layer(name = "x", files = {":two": "/x"})\n',
+        {"a.txt": "a", "b.txt": "b"}, "//layer_file_label_with_two_files:x",
+        "sematic_layer: //layer_file_label_with_two_files:two must be exactly one file, not 2"),
+}
+
+# Builds run with an environment that breaks how the tools are obtained: case -> (env, message).
+TOOLS_CASES = {
+    "prebuilt_dir_without_tools": (
+        {"RULES_SEMATIC_PREBUILT_TOOLS": "/nonexistent/bin"},
+        "prebuilt tools directory /nonexistent/bin has no sematic-image"),
+    "no_cargo": (
+        {"CARGO_HOME": "/nonexistent/cargo"},
+        "cargo not found on PATH or in /nonexistent/cargo/bin"),
 }
 
 
@@ -103,6 +150,10 @@ IMAGE_CASES = {
     "duplicate_destination": (
         'root_symlink(name = "data", path = "_main/duplicate_destination/a.txt", real = "a.txt", other = "b.txt")',
         "duplicate_destination/a.txt"),
+    "unknown_base_media_type": (
+        'filegroup(name = "data")\noci_layout(name = "base", media_type = "application/vnd.example.unknown+json")\n'
+        'sematic_image(name = "image_on_bad_base", base = ":base", binary = ":bin")',
+        None),
     "hundred_thousand_files": (
         'tree(name = "data", command = "seq 1 100000 | xargs touch")',
         None),
@@ -115,6 +166,8 @@ def scratch(tmp_path_factory):
     (root / "MODULE.bazel").write_text(MODULE)
     (root / "WORKSPACE.bzlmod").write_text("")
     (root / "lock.txt").write_text("six==1.17.0\n")
+    (root / "incomplete_lock.txt").write_text("flask==3.1.3\n")
+    (root / "unknown_lock.txt").write_text("rules-sematic-no-such-distribution==1.0\n")
     (root / "BUILD.bazel").write_text("")
     (root / "defs.bzl").write_text(DEFS)
     for package, (data, _) in IMAGE_CASES.items():
@@ -154,3 +207,20 @@ def test_image_of_bad_runfiles(scratch, case):
     # Nothing half-written: the failed layer left neither blob nor descriptor behind.
     failed = list((scratch.workspace / "bazel-bin" / case).glob("image.first_party.layer.*"))
     assert [f.name for f in failed] == ["image.first_party.layer.json"], "partial output"
+
+
+def test_image_on_a_base_with_an_unknown_manifest_media_type(scratch):
+    result = scratch.run("build", "//unknown_base_media_type:image_on_bad_base", check=False)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if "sematic-image: error:" in line]
+    assert len(errors) == 1, result.stderr[-3000:]
+    assert 'unsupported manifest media type "application/vnd.example.unknown+json"' in errors[0], errors[0]
+
+
+@pytest.mark.parametrize("case", sorted(TOOLS_CASES))
+def test_tools_cannot_be_obtained(scratch, case):
+    env, message = TOOLS_CASES[case]
+    # An image target: analysing it needs the tools repository.
+    result = scratch.run("build", "--nobuild", "//hundred_thousand_files:image", check=False, env=env)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr[-3000:]

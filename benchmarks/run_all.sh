@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# run_all.sh — every benchmark behind BENCHMARKS.md, one after the other; each prints its
+# figures and its ratios against the peer it runs in the same invocation. Takes ~20 minutes.
+#   (a) incremental_push.py  one-line edit + bazel run :x_default_push, 20 MB vs 1 GB base
+#   (b) layer_bench.sh       layer building vs tar|gzip and tar|pigz
+#   (c,d) push_bench.sh      first/incremental push vs skopeo copy; peak RSS pushing 1 GiB
+#   (e) cold_build.py        cold build; image assembly vs buildah
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+python=${RULES_SEMATIC_HOME:-$HOME/.cache/rules_sematic}/venv/bin/python
+
+tools/bootstrap.sh
+echo; echo "==== (a) incremental push";  "$python" benchmarks/incremental_push.py
+echo; echo "==== (b) layer building";    benchmarks/layer_bench.sh
+echo; echo "==== (c, d) push";           benchmarks/push_bench.sh
+echo; echo "==== (e) cold build";        "$python" benchmarks/cold_build.py
+bazel shutdown

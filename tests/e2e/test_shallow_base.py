@@ -1,0 +1,97 @@
+"""A base pinned by digest (sematic.pull) is fetched shallowly: manifest and config only. Images
+built on it name the base's repository, and pushes mount (same registry) or stream (another
+registry) its layers; nothing of the base's layers is ever written to disk."""
+
+import json
+import subprocess
+import uuid
+from pathlib import Path
+
+from harness.bazel import REPO, Bazel
+from harness.fixtures import parse_summary, skopeo_copy_back
+
+MODULE = """\
+module(name = "shallow_base")
+
+bazel_dep(name = "rules_sematic")
+local_path_override(module_name = "rules_sematic", path = "{repo}")
+bazel_dep(name = "rules_python", version = "0.22.1")
+
+sematic = use_extension("@rules_sematic//:extensions.bzl", "sematic")
+sematic.pull(name = "pulled", image = "{image}")
+sematic.requirements(name = "pypi", python = "/usr/bin/python3.13", requirements_lock = "//:requirements_lock.txt")
+use_repo(sematic, "pulled", "pypi")
+
+register_toolchains("@rules_sematic//examples/python:toolchain")
+"""
+
+BUILD = """\
+load("@pypi//:requirements.bzl", "requirement")
+load("@rules_sematic//:pipeline.bzl", "sematic_pipeline")
+
+exports_files(["requirements_lock.txt"])
+
+sematic_pipeline(
+    name = "main",
+    base = "@pulled//image",
+    registry = "{registry}",
+    repository = "app/shallow",
+    deps = [requirement("sematic")],
+)
+"""
+
+
+def blobs(layout: Path) -> set:
+    return {f.name for f in (layout / "blobs" / "sha256").iterdir()}
+
+
+def test_pulled_base_is_shallow_and_its_layers_are_mounted_or_streamed(tools, make_registry, repo_bazel, tmp_path):
+    registry, elsewhere = make_registry(), make_registry()
+    base_layout, _ = repo_bazel.image("//images:python3")
+    pushed = tools.push(base_layout, f"{registry.host}/base/python3")
+    assert pushed.returncode == 0, pushed.stderr
+    base_ref = pushed.stdout.strip()
+
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "MODULE.bazel").write_text(MODULE.format(repo=REPO, image=base_ref))
+    (workspace / "WORKSPACE.bzlmod").write_text("")
+    (workspace / "BUILD.bazel").write_text(BUILD.format(registry=registry.host))
+    (workspace / "main.py").write_text("print('launched')\n")
+    (workspace / "requirements_lock.txt").write_text((REPO / "examples/requirements_lock.txt").read_text())
+    bazel = Bazel(workspace)
+    try:
+        layout, digest = bazel.image("//:main_default_image")
+
+        output_base = Path(bazel.run("info", "output_base").stdout.strip())
+        (pulled,) = output_base.glob("external/*pulled/image/layout")
+        base_manifest = json.loads((base_layout / "index.json").read_text())["manifests"][0]
+        base_layers = [l["digest"].split(":")[1] for l in json.loads(
+            (base_layout / "blobs/sha256" / base_manifest["digest"].split(":")[1]).read_text())["layers"]]
+        assert len(blobs(pulled)) == 2, "a shallow pull keeps only the manifest and the config"
+        assert not set(base_layers) & blobs(layout), "the base's layers must not be copied into the image"
+        entry = json.loads((layout / "index.json").read_text())["manifests"][0]
+        assert entry["annotations"]["dev.rules-sematic.source"] == f"{registry.host}/base/python3"
+
+        same = parse_summary(bazel.run("run", "//:main_default_push").stderr)
+        assert (same["mounted"], same["streamed"]) == (len(base_layers), 0), same
+
+        other = parse_summary(bazel.run("run", "//:main_default_push", "--",
+                                        "--repository", f"{elsewhere.host}/app/copy").stderr)
+        assert (other["mounted"], other["streamed"]) == (0, len(base_layers)), other
+    finally:
+        bazel.shutdown()
+
+    # The pushed image is complete: pull it back and run Sematic's worker in it.
+    copy = tmp_path / "pulled-back"
+    assert skopeo_copy_back(elsewhere.host, "app/copy:main_default", copy) == digest
+    bundle = tmp_path / "bundle"
+    subprocess.run(["umoci", "unpack", "--image", f"{copy}:copied", str(bundle)], check=True, capture_output=True)
+    config = json.loads((bundle / "config.json").read_text())
+    config["process"]["terminal"] = False
+    config["process"]["args"] = config["process"]["args"] + ["--help"]
+    (bundle / "config.json").write_text(json.dumps(config))
+    run = subprocess.run(["runc", "run", "--bundle", str(bundle), f"shallow-{uuid.uuid4().hex[:12]}"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "--run_id" in run.stdout
