@@ -20,24 +20,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from harness.bazel import Bazel  # noqa: E402
+from harness.bazel import Bazel, consumer_module  # noqa: E402
 from harness.fixtures import parse_summary  # noqa: E402
 from harness.registry import LocalRegistry  # noqa: E402
 from harness.tools import tools_bin_dir  # noqa: E402
 
-MODULE = """\
-module(name = "bench_incremental")
-
-bazel_dep(name = "rules_sematic")
-local_path_override(module_name = "rules_sematic", path = "{repo}")
-bazel_dep(name = "rules_python", version = "0.22.1")
-
-sematic = use_extension("@rules_sematic//:extensions.bzl", "sematic")
+EXTENSION = """
 sematic.requirements(name = "pypi", python = "/usr/bin/python3.13", requirements_lock = "//:requirements_lock.txt")
 sematic.pull(name = "big_base", image = "{big_base}")
-use_repo(sematic, "big_base", "pypi")
-
-register_toolchains("@rules_sematic//examples/python:toolchain")
 """
 
 BUILD = """\
@@ -118,7 +108,8 @@ def main():
             small_size = sum(f.stat().st_size for f in (base_layout / "blobs" / "sha256").iterdir())
 
             workspace.mkdir()
-            (workspace / "MODULE.bazel").write_text(MODULE.format(repo=REPO, big_base=pushed))
+            (workspace / "MODULE.bazel").write_text(
+                consumer_module("bench_incremental", EXTENSION.format(big_base=pushed), ["big_base", "pypi"]))
             (workspace / "WORKSPACE.bzlmod").write_text("")
             (workspace / "BUILD.bazel").write_text(BUILD.format(registry=registry.host))
             (workspace / "requirements_lock.txt").write_text((REPO / "examples/requirements_lock.txt").read_text())

@@ -4,6 +4,7 @@ load(":layer.bzl", "COMPRESSIONS", "SematicLayerInfo", "build_layer", "layer_too
 load(":paths.bzl", "display_label")
 load(":providers.bzl", "SematicBaseInfo", "SematicImageInfo")
 load(":runfiles_layers.bzl", "split_runfiles")
+load(":tools_repo.bzl", "tool_attr")
 
 _PY_TOOLCHAIN = "@bazel_tools//tools/python:toolchain_type"
 _SEMATIC_BIN = "/sematic/bin"
@@ -149,18 +150,8 @@ def image_tool_attrs():
         repo_tags = attr.string_list(
             doc = "`repository:tag` names of the image in the tarball output group.",
         ),
-        _image_tool = attr.label(
-            default = Label("@rules_sematic_tools//:sematic-image"),
-            allow_single_file = True,
-            executable = True,
-            cfg = "exec",
-        ),
-        _tarball_tool = attr.label(
-            default = Label("@rules_sematic_tools//:sematic-tarball"),
-            allow_single_file = True,
-            executable = True,
-            cfg = "exec",
-        ),
+        _image_tool = tool_attr("sematic-image"),
+        _tarball_tool = tool_attr("sematic-tarball"),
         **layer_tool_attrs()
     )
 

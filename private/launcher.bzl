@@ -8,6 +8,7 @@ the only key) pointing at the images by digest.
 
 load(":paths.bzl", "runfiles_path")
 load(":providers.bzl", "SematicImageInfo")
+load(":tools_repo.bzl", "tool_attr")
 load(":wrapper.bzl", "RUNFILES_ROOT", "write_tool_wrapper")
 
 def _sematic_launcher_impl(ctx):
@@ -55,11 +56,6 @@ sematic_launcher = rule(
         "registry": attr.string(doc = "Registry host[:port]."),
         "repository": attr.string(doc = "Repository within the registry."),
         "tag_prefix": attr.string(doc = "Images are tagged `<tag_prefix>_<key>` when pushed."),
-        "_launch_tool": attr.label(
-            default = Label("@rules_sematic_tools//:sematic-launch"),
-            allow_single_file = True,
-            executable = True,
-            cfg = "exec",
-        ),
+        "_launch_tool": tool_attr("sematic-launch"),
     },
 )

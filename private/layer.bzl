@@ -1,6 +1,7 @@
 """Layer actions: a JSON list of entries in, a compressed layer blob and its descriptor out."""
 
 load(":paths.bzl", "display_label")
+load(":tools_repo.bzl", "tool_attr")
 
 SematicLayerInfo = provider(
     doc = "One layer built by sematic-layer.",
@@ -11,19 +12,10 @@ SematicLayerInfo = provider(
     },
 )
 
-LAYER_TOOL = Label("@rules_sematic_tools//:sematic-layer")
-
 COMPRESSIONS = ["gzip", "zstd"]
 
 def layer_tool_attrs():
-    return {
-        "_layer_tool": attr.label(
-            default = LAYER_TOOL,
-            allow_single_file = True,
-            executable = True,
-            cfg = "exec",
-        ),
-    }
+    return {"_layer_tool": tool_attr("sematic-layer")}
 
 def build_layer(ctx, name, entries, inputs, compression, history, symlink_root = None):
     """Declares the action that writes one layer.

@@ -92,25 +92,16 @@ def sematic_pipeline(
 
     # Both binaries set legacy_create_init = False: Bazel's generated __init__.py files would
     # turn namespace packages shared by several distributions (`google.*`) into regular ones.
-    py_binary(
-        name = name + "_script",
-        srcs = [main],
-        main = main,
-        deps = deps,
-        data = data,
-        legacy_create_init = False,
-        **common
-    )
-    worker = Label("//private/worker:worker.py")
-    py_binary(
-        name = name + "_worker",
-        srcs = [worker],
-        main = worker,
-        deps = deps,
-        data = data,
-        legacy_create_init = False,
-        **common
-    )
+    for binary, source in [(name + "_script", main), (name + "_worker", Label("//private/worker:worker.py"))]:
+        py_binary(
+            name = binary,
+            srcs = [source],
+            main = source,
+            deps = deps,
+            data = data,
+            legacy_create_init = False,
+            **common
+        )
 
     images = {}
     for key in sorted(resolved):

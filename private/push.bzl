@@ -1,6 +1,7 @@
 """sematic_push: `bazel run` target pushing one image."""
 
 load(":providers.bzl", "SematicImageInfo")
+load(":tools_repo.bzl", "tool_attr")
 load(":wrapper.bzl", "write_tool_wrapper")
 
 def _sematic_push_impl(ctx):
@@ -45,11 +46,6 @@ the manifest is pushed by digest after every blob, then the tags. Prints
         "registry": attr.string(mandatory = True, doc = "Registry host[:port], e.g. `ghcr.io`."),
         "repository": attr.string(mandatory = True, doc = "Repository within the registry, e.g. `acme/pipelines`."),
         "tags_to_push": attr.string_list(doc = "Tags to apply after the push by digest."),
-        "_push_tool": attr.label(
-            default = Label("@rules_sematic_tools//:sematic-push"),
-            allow_single_file = True,
-            executable = True,
-            cfg = "exec",
-        ),
+        "_push_tool": tool_attr("sematic-push"),
     },
 )

@@ -16,6 +16,22 @@ TOOLS = [
 
 PREBUILT_ENV = "RULES_SEMATIC_PREBUILT_TOOLS"
 
+def tool_attr(tool):
+    """A rule attribute holding the rules_sematic tool `tool`, one of TOOLS, built for the exec platform.
+
+    Args:
+      tool: the tool's binary name, e.g. "sematic-layer".
+
+    Returns:
+      attr.label
+    """
+    return attr.label(
+        default = Label("@rules_sematic_tools//:" + tool),
+        allow_single_file = True,
+        executable = True,
+        cfg = "exec",
+    )
+
 def _find_cargo(rctx):
     cargo = rctx.which("cargo")
     if cargo:

@@ -1,20 +1,11 @@
 """Bad inputs to the macro and the rules, in a scratch workspace that uses rules_sematic as an
 outside module: each gets one clear error naming the problem and the fix, and builds nothing."""
 
-
 import pytest
 
-from harness.bazel import REPO, Bazel
+from harness.bazel import Bazel, consumer_module
 
-MODULE = f"""\
-module(name = "bad_inputs")
-
-bazel_dep(name = "rules_sematic")
-local_path_override(module_name = "rules_sematic", path = "{REPO}")
-
-bazel_dep(name = "rules_python", version = "0.22.1")
-
-sematic = use_extension("@rules_sematic//:extensions.bzl", "sematic")
+EXTENSION = f"""
 sematic.pull(name = "unpinned", image = "127.0.0.1:5000/base/python:latest")
 sematic.debian_image(name = "no_packages", packages = [])
 sematic.requirements(name = "no_python", python = "/nonexistent/python3.13", requirements_lock = "//:lock.txt")
@@ -23,8 +14,9 @@ sematic.requirements(name = "incomplete", python = "/usr/bin/python3.13", requir
 sematic.requirements(name = "unknown_distribution", python = "/usr/bin/python3.13", requirements_lock = "//:unknown_lock.txt")
 sematic.pull(name = "unreachable", image = "127.0.0.1:1/base/python@sha256:{'0' * 64}")
 sematic.debian_image(name = "no_such_package", packages = ["rules-sematic-no-such-package"], suite = "sid")
-use_repo(sematic, "incomplete", "no_packages", "no_python", "no_such_package", "tiny", "unknown_distribution", "unpinned", "unreachable")
 """
+REPOSITORIES = ["incomplete", "no_packages", "no_python", "no_such_package", "tiny", "unknown_distribution",
+                "unpinned", "unreachable"]
 
 LOAD = 'load("@rules_sematic//:pipeline.bzl", "sematic_image", "sematic_layer", "sematic_pipeline")\n'
 
@@ -163,7 +155,8 @@ IMAGE_CASES = {
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad-inputs")
-    (root / "MODULE.bazel").write_text(MODULE)
+    (root / "MODULE.bazel").write_text(
+        consumer_module("bad_inputs", EXTENSION, REPOSITORIES, python_toolchain=False))
     (root / "WORKSPACE.bzlmod").write_text("")
     (root / "lock.txt").write_text("six==1.17.0\n")
     (root / "incomplete_lock.txt").write_text("flask==3.1.3\n")

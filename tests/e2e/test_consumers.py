@@ -1,5 +1,6 @@
 """Outside workspaces using rules_sematic only as the README says (bzlmod with
-local_path_override, WORKSPACE with local_repository), each with a two-base pipeline."""
+local_path_override, WORKSPACE with local_repository), each with a two-base pipeline. The two
+workspaces share their packages (workspace/pipelines and workspace/python are symlinks)."""
 
 import json
 
@@ -19,15 +20,15 @@ def consumer(request):
 
 
 def test_consumer_builds_pushes_and_launches(consumer, examples_registry, tmp_path):
-    kind, bazel = consumer
+    _, bazel = consumer
     report = tmp_path / "report.json"
     bazel.run("run", "//pipelines:train", "--", "--dry-run", "--report", str(report))
     images = json.loads(report.read_text())["images"]
     assert sorted(images) == ["default", "gpu"]
     for key, uri in images.items():
         _, digest = bazel.image(f"//pipelines:train_{key}_image")
-        assert uri == f"{REGISTRY}/consumers/{kind}@{digest}"
-        pulled = skopeo_copy_back(REGISTRY, f"consumers/{kind}:train_{key}", tmp_path / key)
+        assert uri == f"{REGISTRY}/consumers/train@{digest}"
+        pulled = skopeo_copy_back(REGISTRY, f"consumers/train:train_{key}", tmp_path / key)
         assert pulled == digest
 
     report_binary = tmp_path / "binary.json"

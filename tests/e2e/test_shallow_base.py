@@ -7,22 +7,12 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from harness.bazel import REPO, Bazel
+from harness.bazel import REPO, Bazel, consumer_module
 from harness.fixtures import parse_summary, skopeo_copy_back
 
-MODULE = """\
-module(name = "shallow_base")
-
-bazel_dep(name = "rules_sematic")
-local_path_override(module_name = "rules_sematic", path = "{repo}")
-bazel_dep(name = "rules_python", version = "0.22.1")
-
-sematic = use_extension("@rules_sematic//:extensions.bzl", "sematic")
+EXTENSION = """
 sematic.pull(name = "pulled", image = "{image}")
 sematic.requirements(name = "pypi", python = "/usr/bin/python3.13", requirements_lock = "//:requirements_lock.txt")
-use_repo(sematic, "pulled", "pypi")
-
-register_toolchains("@rules_sematic//examples/python:toolchain")
 """
 
 BUILD = """\
@@ -54,7 +44,8 @@ def test_pulled_base_is_shallow_and_its_layers_are_mounted_or_streamed(tools, ma
 
     workspace = tmp_path / "workspace"
     workspace.mkdir()
-    (workspace / "MODULE.bazel").write_text(MODULE.format(repo=REPO, image=base_ref))
+    (workspace / "MODULE.bazel").write_text(
+        consumer_module("shallow_base", EXTENSION.format(image=base_ref), ["pulled", "pypi"]))
     (workspace / "WORKSPACE.bzlmod").write_text("")
     (workspace / "BUILD.bazel").write_text(BUILD.format(registry=registry.host))
     (workspace / "main.py").write_text("print('launched')\n")

@@ -62,3 +62,23 @@ def copy_workspace(destination: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
     return destination
+
+
+def consumer_module(name: str, extension_lines: str, repositories, python_toolchain: bool = True) -> str:
+    """MODULE.bazel of a scratch workspace that uses this checkout of rules_sematic as an outside
+    module: `extension_lines` use the `sematic` extension and bring in `repositories`.
+    `python_toolchain` registers the examples' python3.13 toolchain (images that must run)."""
+    used = ", ".join(f'"{repository}"' for repository in sorted(repositories))
+    toolchain = 'register_toolchains("@rules_sematic//examples/python:toolchain")\n' if python_toolchain else ""
+    return f"""\
+module(name = "{name}")
+
+bazel_dep(name = "rules_sematic")
+local_path_override(module_name = "rules_sematic", path = "{REPO}")
+bazel_dep(name = "rules_python", version = "0.22.1")
+
+sematic = use_extension("@rules_sematic//:extensions.bzl", "sematic")
+{extension_lines.strip()}
+use_repo(sematic, {used})
+
+{toolchain}"""
