@@ -68,7 +68,7 @@ def consumer_module(name: str, extension_lines: str, repositories, python_toolch
     """MODULE.bazel of a scratch workspace that uses this checkout of rules_sematic as an outside
     module: `extension_lines` use the `sematic` extension and bring in `repositories`.
     `python_toolchain` registers the examples' python3.13 toolchain (images that must run)."""
-    used = ", ".join(f'"{repository}"' for repository in sorted(repositories))
+    used = "".join(f', "{repository}"' for repository in sorted(repositories))
     toolchain = 'register_toolchains("@rules_sematic//examples/python:toolchain")\n' if python_toolchain else ""
     return f"""\
 module(name = "{name}")
@@ -79,6 +79,6 @@ bazel_dep(name = "rules_python", version = "0.22.1")
 
 sematic = use_extension("@rules_sematic//:extensions.bzl", "sematic")
 {extension_lines.strip()}
-use_repo(sematic, {used})
+use_repo(sematic{used})
 
 {toolchain}"""
