@@ -23,7 +23,7 @@ SUMMARY = re.compile(
     re.M,
 )
 
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rules_sematic"
+CACHE = Path(os.environ.get("RULES_SEMATIC_HOME") or Path.home() / ".cache" / "rules_sematic")
 
 
 def parse_summaries(stderr: str) -> list:
