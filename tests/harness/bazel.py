@@ -8,6 +8,11 @@ from typing import Optional
 
 REPO = Path(__file__).resolve().parents[2]
 
+# Workspaces other than this checkout reach it as an outside module. Bazel 7's hermetic sandbox
+# /tmp hides an outside module's sources when the checkout itself lives under /tmp (a CI clone
+# may), so those workspaces read this rc file, which turns that sandbox feature off.
+OUTSIDE_MODULE_RC = Path(__file__).resolve().parent / "outside_module.bazelrc"
+
 
 def clean_env(extra: Optional[dict] = None) -> dict:
     """The environment for a Bazel client: ours, minus what would change what it builds."""
@@ -23,6 +28,8 @@ class Bazel:
     def __init__(self, workspace: Path, output_base: Optional[Path] = None):
         self.workspace = Path(workspace)
         self.startup = [f"--output_base={output_base}"] if output_base else []
+        if self.workspace.resolve() != REPO:
+            self.startup.append(f"--bazelrc={OUTSIDE_MODULE_RC}")
 
     def run(self, *args, check: bool = True, env: Optional[dict] = None, timeout: int = 1800,
             startup=()) -> subprocess.CompletedProcess:
