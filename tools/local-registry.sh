@@ -143,15 +143,17 @@ cmd_start() {
   die "docker-registry did not answer on 127.0.0.1:$port within 10 s (log: $dir/registry.log)"
 }
 
+# The DIR of `CMD --dir DIR`, the only argument stop and status take.
+dir_argument() {
+  local cmd=$1
+  shift
+  [[ $# -eq 2 && $1 == --dir && -n $2 ]] || die "$cmd needs --dir DIR"
+  printf '%s' "$2"
+}
+
 cmd_stop() {
-  local dir=""
-  while (($#)); do
-    case $1 in
-      --dir) dir=$2; shift 2 ;;
-      *) usage ;;
-    esac
-  done
-  [[ -n "$dir" ]] || die "stop needs --dir DIR"
+  local dir
+  dir=$(dir_argument stop "$@")
   local pid i
   if pid=$(running_pid "$dir"); then
     kill "$pid" 2>/dev/null || true
@@ -167,14 +169,8 @@ cmd_stop() {
 }
 
 cmd_status() {
-  local dir=""
-  while (($#)); do
-    case $1 in
-      --dir) dir=$2; shift 2 ;;
-      *) usage ;;
-    esac
-  done
-  [[ -n "$dir" ]] || die "status needs --dir DIR"
+  local dir
+  dir=$(dir_argument status "$@")
   local pid
   if pid=$(running_pid "$dir"); then
     echo "running (pid $pid)"

@@ -10,8 +10,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use oci_core::reference::{validate_tag, Reference};
-use registry::cli::{self, ConnectionArgs};
-use registry::progress::{Mode, Progress};
+use registry::cli::{self, ConnectionArgs, TransferArgs};
 use registry::push::{layout_digest, push_images, ImageSpec};
 use serde::Deserialize;
 
@@ -49,14 +48,8 @@ struct Args {
     #[command(flatten)]
     connection: ConnectionArgs,
 
-    /// Blobs transferred in parallel, over all images.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    jobs: u16,
-
-    /// auto: live progress when stderr is a terminal, else one line per blob; plain: one
-    /// line per blob; quiet: only the summaries.
-    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = ["auto", "plain", "quiet"])]
-    progress: String,
+    #[command(flatten)]
+    transfer: TransferArgs,
 
     /// Arguments for the launch script.
     #[arg(last = true, value_name = "ARGS")]
@@ -118,8 +111,8 @@ fn run(args: Args) -> Result<()> {
             client.allow_insecure(&registry);
             cli::warn_insecure(PROGRAM, &registry);
         }
-        let progress = Progress::new(PROGRAM, Mode::parse(&args.progress)?);
-        let results = push_images(&client, &specs, usize::from(args.jobs), &progress);
+        let progress = args.transfer.progress(PROGRAM)?;
+        let results = push_images(&client, &specs, args.transfer.jobs(), &progress);
         progress.finish();
         let mut failed = false;
         for (spec, result) in specs.iter().zip(results) {

@@ -7,8 +7,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use oci_core::fsutil::write_atomic;
 use oci_core::reference::{validate_tag, Reference};
-use registry::cli::{self, ConnectionArgs};
-use registry::progress::{Mode, Progress};
+use registry::cli::{self, ConnectionArgs, TransferArgs};
 use registry::push::{push_images, ImageSpec};
 
 const PROGRAM: &str = "sematic-push";
@@ -52,14 +51,8 @@ struct Args {
     #[command(flatten)]
     connection: ConnectionArgs,
 
-    /// Blobs transferred in parallel.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    jobs: u16,
-
-    /// auto: live progress when stderr is a terminal, else one line per blob; plain: one
-    /// line per blob; quiet: only the summary.
-    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = ["auto", "plain", "quiet"])]
-    progress: String,
+    #[command(flatten)]
+    transfer: TransferArgs,
 }
 
 fn main() -> ExitCode {
@@ -77,14 +70,14 @@ fn run(args: Args) -> Result<()> {
         client.allow_insecure(&repository.registry);
         cli::warn_insecure(PROGRAM, &repository.registry);
     }
-    let progress = Progress::new(PROGRAM, Mode::parse(&args.progress)?);
+    let progress = args.transfer.progress(PROGRAM)?;
     let spec = ImageSpec {
         label: args.layout.display().to_string(),
         layout: args.layout.clone(),
         repository,
         tags: args.tags.clone(),
     };
-    let result = push_images(&client, &[spec], usize::from(args.jobs), &progress)
+    let result = push_images(&client, &[spec], args.transfer.jobs(), &progress)
         .into_iter()
         .next()
         .context("no push result")?;

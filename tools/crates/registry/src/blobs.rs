@@ -297,21 +297,7 @@ fn head_blob(
     url: &str,
     scope: &Scope,
 ) -> Result<bool, Attempt> {
-    let mut response = client.attempt(
-        Call {
-            registry,
-            method: "HEAD",
-            url,
-            headers: &[],
-            scope,
-        },
-        Body::Empty,
-    )?;
-    match response.status().as_u16() {
-        200 => Ok(true),
-        404 => Ok(false),
-        _ => Err(Attempt::Fail(status_error(&mut response))),
-    }
+    Ok(client.head(registry, url, &[], scope)?.is_some())
 }
 
 fn start_upload(

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::error::ErrorKind;
 
+use crate::progress::{Mode, Progress};
 use crate::transport::{Client, ClientOptions};
 
 /// Flags for reaching registries.
@@ -34,6 +35,30 @@ impl ConnectionArgs {
         options.ca_certs = self.ca_certs.clone();
         options.timeout = Duration::from_secs(self.timeout);
         Client::new(options)
+    }
+}
+
+/// Flags for how a push moves blobs.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TransferArgs {
+    /// Blobs transferred in parallel, over all images of the run.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: u16,
+
+    /// auto: live progress when stderr is a terminal, else one line per blob; plain: one
+    /// line per blob; quiet: only the summaries.
+    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = ["auto", "plain", "quiet"])]
+    progress: String,
+}
+
+impl TransferArgs {
+    pub fn jobs(&self) -> usize {
+        usize::from(self.jobs)
+    }
+
+    /// The progress reporter the `--progress` mode asks for.
+    pub fn progress(&self, program: &str) -> Result<Progress> {
+        Ok(Progress::new(program, Mode::parse(&self.progress)?))
     }
 }
 

@@ -105,21 +105,9 @@ impl Client {
         let scope = Scope::push(repository);
         let accept = ACCEPTED_MANIFESTS.join(", ");
         self.retrying(|| {
-            let mut response = self.attempt(
-                Call {
-                    registry,
-                    method: "HEAD",
-                    url: &url,
-                    headers: &[("Accept", &accept)],
-                    scope: &scope,
-                },
-                Body::Empty,
-            )?;
-            match response.status().as_u16() {
-                200 => Ok(true),
-                404 => Ok(false),
-                _ => Err(Attempt::Fail(status_error(&mut response))),
-            }
+            Ok(self
+                .head(registry, &url, &[("Accept", &accept)], &scope)?
+                .is_some())
         })
         .with_context(|| {
             format!(
@@ -166,25 +154,18 @@ impl Client {
         let url = registry.url(&format!("/v2/{repository}/manifests/{tag}"));
         let scope = Scope::pull(repository);
         let accept = ACCEPTED_MANIFESTS.join(", ");
+        // A registry may leave the digest header out; the manifest itself then says. A 404 also
+        // falls through, so the error carries the registry's explanation from a GET body.
         let from_header = self.retrying(|| {
-            let mut response = self.attempt(
-                Call {
-                    registry,
-                    method: "HEAD",
-                    url: &url,
-                    headers: &[("Accept", &accept)],
-                    scope: &scope,
-                },
-                Body::Empty,
-            )?;
-            match response.status().as_u16() {
-                200 => Ok(response
-                    .headers()
-                    .get("Docker-Content-Digest")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| Digest::parse(v).ok())),
-                _ => Err(Attempt::Fail(status_error(&mut response))),
-            }
+            Ok(self
+                .head(registry, &url, &[("Accept", &accept)], &scope)?
+                .and_then(|response| {
+                    response
+                        .headers()
+                        .get("Docker-Content-Digest")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| Digest::parse(v).ok())
+                }))
         })?;
         match from_header {
             Some(digest) => Ok(digest),

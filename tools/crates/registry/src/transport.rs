@@ -340,6 +340,30 @@ impl Client {
         retry_on_status(self.send(call, body).map_err(classify_transport)?)
     }
 
+    /// One `HEAD` try: the response when the registry has the object (200), `None` when it
+    /// does not (404); any other status fails.
+    pub fn head(
+        &self,
+        registry: &Registry,
+        url: &str,
+        headers: &[(&str, &str)],
+        scope: &Scope,
+    ) -> Result<Option<Response<ureq::Body>>, Attempt> {
+        let call = Call {
+            registry,
+            method: "HEAD",
+            url,
+            headers,
+            scope,
+        };
+        let mut response = self.attempt(call, Body::Empty)?;
+        match response.status().as_u16() {
+            200 => Ok(Some(response)),
+            404 => Ok(None),
+            _ => Err(Attempt::Fail(status_error(&mut response))),
+        }
+    }
+
     /// Sends a request whose body is streamed from `body` (exactly `length` bytes). A 401 is
     /// returned to the caller after invalidating the token: the stream cannot be replayed,
     /// so the caller restarts the upload.
