@@ -77,6 +77,15 @@ fn app_settings() -> Value {
     })
 }
 
+/// `--base-layout BASE` followed by a `--layer` for each of `layers`.
+fn on_base(base: &Path, layers: &[&LayerFiles]) -> Vec<String> {
+    let mut args = strings(&["--base-layout", &base.display().to_string()]);
+    for layer in layers {
+        args.extend(["--layer".to_owned(), layer.arg()]);
+    }
+    args
+}
+
 fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -168,12 +177,7 @@ fn same_inputs_give_byte_identical_outputs() {
     let fx = Fixture::new();
     let base = fx.path("base");
     make_base(&base, &BaseSpec::default());
-    let extra = [
-        "--base-layout".to_owned(),
-        base.display().to_string(),
-        "--layer".into(),
-        fx.app.arg(),
-    ];
+    let extra = on_base(&base, &[&fx.app]);
     run_ok(&fx.args("one", &app_settings(), &extra));
     run_ok(&fx.args("two", &app_settings(), &extra));
     assert_eq!(fx.digest("one"), fx.digest("two"));
@@ -201,12 +205,7 @@ fn layout_base_is_extended_and_unpacks() {
     let fx = Fixture::new();
     let base = fx.path("base");
     make_base(&base, &BaseSpec::default());
-    let extra = [
-        "--base-layout".to_owned(),
-        base.display().to_string(),
-        "--layer".into(),
-        fx.app.arg(),
-    ];
+    let extra = on_base(&base, &[&fx.app]);
     let stderr = run_ok(&fx.args("img", &app_settings(), &extra));
     assert_eq!(stderr, "", "a single-image base needs no note");
     let layout = fx.path("out/img");
@@ -259,7 +258,7 @@ fn index_base_chooses_the_platform_and_says_so() {
     );
     let index: Value = serde_json::from_slice(&fs::read(base.join("index.json")).unwrap()).unwrap();
     let index_digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
-    let base_arg = ["--base-layout".to_owned(), base.display().to_string()];
+    let base_arg = on_base(&base, &[]);
     let settings = json!({"layer_history": []});
 
     let stderr = run_ok(&fx.args("amd64", &settings, &base_arg));
@@ -274,7 +273,7 @@ fn index_base_chooses_the_platform_and_says_so() {
     let (_, _, config) = read_image(&fx.path("out/amd64"));
     assert_eq!(config["architecture"], "amd64");
 
-    let mut arm = base_arg.to_vec();
+    let mut arm = base_arg.clone();
     arm.extend(strings(&["--platform", "linux/arm64"]));
     let stderr = run_ok(&fx.args("arm64", &settings, &arm));
     assert!(stderr.contains("using its linux/arm64 image"), "{stderr}");
@@ -285,7 +284,7 @@ fn index_base_chooses_the_platform_and_says_so() {
         json!({"os": "linux", "architecture": "arm64", "variant": "v8"})
     );
 
-    let mut s390x = base_arg.to_vec();
+    let mut s390x = base_arg.clone();
     s390x.extend(strings(&["--platform", "linux/s390x"]));
     run_fails(
         &fx.args("s390x", &settings, &s390x),
@@ -308,12 +307,7 @@ fn docker_base_keeps_docker_media_types_and_refuses_zstd() {
             ..BaseSpec::default()
         },
     );
-    let extra = [
-        "--base-layout".to_owned(),
-        base.display().to_string(),
-        "--layer".into(),
-        fx.app.arg(),
-    ];
+    let extra = on_base(&base, &[&fx.app]);
     run_ok(&fx.args("docker", &app_settings(), &extra));
     let (index, manifest, _) = read_image(&fx.path("out/docker"));
     assert_eq!(index["manifests"][0]["mediaType"], DOCKER_MANIFEST);
@@ -324,12 +318,7 @@ fn docker_base_keeps_docker_media_types_and_refuses_zstd() {
     }
 
     let zstd = make_layer(fx.dir.path(), "zstd", &[("a", "a")], Compression::Zstd);
-    let extra = [
-        "--base-layout".to_owned(),
-        base.display().to_string(),
-        "--layer".into(),
-        zstd.arg(),
-    ];
+    let extra = on_base(&base, &[&zstd]);
     run_fails(
         &fx.args("zstd", &app_settings(), &extra),
         &[
@@ -354,12 +343,7 @@ fn sparse_base_keeps_its_source_and_skips_missing_blobs() {
             ..BaseSpec::default()
         },
     );
-    let extra = [
-        "--base-layout".to_owned(),
-        base.display().to_string(),
-        "--layer".into(),
-        fx.app.arg(),
-    ];
+    let extra = on_base(&base, &[&fx.app]);
     run_ok(&fx.args("sparse", &app_settings(), &extra));
     let layout = fx.path("out/sparse");
     let (index, manifest, _) = read_image(&layout);
