@@ -100,31 +100,13 @@ def tools(tools_dir, tmp_path) -> Tools:
     return Tools(tools_dir, home)
 
 
-@pytest.fixture
-def make_registry(tmp_path):
+def _started_servers(create):
+    """A fixture body: yields `make(*args, **options)`, which creates server number i with
+    `create(i, *args, **options)` and starts it; stops every one at teardown, pass or fail."""
     started = []
 
-    def make(**options) -> LocalRegistry:
-        registry = LocalRegistry(tmp_path / f"registry-{len(started)}", **options)
-        started.append(registry)
-        return registry.start()
-
-    yield make
-    for registry in started:
-        registry.stop()
-
-
-@pytest.fixture
-def registry(make_registry) -> LocalRegistry:
-    return make_registry()
-
-
-@pytest.fixture
-def make_token_server(tmp_path):
-    started = []
-
-    def make(**options) -> TokenServer:
-        server = TokenServer(tmp_path / f"token-{len(started)}", **options)
+    def make(*args, **options):
+        server = create(len(started), *args, **options)
         started.append(server)
         return server.start()
 
@@ -134,17 +116,23 @@ def make_token_server(tmp_path):
 
 
 @pytest.fixture
+def make_registry(tmp_path):
+    yield from _started_servers(lambda i, **options: LocalRegistry(tmp_path / f"registry-{i}", **options))
+
+
+@pytest.fixture
+def registry(make_registry) -> LocalRegistry:
+    return make_registry()
+
+
+@pytest.fixture
+def make_token_server(tmp_path):
+    yield from _started_servers(lambda i, **options: TokenServer(tmp_path / f"token-{i}", **options))
+
+
+@pytest.fixture
 def make_proxy():
-    started = []
-
-    def make(upstream: str, **options) -> FaultProxy:
-        proxy = FaultProxy(upstream, **options)
-        started.append(proxy)
-        return proxy.start()
-
-    yield make
-    for proxy in started:
-        proxy.stop()
+    yield from _started_servers(lambda _, upstream, **options: FaultProxy(upstream, **options))
 
 
 def require(*commands):
