@@ -217,3 +217,37 @@ def test_tools_cannot_be_obtained(scratch, case):
     result = scratch.run("build", "--nobuild", "//hundred_thousand_files:image", check=False, env=env)
     assert result.returncode != 0
     assert message in result.stderr, result.stderr[-3000:]
+
+
+def test_modules_declaring_one_repository_differently(tmp_path):
+    """Two modules may both declare a repository of the `sematic` extension only identically."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "BUILD.bazel").write_text("")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "BUILD.bazel").write_text("")
+    (root / "WORKSPACE.bzlmod").write_text("")
+    pin = f'sematic.pull(name = "shared_base", image = "127.0.0.1:5000/base@sha256:{"1" * 64}")'
+    root_module = consumer_module("root", pin, ["shared_base"], python_toolchain=False) + (
+        f'bazel_dep(name = "other")\nlocal_path_override(module_name = "other", path = "{other}")\n')
+    (root / "MODULE.bazel").write_text(root_module)
+    bazel = Bazel(root)
+
+    def show_extension(other_pin):
+        (other / "MODULE.bazel").write_text(
+            'module(name = "other")\n\nbazel_dep(name = "rules_sematic")\n\n'
+            'sematic = use_extension("@rules_sematic//:extensions.bzl", "sematic")\n'
+            f'{other_pin}\nuse_repo(sematic, "shared_base")\n')
+        return bazel.run("mod", "show_extension", "@rules_sematic//:extensions.bzl%sematic", check=False)
+
+    try:
+        same = show_extension(pin)
+        assert same.returncode == 0, same.stderr[-3000:]
+        assert "shared_base" in same.stdout, same.stdout
+        different = show_extension(pin.replace("1" * 64, "2" * 64))
+        assert different.returncode != 0
+        assert 'rules_sematic: repository "shared_base" is declared differently by modules root and other' \
+            in different.stderr, different.stderr[-3000:]
+    finally:
+        bazel.shutdown()
