@@ -92,11 +92,12 @@ def main():
     parser.add_argument("--base-gib", type=float, default=1.0, help="size of the big base's extra layer")
     args = parser.parse_args()
 
-    tools = tools_bin_dir()
+    tools = tools_bin_dir(("sematic-layer", "sematic-image", "sematic-push"))
     with tempfile.TemporaryDirectory(prefix="bench-incremental-") as tmp:
         work = Path(tmp)
         registry = LocalRegistry(work / "registry").start()
         workspace = work / "workspace"
+        workspace.mkdir()
         bazel = Bazel(workspace)
         try:
             repo = Bazel(REPO)
@@ -107,7 +108,6 @@ def main():
             big_size = sum(f.stat().st_size for f in (big / "blobs" / "sha256").iterdir())
             small_size = sum(f.stat().st_size for f in (base_layout / "blobs" / "sha256").iterdir())
 
-            workspace.mkdir()
             (workspace / "MODULE.bazel").write_text(
                 consumer_module("bench_incremental", EXTENSION.format(big_base=pushed), ["big_base", "pypi"]))
             (workspace / "WORKSPACE.bzlmod").write_text("")

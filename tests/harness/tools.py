@@ -10,8 +10,8 @@ LOCAL_REGISTRY = TOOLS_DIR / "local-registry.sh"
 BINARIES = ("sematic-push", "sematic-pull", "sematic-launch")
 
 
-def tools_bin_dir() -> Path:
-    """The directory holding the release binaries.
+def tools_bin_dir(binaries=BINARIES) -> Path:
+    """The directory holding the release binaries (at least `binaries`).
 
     $SEMATIC_TOOLS_DIR, when set, names a directory of prebuilt binaries (CI or Bazel
     builds them once); otherwise `cargo build --release --locked` runs in tools/.
@@ -22,12 +22,12 @@ def tools_bin_dir() -> Path:
     else:
         subprocess.run(
             ["cargo", "build", "--release", "--locked", "--quiet"]
-            + [arg for name in BINARIES for arg in ("--bin", name)],
+            + [arg for name in binaries for arg in ("--bin", name)],
             cwd=TOOLS_DIR,
             check=True,
         )
         directory = TOOLS_DIR / "target" / "release"
-    missing = [name for name in BINARIES if not (directory / name).is_file()]
+    missing = [name for name in binaries if not (directory / name).is_file()]
     if missing:
         raise RuntimeError(f"{directory} lacks {', '.join(missing)}")
     return directory
