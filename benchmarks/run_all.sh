@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run_all.sh — every benchmark behind BENCHMARKS.md, one after the other; each prints its
-# figures and its ratios against the peer it runs in the same invocation. Takes ~20 minutes.
+# figures and its ratios against the peer it runs in the same invocation. Takes ~15 minutes.
 #   (a) incremental_push.py  one-line edit + bazel run :x_default_push, 20 MB vs 1 GB base
 #   (b) layer_bench.sh       layer building vs tar|gzip and tar|pigz
 #   (c,d) push_bench.sh      first/incremental push vs skopeo copy; peak RSS pushing 1 GiB
