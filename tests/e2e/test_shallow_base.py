@@ -67,9 +67,11 @@ def test_pulled_base_is_shallow_and_its_layers_are_mounted_or_streamed(tools, ma
         same = parse_summary(bazel.run("run", "//:main_default_push").stderr)
         assert (same["mounted"], same["streamed"]) == (len(base_layers), 0), same
 
+        # Arguments after `--` reach the push: another repository, an extra tag.
         other = parse_summary(bazel.run("run", "//:main_default_push", "--",
-                                        "--repository", f"{elsewhere.host}/app/copy").stderr)
+                                        "--repository", f"{elsewhere.host}/app/copy", "--tag", "extra").stderr)
         assert (other["mounted"], other["streamed"]) == (0, len(base_layers)), other
+        assert sorted(elsewhere.tags("app/copy")) == ["extra", "main_default"]
     finally:
         bazel.shutdown()
 
