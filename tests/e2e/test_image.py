@@ -2,15 +2,14 @@
 prove they are reproducible and incrementally layered."""
 
 import json
-import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 
 from harness.bazel import Bazel, copy_workspace
+from harness.containers import entrypoint, runc_run, unpack
 
 HELLO = "//examples/hello:main_default_image"
 WORKER = "/app/examples/hello/main_worker"
@@ -22,33 +21,15 @@ def manifest(layout: Path, digest: str) -> dict:
     return json.loads((layout / "blobs" / "sha256" / digest.split(":")[1]).read_text())
 
 
-def runc(bundle: Path, args: list) -> subprocess.CompletedProcess:
-    """Runs `args` in the unpacked image with runc (as the image's entrypoint would run)."""
-    config_path = bundle / "config.json"
-    config = json.loads(config_path.read_text())
-    config["process"]["terminal"] = False
-    config["process"]["args"] = args
-    config_path.write_text(json.dumps(config))
-    return subprocess.run(["runc", "run", "--bundle", str(bundle), f"sematic-test-{uuid.uuid4().hex[:12]}"],
-                          capture_output=True, text=True, timeout=300)
-
-
 @pytest.fixture(scope="module")
 def hello_bundle(repo_bazel, tmp_path_factory):
     layout, _ = repo_bazel.image(HELLO)
-    work = tmp_path_factory.mktemp("hello-bundle")
-    copy = work / "layout"
-    shutil.copytree(layout, copy)
-    bundle = work / "bundle"
-    subprocess.run(["umoci", "unpack", "--image", f"{copy}:latest", str(bundle)], check=True, capture_output=True)
-    return bundle
+    return unpack(layout, "latest", tmp_path_factory.mktemp("hello-bundle") / "bundle")
 
 
 def test_entrypoint_runs_the_sematic_worker(hello_bundle):
-    image_config = json.loads((hello_bundle / "config.json").read_text())
-    entrypoint = image_config["process"]["args"]
-    assert entrypoint == ["/usr/bin/python3", WORKER]
-    result = runc(hello_bundle, entrypoint + ["--help"])
+    assert entrypoint(hello_bundle) == ["/usr/bin/python3", WORKER]
+    result = runc_run(hello_bundle, entrypoint(hello_bundle) + ["--help"])
     assert result.returncode == 0, result.stderr
     # sematic.resolvers.worker's own argument parser answered: the worker module imported.
     assert "--run_id" in result.stdout and "--resolve" in result.stdout, result.stdout
@@ -61,7 +42,7 @@ def test_pipeline_code_and_writable_dirs_inside_the_container(hello_bundle):
         "open('/sematic/bin/written', 'w').write('ok');"
         "print(p.pipeline.__name__, sys.version_info[:2], os.environ['PATH'].split(':')[0], os.getcwd())"
     )
-    result = runc(hello_bundle, ["/sematic/bin/bazel_python", "-c", script])
+    result = runc_run(hello_bundle, ["/sematic/bin/bazel_python", "-c", script])
     assert result.returncode == 0, result.stderr
     name, rest = result.stdout.strip().split(" ", 1)
     assert name == "pipeline"

@@ -1,10 +1,10 @@
 """A runnable image (Debian python3-minimal rootfs plus an app layer) pushed with
 sematic-push, pulled back with skopeo, and run with runc and podman."""
 
-import json
 import os
 import subprocess
 
+from harness.containers import runc_run, unpack
 from harness.fixtures import parse_summary, require, skopeo_copy_back
 
 
@@ -18,18 +18,8 @@ def test_pushed_image_runs_with_runc(tools, registry, runnable_layout, tmp_path)
 
     copy = tmp_path / "copy"
     assert skopeo_copy_back(registry.host, f"sematic/hello@{digest}", copy) == digest
-    bundle = tmp_path / "bundle"
-    subprocess.run(["umoci", "unpack", "--image", f"{copy}:copied", str(bundle)],
-                   check=True, capture_output=True)
-    config_path = bundle / "config.json"
-    config = json.loads(config_path.read_text())
-    config["process"]["terminal"] = False
-    config["process"]["args"] = ["/usr/bin/python3", "/app/hello.py", "from-runc"]
-    config_path.write_text(json.dumps(config))
-    container = f"sematic-push-test-{os.getpid()}"
-    run = subprocess.run(["runc", "run", "-b", str(bundle), container],
-                         capture_output=True, text=True, timeout=60)
-    subprocess.run(["runc", "delete", "--force", container], capture_output=True)
+    bundle = unpack(copy, "copied", tmp_path / "bundle")
+    run = runc_run(bundle, ["/usr/bin/python3", "/app/hello.py", "from-runc"], timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "hello from the image from-runc"
 

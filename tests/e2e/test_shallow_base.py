@@ -3,11 +3,10 @@ built on it name the base's repository, and pushes mount (same registry) or stre
 registry) its layers; nothing of the base's layers is ever written to disk."""
 
 import json
-import subprocess
-import uuid
 from pathlib import Path
 
 from harness.bazel import REPO, Bazel, consumer_module
+from harness.containers import entrypoint, runc_run, unpack
 from harness.fixtures import parse_summary, skopeo_copy_back
 
 EXTENSION = """
@@ -78,13 +77,7 @@ def test_pulled_base_is_shallow_and_its_layers_are_mounted_or_streamed(tools, ma
     # The pushed image is complete: pull it back and run Sematic's worker in it.
     copy = tmp_path / "pulled-back"
     assert skopeo_copy_back(elsewhere.host, "app/copy:main_default", copy) == digest
-    bundle = tmp_path / "bundle"
-    subprocess.run(["umoci", "unpack", "--image", f"{copy}:copied", str(bundle)], check=True, capture_output=True)
-    config = json.loads((bundle / "config.json").read_text())
-    config["process"]["terminal"] = False
-    config["process"]["args"] = config["process"]["args"] + ["--help"]
-    (bundle / "config.json").write_text(json.dumps(config))
-    run = subprocess.run(["runc", "run", "--bundle", str(bundle), f"shallow-{uuid.uuid4().hex[:12]}"],
-                         capture_output=True, text=True, timeout=300)
+    bundle = unpack(copy, "copied", tmp_path / "bundle")
+    run = runc_run(bundle, entrypoint(bundle) + ["--help"])
     assert run.returncode == 0, run.stderr
     assert "--run_id" in run.stdout

@@ -1,0 +1,37 @@
+"""Running images the way a container runtime would: unpacked with umoci, run with runc."""
+
+import json
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+from .fixtures import require
+
+
+def unpack(layout: Path, tag: str, bundle: Path) -> Path:
+    """Unpacks the image tagged `tag` in the OCI layout into the runtime bundle `bundle`.
+
+    umoci writes to the layout it reads, and Bazel's outputs are read-only: it unpacks a copy."""
+    require("umoci")
+    copy = bundle.with_name(bundle.name + "-layout")
+    shutil.copytree(layout, copy)
+    subprocess.run(["umoci", "unpack", "--image", f"{copy}:{tag}", str(bundle)], check=True, capture_output=True)
+    return bundle
+
+
+def entrypoint(bundle: Path) -> list:
+    """The process the image's config runs (entrypoint and cmd), as umoci wrote it."""
+    return json.loads((bundle / "config.json").read_text())["process"]["args"]
+
+
+def runc_run(bundle: Path, args: list, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Runs `args` in the bundle with runc, without a terminal; the container is removed on exit."""
+    require("runc")
+    config_path = bundle / "config.json"
+    config = json.loads(config_path.read_text())
+    config["process"]["terminal"] = False
+    config["process"]["args"] = args
+    config_path.write_text(json.dumps(config))
+    return subprocess.run(["runc", "run", "--bundle", str(bundle), f"rules-sematic-test-{uuid.uuid4().hex[:12]}"],
+                          capture_output=True, text=True, timeout=timeout)
