@@ -2,31 +2,15 @@
 bearer tokens (scopes, expiry), credential helpers and stores, identity tokens, podman auth
 files, and secrets never appearing in any output."""
 
-import base64
 import json
 import os
 import stat
 
 import pytest
 
+from harness.credentials import PASSWORD, USER, assert_no_secrets, b64, basic_auths, docker_config
 from harness.fixtures import assert_one_line_error, parse_summary
 from harness.images import layer, random_layer, write_layout
-
-USER, PASSWORD = "alice", "pa55-Word-9f3c1"
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def docker_config(tools, content: dict) -> None:
-    directory = tools.home / ".docker"
-    directory.mkdir(exist_ok=True)
-    (directory / "config.json").write_text(json.dumps(content))
-
-
-def basic_auths(host: str, user=USER, password=PASSWORD) -> dict:
-    return {"auths": {host: {"auth": b64(f"{user}:{password}")}}}
 
 
 def helper_on_path(tools, tmp_path, secret_json: str) -> dict:
@@ -40,12 +24,6 @@ def helper_on_path(tools, tmp_path, secret_json: str) -> dict:
                       f"echo \"$server\" >> {log}\ncat <<'JSON'\n{secret_json}\nJSON\n")
     helper.chmod(helper.stat().st_mode | stat.S_IXUSR)
     return {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
-
-
-def assert_no_secrets(result, *secrets):
-    output = result.stdout + result.stderr
-    for secret in secrets:
-        assert secret not in output, f"secret leaked: {secret[:6]}…"
 
 
 @pytest.fixture
