@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from harness.credentials import PASSWORD, USER, assert_no_secrets, b64, basic_auths, docker_config
 from harness.fixtures import assert_one_line_error, parse_summary, skopeo_copy_back
 from harness.images import random_layer, write_layout
 
@@ -20,15 +21,20 @@ def uploads_of(digest):
 
 @pytest.mark.parametrize("rate,seed", [(0.1, 1), (0.1, 2), (0.3, 3), (0.3, 4), (0.5, 5), (0.5, 6)])
 def test_random_faults_end_in_the_right_digest_or_a_clean_failure(
-        tools, registry, make_proxy, image, tmp_path, rate, seed):
+        tools, make_registry, make_proxy, image, tmp_path, rate, seed):
+    # Authenticated, so that every retry, error and summary line is checked for the secret.
+    registry = make_registry(htpasswd=f"{USER}:{PASSWORD}")
     proxy = make_proxy(registry.host, rate=rate, seed=seed, stall_seconds=3)
+    docker_config(tools, basic_auths(proxy.address))
     result = tools.push(image.layout, f"{proxy.address}/app/faulty", "--tag", "t",
                         "--timeout", "2", "--jobs", "3", timeout=600)
     assert proxy.faults_injected(), "the proxy injected nothing: raise the rate"
+    assert_no_secrets(result, PASSWORD, b64(f"{USER}:{PASSWORD}"))
     if result.returncode == 0:
         assert result.stdout == f"{proxy.address}/app/faulty@{image.digest}\n"
         assert registry.manifest_digest("app/faulty", "t") == image.digest
-        assert skopeo_copy_back(registry.host, "app/faulty:t", tmp_path / "copy") == image.digest
+        assert skopeo_copy_back(registry.host, "app/faulty:t", tmp_path / "copy",
+                                "--src-creds", f"{USER}:{PASSWORD}") == image.digest
     else:
         assert_one_line_error(result, "sematic-push", proxy.address, "app/faulty")
         assert "t" not in registry.tags("app/faulty")
