@@ -129,8 +129,9 @@ def main():
             rows = {name: (size, *firsts[name], [t for t, _ in measured[name]], [s for _, s in measured[name]])
                     for name, size in pipelines.items()}
         finally:
-            bazel.shutdown()
+            # The registry first: a failing Bazel client must not leave a server behind.
             registry.stop()
+            bazel.shutdown()
 
     print(f"\nbenchmark (a): one-line edit then `bazel run //:<name>_default_push`, {args.edits} edits per base, "
           f"{time.strftime('%Y-%m-%d')}, load {os.getloadavg()[0]:.2f}")
