@@ -1,12 +1,12 @@
 """A hermetic Python toolchain (an interpreter shipped as files in an external repository, not a
 path on the base image) gets a layer of its own, below the code, and the image runs through it."""
 
-import json
 import tarfile
 from pathlib import Path
 
 from harness.bazel import Bazel, consumer_module
 from harness.containers import entrypoint, runc_run, unpack
+from harness.images import blob_path, read_blob_json
 
 TOOLCHAIN_BUILD = """\
 load("@rules_python//python:defs.bzl", "py_runtime", "py_runtime_pair")
@@ -51,16 +51,19 @@ sematic_image(name = "image", base = "@rules_sematic//images:python3", binary = 
 
 APP = 'import os\nprint("{greeting}", os.environ.get("HERMETIC_INTERPRETER"))\n'
 RUNFILES = "app/app.runfiles/"
+TOOLS_LAYER = "rules_sematic: Sematic worker tools in /sematic/bin"
+INTERPRETER_LAYER = "rules_sematic: Python interpreter"
 
 
 def own_layers(layout: Path, digest: str) -> dict:
-    """{history text: layer blob path} of the layers rules_sematic added to the base."""
-    blobs = layout / "blobs" / "sha256"
-    manifest = json.loads((blobs / digest.split(":")[1]).read_text())
-    config = json.loads((blobs / manifest["config"]["digest"].split(":")[1]).read_text())
+    """{history text: layer blob path} of the layers sematic_image put on the base, in order
+    (the first is always the /sematic/bin tools layer)."""
+    manifest = read_blob_json(layout, digest)
+    config = read_blob_json(layout, manifest["config"]["digest"])
     history = [h["created_by"] for h in config["history"] if not h.get("empty_layer")]
-    return {created_by: blobs / layer["digest"].split(":")[1]
-            for created_by, layer in zip(history, manifest["layers"]) if created_by.startswith("rules_sematic:")}
+    ours = history.index(TOOLS_LAYER)
+    return {created_by: blob_path(layout, layer["digest"])
+            for created_by, layer in zip(history[ours:], manifest["layers"][ours:])}
 
 
 def members(blob: Path) -> dict:
@@ -91,8 +94,9 @@ def test_hermetic_interpreter_has_its_own_layer_and_runs(tmp_path):
         layout, digest = bazel.image("//:image")
         layers = own_layers(layout, digest)
         order = list(layers)
-        interpreter, first_party = layers["rules_sematic: Python interpreter"], layers[order[-1]]
-        assert "first-party" in order[-1] and order.index("rules_sematic: Python interpreter") < len(order) - 1, order
+        # Least often changed first: the interpreter right above the /sematic/bin tools, the code last.
+        assert order[1] == INTERPRETER_LAYER and "first-party" in order[-1], order
+        interpreter, first_party = layers[INTERPRETER_LAYER], layers[order[-1]]
 
         shipped = members(interpreter)
         (binary,) = [name for name in shipped if name.startswith(RUNFILES) and name.endswith("/bin/python3")]

@@ -1,7 +1,6 @@
 """Images built by sematic_pipeline: run them, check them with container-structure-test, and
 prove they are reproducible and incrementally layered."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,15 +9,12 @@ import pytest
 
 from harness.bazel import Bazel, copy_workspace
 from harness.containers import entrypoint, runc_run, unpack
+from harness.images import read_blob_json
 
 HELLO = "//examples/hello:main_default_image"
 WORKER = "/app/examples/hello/main_worker"
 CST_CONFIG = Path(__file__).parent / "cst" / "hello.yaml"
 VENV_BIN = Path(sys.executable).parent  # the venv running pytest has container-structure-test
-
-
-def manifest(layout: Path, digest: str) -> dict:
-    return json.loads((layout / "blobs" / "sha256" / digest.split(":")[1]).read_text())
 
 
 @pytest.fixture(scope="module")
@@ -72,11 +68,11 @@ def test_reproducible_elsewhere_and_one_edit_changes_one_layer(repo_bazel, tmp_p
             assert there[target][1] == here[target][1], f"{target} is not reproducible"
 
         layout, digest = there[HELLO]
-        before = [layer["digest"] for layer in manifest(layout, digest)["layers"]]
+        before = [layer["digest"] for layer in read_blob_json(layout, digest)["layers"]]
         pipeline = clone.workspace / "examples/hello/pipeline.py"
         pipeline.write_text(pipeline.read_text().replace("return a + b", "return b + a"))
         layout, edited = clone.image(HELLO)
-        after = [layer["digest"] for layer in manifest(layout, edited)["layers"]]
+        after = [layer["digest"] for layer in read_blob_json(layout, edited)["layers"]]
     finally:
         clone.shutdown()
 

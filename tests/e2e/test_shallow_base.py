@@ -8,6 +8,7 @@ from pathlib import Path
 from harness.bazel import REPO, Bazel, consumer_module
 from harness.containers import entrypoint, runc_run, unpack
 from harness.fixtures import parse_summary, skopeo_copy_back
+from harness.images import read_blob_json
 
 EXTENSION = """
 sematic.pull(name = "pulled", image = "{image}")
@@ -56,8 +57,8 @@ def test_pulled_base_is_shallow_and_its_layers_are_mounted_or_streamed(tools, ma
         output_base = Path(bazel.run("info", "output_base").stdout.strip())
         (pulled,) = output_base.glob("external/*pulled/image/layout")
         base_manifest = json.loads((base_layout / "index.json").read_text())["manifests"][0]
-        base_layers = [l["digest"].split(":")[1] for l in json.loads(
-            (base_layout / "blobs/sha256" / base_manifest["digest"].split(":")[1]).read_text())["layers"]]
+        base_layers = [l["digest"].split(":")[1]
+                       for l in read_blob_json(base_layout, base_manifest["digest"])["layers"]]
         assert len(blobs(pulled)) == 2, "a shallow pull keeps only the manifest and the config"
         assert not set(base_layers) & blobs(layout), "the base's layers must not be copied into the image"
         entry = json.loads((layout / "index.json").read_text())["manifests"][0]

@@ -1,4 +1,4 @@
-"""Writing OCI image layouts for tests, without the image tools under development."""
+"""Writing (and reading back) OCI image layouts for tests, without the image tools under development."""
 
 import gzip
 import hashlib
@@ -23,6 +23,16 @@ SOURCE_ANNOTATION = "dev.rules-sematic.source"
 
 def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def blob_path(layout: Path, digest: str) -> Path:
+    """Where the blob `sha256:<hex>` lives in the OCI layout."""
+    return layout / "blobs" / "sha256" / digest.split(":", 1)[1]
+
+
+def read_blob_json(layout: Path, digest: str) -> dict:
+    """A JSON blob (manifest, config, index) of the layout, by digest."""
+    return json.loads(blob_path(layout, digest).read_text())
 
 
 @dataclass
