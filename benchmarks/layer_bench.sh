@@ -38,7 +38,7 @@ fi
 tree="$(echo "$venv"/lib/python3*/site-packages)"
 
 echo "layer_bench: building sematic-layer (release)" >&2
-cargo build --quiet --release --manifest-path "$repo/tools/Cargo.toml" -p layer
+cargo build --quiet --release --manifest-path "$repo/tools/Cargo.toml" -p sematic-layer
 layer_bin="$repo/tools/target/release/sematic-layer"
 
 work="$(mktemp -d)"

@@ -7,13 +7,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
-use layer::descriptor::LayerDescriptor;
-use oci_core::canonical::to_canonical_json;
-use oci_core::fsutil::StagedDir;
-use oci_core::layout::{Layout, LayoutWriter, REF_NAME_ANNOTATION, SOURCE_ANNOTATION};
-use oci_core::media_type::{layer_compression, Family};
-use oci_core::platform::Platform;
-use oci_core::Digest;
+use sematic_oci_core::canonical::to_canonical_json;
+use sematic_oci_core::fsutil::StagedDir;
+use sematic_oci_core::layer_descriptor::LayerDescriptor;
+use sematic_oci_core::layout::{Layout, LayoutWriter, REF_NAME_ANNOTATION, SOURCE_ANNOTATION};
+use sematic_oci_core::media_type::{layer_compression, Family};
+use sematic_oci_core::platform::Platform;
+use sematic_oci_core::Digest;
 use serde_json::{json, Value};
 
 use crate::config::{self, NewLayer};

@@ -2,8 +2,8 @@
 //! Docker-only ones such as `container_config`) is kept byte for byte in meaning.
 
 use anyhow::{bail, Context, Result};
-use oci_core::platform::Platform;
-use oci_core::Digest;
+use sematic_oci_core::platform::Platform;
+use sematic_oci_core::Digest;
 use serde_json::{json, Map, Value};
 
 use crate::env;
@@ -36,23 +36,9 @@ pub fn scratch(platform: &Platform) -> Value {
 
 /// Checks that a base config is for `platform` and describes `base_layers` layers.
 pub fn check_base(config: &Value, platform: &Platform, base_layers: usize) -> Result<()> {
-    let field = |name: &str| config.get(name).and_then(Value::as_str).unwrap_or("");
-    let (os, architecture) = (field("os"), field("architecture"));
-    let variant_differs = match (
-        &platform.variant,
-        config.get("variant").and_then(Value::as_str),
-    ) {
-        (Some(want), Some(have)) => want != have,
-        _ => false,
-    };
-    if os != platform.os || architecture != platform.architecture || variant_differs {
-        let variant = config
-            .get("variant")
-            .and_then(Value::as_str)
-            .map(|v| format!("/{v}"))
-            .unwrap_or_default();
+    if let Some(found) = platform.config_mismatch(config) {
         bail!(
-            "the base image is for {os}/{architecture}{variant}, not {platform}: pass --platform {os}/{architecture}{variant} or use a base built for {platform}"
+            "the base image is for {found}, not {platform}: pass --platform {found} or use a base built for {platform}"
         );
     }
     let diff_ids = config

@@ -7,10 +7,10 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use image::assemble::{assemble, Base, LayerArg, Request};
-use image::settings::Settings;
-use oci_core::fsutil::AtomicFile;
-use oci_core::platform::Platform;
+use sematic_image::assemble::{assemble, Base, LayerArg, Request};
+use sematic_image::settings::Settings;
+use sematic_oci_core::fsutil::AtomicFile;
+use sematic_oci_core::platform::Platform;
 
 /// Write an image's config, manifest and OCI image layout: the base image (or scratch) plus
 /// the given layers, with entrypoint, env and other settings applied. Same inputs, same bytes.
@@ -56,7 +56,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    oci_core::cli::main("sematic-image", run)
+    sematic_oci_core::cli::main("sematic-image", run)
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -10,11 +10,11 @@ use std::process::Command;
 use common::{
     make_base, make_layer, read_image, run_fails, run_ok, tree_contents, BaseSpec, LayerFiles,
 };
-use oci_core::media_type::{
+use sematic_oci_core::media_type::{
     Compression, Family, DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_CONFIG,
     OCI_LAYER_GZIP, OCI_MANIFEST,
 };
-use oci_core::Digest;
+use sematic_oci_core::Digest;
 use serde_json::{json, Value};
 
 const EPOCH: &str = "1970-01-01T00:00:00Z";

@@ -9,9 +9,9 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use oci_core::reference::{validate_tag, Reference};
-use registry::cli::{self, ConnectionArgs, TransferArgs};
-use registry::push::{layout_digest, push_images, ImageSpec};
+use sematic_oci_core::reference::{validate_tag, Reference};
+use sematic_registry::cli::{self, ConnectionArgs, TransferArgs};
+use sematic_registry::push::{layout_digest, push_images, ImageSpec};
 use serde::Deserialize;
 
 const PROGRAM: &str = "sematic-launch";

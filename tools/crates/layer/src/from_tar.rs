@@ -16,7 +16,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use tar::EntryType;
 
-use crate::archive::{Owner, TarWriter};
+use sematic_oci_core::archive::{Owner, TarWriter};
 
 /// Mode of parent directories the input lacks.
 const DIR_MODE: u32 = 0o755;

@@ -1,8 +1,5 @@
-//! Building reproducible OCI layers: a deterministic tar writer, a deterministic parallel gzip,
-//! and the two ways `sematic-layer` fills a layer (a Bazel file manifest, or a rootfs tar).
+//! Building reproducible OCI layers: a deterministic parallel gzip, and the two ways `sematic-layer` fills a layer (a Bazel file manifest, or a rootfs tar).
 
-pub mod archive;
-pub mod descriptor;
 pub mod from_tar;
 pub mod gzip;
 pub mod manifest;

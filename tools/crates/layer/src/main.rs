@@ -6,11 +6,11 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use clap::{ArgGroup, Parser};
-use layer::from_tar::RootfsIndex;
-use layer::manifest::Manifest;
-use layer::plan::Plan;
-use layer::stream::LayerStream;
-use oci_core::media_type::Compression;
+use sematic_layer::from_tar::RootfsIndex;
+use sematic_layer::manifest::Manifest;
+use sematic_layer::plan::Plan;
+use sematic_layer::stream::LayerStream;
+use sematic_oci_core::media_type::Compression;
 
 /// Build one reproducible OCI layer in a single streaming pass: tar (sorted, mtime
 /// 1970-01-01, uid/gid 0 unless --from-tar), sha256 of the tar (the diff_id), compression,
@@ -50,7 +50,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    oci_core::cli::main("sematic-layer", run)
+    sematic_oci_core::cli::main("sematic-layer", run)
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::archive::{Owner, TarWriter};
 use crate::manifest::{Entry, Kind, Manifest};
+use sematic_oci_core::archive::{Owner, TarWriter};
 
 /// Mode of directories nobody gave a mode to (parents, tree directories) and of executables.
 const DIR_MODE: u32 = 0o755;

@@ -8,13 +8,13 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use oci_core::digest::HashingWriter;
-use oci_core::fsutil::AtomicFile;
-use oci_core::media_type::{Compression, Family};
+use sematic_oci_core::digest::HashingWriter;
+use sematic_oci_core::fsutil::AtomicFile;
+use sematic_oci_core::media_type::{Compression, Family};
 
-use crate::archive::TarWriter;
-use crate::descriptor::LayerDescriptor;
 use crate::gzip::ParallelGzip;
+use sematic_oci_core::archive::TarWriter;
+use sematic_oci_core::layer_descriptor::LayerDescriptor;
 
 /// zstd level: libzstd's default, about gzip -6's ratio at several times its speed. Pinned
 /// because it decides the layer's bytes.

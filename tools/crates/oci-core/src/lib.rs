@@ -1,10 +1,13 @@
-//! Primitives shared by the rules_sematic tools: digests, media types, canonical JSON, atomic
-//! file writes, image layouts, references and platforms.
+//! Primitives and formats shared by the rules_sematic tools: digests, media types, canonical
+//! JSON, atomic file writes, image layouts, references, platforms, the deterministic tar writer
+//! and the layer descriptor.
 
+pub mod archive;
 pub mod canonical;
 pub mod cli;
 pub mod digest;
 pub mod fsutil;
+pub mod layer_descriptor;
 pub mod layout;
 pub mod media_type;
 pub mod platform;

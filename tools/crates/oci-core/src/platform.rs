@@ -59,6 +59,29 @@ impl Platform {
     }
 }
 
+impl Platform {
+    /// `Some("os/arch[/variant]")` of an image config that is not for this platform (a variant
+    /// the config leaves out matches), `None` when it is.
+    pub fn config_mismatch(&self, config: &serde_json::Value) -> Option<String> {
+        let field = |name: &str| config.get(name).and_then(serde_json::Value::as_str);
+        let (os, architecture) = (
+            field("os").unwrap_or(""),
+            field("architecture").unwrap_or(""),
+        );
+        let variant_differs = matches!(
+            (&self.variant, field("variant")),
+            (Some(want), Some(have)) if want != have
+        );
+        if os == self.os && architecture == self.architecture && !variant_differs {
+            return None;
+        }
+        let variant = field("variant")
+            .map(|v| format!("/{v}"))
+            .unwrap_or_default();
+        Some(format!("{os}/{architecture}{variant}"))
+    }
+}
+
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.os, self.architecture)?;

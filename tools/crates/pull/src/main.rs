@@ -7,15 +7,15 @@ use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use oci_core::layout::{
+use oci_spec::image::{ImageIndex, ImageManifest};
+use sematic_oci_core::layout::{
     choose_platform, descriptor, descriptor_digest, LayoutWriter, SOURCE_ANNOTATION,
 };
-use oci_core::media_type::{classify_manifest, ManifestKind};
-use oci_core::platform::Platform;
-use oci_core::reference::Reference;
-use oci_spec::image::{ImageIndex, ImageManifest};
-use registry::cli::{self, ConnectionArgs};
-use registry::pool::parallel;
+use sematic_oci_core::media_type::{classify_manifest, ManifestKind};
+use sematic_oci_core::platform::Platform;
+use sematic_oci_core::reference::Reference;
+use sematic_registry::cli::{self, ConnectionArgs};
+use sematic_registry::pool::parallel;
 
 const PROGRAM: &str = "sematic-pull";
 
@@ -188,10 +188,8 @@ fn run(args: Args) -> Result<()> {
 fn check_platform(config: &[u8], platform: &Platform, image: &str) -> Result<()> {
     let value: serde_json::Value =
         serde_json::from_slice(config).context("the image config is not valid JSON")?;
-    let os = value["os"].as_str().unwrap_or_default();
-    let architecture = value["architecture"].as_str().unwrap_or_default();
-    if os != platform.os || architecture != platform.architecture {
-        bail!("{image} is an image for {os}/{architecture}, not {platform}");
+    if let Some(found) = platform.config_mismatch(&value) {
+        bail!("{image} is an image for {found}, not {platform}");
     }
     Ok(())
 }

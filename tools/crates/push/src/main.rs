@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use oci_core::fsutil::write_atomic;
-use oci_core::reference::{validate_tag, Reference};
-use registry::cli::{self, ConnectionArgs, TransferArgs};
-use registry::push::{push_images, ImageSpec};
+use sematic_oci_core::fsutil::write_atomic;
+use sematic_oci_core::reference::{validate_tag, Reference};
+use sematic_registry::cli::{self, ConnectionArgs, TransferArgs};
+use sematic_registry::push::{push_images, ImageSpec};
 
 const PROGRAM: &str = "sematic-push";
 

@@ -5,9 +5,9 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
-use oci_core::digest::HashingReader;
-use oci_core::fsutil::AtomicFile;
-use oci_core::Digest;
+use sematic_oci_core::digest::HashingReader;
+use sematic_oci_core::fsutil::AtomicFile;
+use sematic_oci_core::Digest;
 use ureq::http::Response;
 
 use crate::progress::Transfer;

@@ -3,8 +3,8 @@
 use std::io::Read;
 
 use anyhow::{anyhow, Context, Result};
-use oci_core::media_type::ACCEPTED_MANIFESTS;
-use oci_core::Digest;
+use sematic_oci_core::media_type::ACCEPTED_MANIFESTS;
+use sematic_oci_core::Digest;
 
 use crate::blobs::check_digest_header;
 use crate::transport::{status_error, Attempt, Body, Call, Client, Registry, Scope};

@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Context, Result};
-use oci_core::layout::{descriptor_digest, Layout, ResolvedImage};
-use oci_core::media_type::{classify_manifest, ManifestKind};
-use oci_core::platform::Platform;
-use oci_core::reference::{validate_tag, Reference};
-use oci_core::Digest;
+use sematic_oci_core::layout::{descriptor_digest, Layout, ResolvedImage};
+use sematic_oci_core::media_type::{classify_manifest, ManifestKind};
+use sematic_oci_core::platform::Platform;
+use sematic_oci_core::reference::{validate_tag, Reference};
+use sematic_oci_core::Digest;
 
 use crate::blobs::{BlobReader, Mount, Upload};
 use crate::pool::parallel;
@@ -324,7 +324,7 @@ fn prepare(client: &Client, spec: &ImageSpec) -> Result<Prepared> {
                 format!(
                     "blob {digest} is missing from layout {} and its index.json names no source repository ({} annotation) to take it from",
                     spec.layout.display(),
-                    oci_core::layout::SOURCE_ANNOTATION
+                    sematic_oci_core::layout::SOURCE_ANNOTATION
                 )
             })?;
         blobs.push((digest, descriptor.size(), origin));

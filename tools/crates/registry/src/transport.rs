@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine as _;
-use oci_core::reference::Reference;
+use sematic_oci_core::reference::Reference;
 use serde::Deserialize;
 use ureq::http::{self, Response};
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
-use oci_core::platform::Platform;
-use tarball::pack::{pack, RepoTag};
+use sematic_oci_core::platform::Platform;
+use sematic_tarball::pack::{pack, RepoTag};
 
 /// Pack an OCI image layout into a tar that `docker load` and `podman load` accept (OCI layout
 /// plus Docker's manifest.json). Every layer must be in the layout: a shallow base cannot be
@@ -32,7 +32,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    oci_core::cli::main("sematic-tarball", run)
+    sematic_oci_core::cli::main("sematic-tarball", run)
 }
 
 fn run(cli: Cli) -> Result<()> {

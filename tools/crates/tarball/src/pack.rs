@@ -5,14 +5,14 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{bail, ensure, Context, Result};
-use layer::archive::{Owner, TarWriter};
-use oci_core::canonical::to_canonical_json;
-use oci_core::fsutil::AtomicFile;
-use oci_core::layout::{descriptor_digest, Layout, ResolvedImage, REF_NAME_ANNOTATION};
-use oci_core::media_type::OCI_INDEX;
-use oci_core::platform::Platform;
-use oci_core::reference::Reference;
-use oci_core::Digest;
+use sematic_oci_core::archive::{Owner, TarWriter};
+use sematic_oci_core::canonical::to_canonical_json;
+use sematic_oci_core::fsutil::AtomicFile;
+use sematic_oci_core::layout::{descriptor_digest, Layout, ResolvedImage, REF_NAME_ANNOTATION};
+use sematic_oci_core::media_type::OCI_INDEX;
+use sematic_oci_core::platform::Platform;
+use sematic_oci_core::reference::Reference;
+use sematic_oci_core::Digest;
 use serde_json::{json, Value};
 
 /// Annotation containerd and Docker (since 25) read to name an image loaded from an OCI

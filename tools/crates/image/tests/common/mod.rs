@@ -7,12 +7,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use layer::archive::Owner;
-use layer::stream::LayerStream;
-use oci_core::canonical::to_canonical_json;
-use oci_core::layout::{LayoutWriter, REF_NAME_ANNOTATION, SOURCE_ANNOTATION};
-use oci_core::media_type::{Compression, Family};
-use oci_core::Digest;
+use sematic_layer::stream::LayerStream;
+use sematic_oci_core::archive::Owner;
+use sematic_oci_core::canonical::to_canonical_json;
+use sematic_oci_core::layout::{LayoutWriter, REF_NAME_ANNOTATION, SOURCE_ANNOTATION};
+use sematic_oci_core::media_type::{Compression, Family};
+use sematic_oci_core::Digest;
 use serde_json::{json, Value};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sematic-image");

@@ -14,10 +14,10 @@
 use std::fs;
 use std::path::Path;
 
+use crate::canonical::to_canonical_json;
+use crate::fsutil::AtomicFile;
+use crate::Digest;
 use anyhow::{Context, Result};
-use oci_core::canonical::to_canonical_json;
-use oci_core::fsutil::AtomicFile;
-use oci_core::Digest;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
