@@ -65,8 +65,17 @@ def _cargo_build(rctx):
     target_dir = cache + "/cargo-target"
     cargo = _find_cargo(rctx)
     rctx.report_progress("cargo build --release --locked (rules_sematic tools)")
+
+    # One lock around the build and the copy: another checkout building at the same moment
+    # would otherwise overwrite target/release between our build and our copy, and this
+    # repository would get that checkout's binaries.
+    # The binaries are copies, not symlinks: the next build rewrites target/ while this output
+    # base may still be running the previous ones.
+    script = ('set -e; target=$1 cargo=$2 manifest=$3; shift 3; ' +
+              '"$cargo" build --release --locked --bins --manifest-path "$manifest" --target-dir "$target"; ' +
+              'for tool; do cp -f "$target/release/$tool" "$tool"; done')
     result = rctx.execute(
-        [cargo, "build", "--release", "--locked", "--bins", "--manifest-path", manifest, "--target-dir", target_dir],
+        ["flock", target_dir + ".lock", "sh", "-c", script, "sh", target_dir, cargo, manifest] + TOOLS,
         environment = {"CARGO_TERM_COLOR": "never"},
         timeout = 3600,
         quiet = True,
@@ -74,12 +83,6 @@ def _cargo_build(rctx):
     if result.return_code != 0:
         fail("rules_sematic: `cargo build --release --locked` in %s failed (exit %d):\n%s" %
              (workspace, result.return_code, result.stderr[-4000:]))
-    for tool in TOOLS:
-        # A copy, not a symlink: the next cargo build rewrites target/ while this output base
-        # may still be running the previous binaries.
-        copied = rctx.execute(["cp", "-f", "%s/release/%s" % (target_dir, tool), tool])
-        if copied.return_code != 0:
-            fail("rules_sematic: cargo built no %s: %s" % (tool, copied.stderr))
 
 def _sematic_tools_impl(rctx):
     prebuilt = rctx.attr.prebuilt_dir or rctx.os.environ.get(PREBUILT_ENV, "")
