@@ -7,6 +7,7 @@ point it at prebuilt binaries instead.
 
 TOOLS = [
     "sematic-image",
+    "sematic-index",
     "sematic-launch",
     "sematic-layer",
     "sematic-pull",
