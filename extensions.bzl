@@ -3,15 +3,16 @@
     sematic = use_extension("@rules_sematic//:extensions.bzl", "sematic")
     sematic.base_images()                      # @sematic-worker-base, @sematic-worker-cuda, ...
     sematic.pull(name = "my_base", image = "ghcr.io/acme/base@sha256:…")
-    sematic.requirements(name = "pypi", requirements_lock = "//:requirements_lock.txt", python = "/usr/bin/python3.13")
+    sematic.requirements(name = "pypi", requirements_lock = "//:requirements_lock.txt", python_version = "3.11")
     use_repo(sematic, "sematic-worker-base", "my_base", "pypi")
 """
 
-load("//images:bases.bzl", "PYTHON3_DEBIAN", "SEMATIC_BASES")
+load("//images:bases.bzl", "DEBIAN_BASES", "SEMATIC_BASES")
 load("//private:debian_repo.bzl", "DEBIAN_IMAGE_ATTRS", "debian_image")
-load("//private:pip_repo.bzl", "REQUIREMENTS_ATTRS", "python_requirements")
 load("//private:pull_repo.bzl", "PULL_ATTRS", "sematic_pull")
 load("//private:tools_repo.bzl", "sematic_tools")
+load("//private/pypi:repositories.bzl", "declare_targets", "sematic_requirements_hub")
+load("//private/pypi:requirements.bzl", "REQUIREMENTS_ATTRS", "resolve_hub")
 
 def _named(attrs):
     return dict(attrs, name = attr.string(mandatory = True, doc = "Repository name."))
@@ -19,8 +20,36 @@ def _named(attrs):
 _REPOSITORY_TAGS = {
     "debian_image": (debian_image, DEBIAN_IMAGE_ATTRS),
     "pull": (sematic_pull, PULL_ATTRS),
-    "requirements": (python_requirements, REQUIREMENTS_ATTRS),
 }
+
+_HUB_SETTINGS = ["extra_index_urls", "index_url", "libc", "python", "timeout"]
+
+def _requirements_hubs(module):
+    """The requirements hubs a module declares.
+
+    Tags of one name serve one Python version each and must agree on everything else.
+
+    Args:
+      module: a bazel_module.
+
+    Returns:
+      dict of name -> hub settings, with `locks`: Python version -> lock Label.
+    """
+    hubs = {}
+    for tag in module.tags.requirements:
+        settings = {key: getattr(tag, key) for key in _HUB_SETTINGS}
+        hub = hubs.setdefault(tag.name, dict(settings, locks = {}))
+        if {key: hub[key] for key in _HUB_SETTINGS} != settings:
+            fail("sematic.requirements(%s): the tags of one name must agree on %s: they differ in module %s" % (tag.name, ", ".join(_HUB_SETTINGS), module.name))
+        if tag.python_version in hub["locks"]:
+            fail("sematic.requirements(%s): Python %s is declared twice in module %s: one lock per python_version" % (tag.name, tag.python_version or "(the host's)", module.name))
+        hub["locks"][tag.python_version] = tag.requirements_lock
+    return hubs
+
+def _requirements_hub(mctx, name, locks, python, index_url, extra_index_urls, libc, timeout):
+    plan, lock_label = resolve_hub(mctx, name, locks, python, index_url, extra_index_urls, libc, timeout)
+    names, versions = declare_targets(name, plan, python, lock_label)
+    sematic_requirements_hub(name = name, lock_label = lock_label, name_in_hub = name, names = names, versions = versions)
 
 def _sematic_impl(mctx):
     declared = {}
@@ -33,6 +62,9 @@ def _sematic_impl(mctx):
         declared[name] = (module.name, kwargs)
         rule(name = name, **kwargs)
 
+    def requirements_hub(name, **kwargs):
+        _requirements_hub(mctx, name, **kwargs)
+
     prebuilt_dir = ""
     for module in mctx.modules:
         if module.is_root:
@@ -42,23 +74,33 @@ def _sematic_impl(mctx):
 
     for module in mctx.modules:
         if module.tags.base_images:
-            for name, image in SEMATIC_BASES.items():
-                declare(module, sematic_pull, name, {"image": image})
-            declare(module, debian_image, PYTHON3_DEBIAN["name"], {k: v for k, v in PYTHON3_DEBIAN.items() if k != "name"})
+            for name, kwargs in SEMATIC_BASES.items():
+                declare(module, sematic_pull, name, kwargs)
+            for name, kwargs in DEBIAN_BASES.items():
+                declare(module, debian_image, name, kwargs)
         for tag_name, (rule, attrs) in _REPOSITORY_TAGS.items():
             for tag in getattr(module.tags, tag_name):
                 declare(module, rule, tag.name, {key: getattr(tag, key) for key in attrs})
+        for name, hub in _requirements_hubs(module).items():
+            declare(module, requirements_hub, name, hub)
 
 sematic = module_extension(
     implementation = _sematic_impl,
+    environ = ["PIP_INDEX_URL"],
     tag_classes = {
         "base_images": tag_class(
             doc = "Declares the bases of @rules_sematic//images: `sematic-worker-base`, " +
-                  "`sematic-worker-cuda`, `python_39` (Sematic's pins) and `rules_sematic_python3`.",
+                  "`sematic-worker-cuda`, `python_39` (Sematic's pins), `rules_sematic_python3` " +
+                  "(Debian bookworm) and `rules_sematic_python3_bullseye`.",
         ),
         "debian_image": tag_class(attrs = _named(DEBIAN_IMAGE_ATTRS), doc = "A base image made of Debian packages."),
         "pull": tag_class(attrs = _named(PULL_ATTRS), doc = "A registry base image pinned by digest, fetched shallowly."),
-        "requirements": tag_class(attrs = _named(REQUIREMENTS_ATTRS), doc = "A pinned requirements lock as py_libraries."),
+        "requirements": tag_class(
+            attrs = _named(REQUIREMENTS_ATTRS),
+            doc = "A hash-pinned requirements lock as libraries (`@<name>//:requirements.bzl`'s " +
+                  "`requirement()`), with wheels for each image's Python and CPU. Repeat with " +
+                  "the same name and another `python_version` to serve several versions.",
+        ),
         "tools": tag_class(
             doc = "How the rules_sematic tools are obtained. Only the root module's tag counts.",
             attrs = {

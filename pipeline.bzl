@@ -8,6 +8,7 @@ WORKSPACE users also call `base_images()` (from this file) in their WORKSPACE.
 load("//:repositories.bzl", _base_images = "base_images")
 load("//private:base.bzl", _sematic_base_image = "sematic_base_image")
 load("//private:image.bzl", _sematic_image = "sematic_image")
+load("//private:index.bzl", _sematic_image_index = "sematic_image_index")
 load("//private:layer.bzl", _sematic_layer = "sematic_layer")
 load("//private:pipeline.bzl", _sematic_pipeline = "sematic_pipeline")
 load("//private:push.bzl", _sematic_push = "sematic_push")
@@ -15,6 +16,7 @@ load("//private:push.bzl", _sematic_push = "sematic_push")
 base_images = _base_images
 sematic_base_image = _sematic_base_image
 sematic_image = _sematic_image
+sematic_image_index = _sematic_image_index
 sematic_layer = _sematic_layer
 sematic_pipeline = _sematic_pipeline
 sematic_push = _sematic_push

@@ -1,15 +1,16 @@
 """WORKSPACE (non-bzlmod) setup of rules_sematic. bzlmod users use //:extensions.bzl instead."""
 
-load("//images:bases.bzl", "PYTHON3_DEBIAN", "SEMATIC_BASES")
+load("//images:bases.bzl", "DEBIAN_BASES", "SEMATIC_BASES")
 load("//private:debian_repo.bzl", _debian_image = "debian_image")
-load("//private:pip_repo.bzl", _python_requirements = "python_requirements")
 load("//private:pull_repo.bzl", _sematic_pull = "sematic_pull")
 load("//private:tools_repo.bzl", "sematic_tools")
+load("//private/pypi:requirements.bzl", _python_requirements = "python_requirements")
 
 debian_image = _debian_image
 python_requirements = _python_requirements
 sematic_pull = _sematic_pull
 
+# buildifier: disable=unnamed-macro
 def rules_sematic_dependencies(prebuilt_tools_dir = None):
     """Declares the repositories rules_sematic needs. Call it once from WORKSPACE.
 
@@ -24,6 +25,10 @@ def rules_sematic_dependencies(prebuilt_tools_dir = None):
             prebuilt_dir = prebuilt_tools_dir or "",
         )
 
+    # C++ toolchains that only let images for another CPU be analysed (//platforms).
+    native.register_toolchains("@rules_sematic//platforms:all")
+
+# buildifier: disable=unnamed-macro
 def base_images():
     """Declares the bases of //images: Sematic's pinned worker bases and the Debian python3 base.
 
@@ -31,8 +36,9 @@ def base_images():
     Nothing is downloaded until a target uses a base.
     """
     rules_sematic_dependencies()
-    for name, image in SEMATIC_BASES.items():
+    for name, kwargs in SEMATIC_BASES.items():
         if not native.existing_rule(name):
-            _sematic_pull(name = name, image = image)
-    if not native.existing_rule(PYTHON3_DEBIAN["name"]):
-        _debian_image(**PYTHON3_DEBIAN)
+            _sematic_pull(name = name, **kwargs)
+    for name, kwargs in DEBIAN_BASES.items():
+        if not native.existing_rule(name):
+            _debian_image(name = name, **kwargs)

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Regenerates examples/requirements_lock.txt from examples/requirements.in for Python 3.13
-# (the examples' interpreter), with hashes. Needs network access to PyPI.
+# Regenerates examples/requirements_lock.txt from examples/requirements.in: one universal lock
+# (environment markers, every file's sha256) for Python 3.9 and newer on any platform, so the
+# same lock serves the images' Python (3.11 on Debian bookworm, 3.9 on bullseye, amd64 and
+# arm64) and the host's. Needs network access to PyPI.
 set -euo pipefail
 cd "$(dirname "$0")"
-python=${PYTHON:-python3.13}
 venv=$(mktemp -d)
 trap 'rm -rf "$venv"' EXIT
-"$python" -m venv "$venv"
-"$venv/bin/pip" install --quiet pip-tools
-CUSTOM_COMPILE_COMMAND=examples/update_requirements.sh "$venv/bin/pip-compile" --quiet --generate-hashes --allow-unsafe --strip-extras \
-    --output-file requirements_lock.txt requirements.in
+python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet uv
+UV_CUSTOM_COMPILE_COMMAND=examples/update_requirements.sh "$venv/bin/uv" pip compile --quiet \
+    --universal --generate-hashes --python-version 3.9 --output-file requirements_lock.txt requirements.in

@@ -1,31 +1,53 @@
 """Base images: layouts fetched by repository rules, and images built from a root filesystem."""
 
-load(":image.bzl", "assemble_image", "image_tool_attrs")
+load(":assemble.bzl", "assemble_image", "image_tool_attrs")
 load(":layer.bzl", "COMPRESSIONS", "SematicLayerInfo", "build_rootfs_layer")
 load(":providers.bzl", "SematicBaseInfo")
+
+def _python_attrs(what):
+    return {
+        "python_interpreter": attr.string(
+            doc = "Absolute path of the Python interpreter of %s, e.g. `/usr/bin/python3.11`." % what,
+        ),
+        "python_version": attr.string(
+            doc = "`major.minor` version of that interpreter, e.g. `3.11`: requirement() wheels " +
+                  "for images on this base must be for it.",
+        ),
+    }
 
 def _sematic_base_impl(ctx):
     files = depset(ctx.files.layout)
     return [
         DefaultInfo(files = files),
-        SematicBaseInfo(root = ctx.file.index.dirname, files = files),
+        SematicBaseInfo(
+            files = files,
+            platforms = ctx.attr.platforms,
+            python_interpreter = ctx.attr.python_interpreter or None,
+            python_version = ctx.attr.python_version or None,
+            root = ctx.file.index.dirname,
+        ),
     ]
 
 sematic_base = rule(
     implementation = _sematic_base_impl,
     doc = "An OCI image layout in a repository (e.g. fetched by sematic_pull) usable as a base.",
-    attrs = {
-        "index": attr.label(
+    attrs = dict(
+        index = attr.label(
             mandatory = True,
             allow_single_file = ["index.json"],
             doc = "The layout's index.json; its directory is the layout root.",
         ),
-        "layout": attr.label_list(
+        layout = attr.label_list(
             mandatory = True,
             allow_files = True,
             doc = "Every file of the layout.",
         ),
-    },
+        platforms = attr.string_list(
+            mandatory = True,
+            doc = "OCI platforms the layout has an image for, e.g. `[\"linux/amd64\"]`.",
+        ),
+        **_python_attrs("the image")
+    ),
 )
 
 def _sematic_base_image_impl(ctx):
@@ -33,19 +55,27 @@ def _sematic_base_image_impl(ctx):
     if ctx.file.rootfs:
         layers.append(build_rootfs_layer(ctx, ctx.file.rootfs, ctx.attr.compression, "rules_sematic: root filesystem " + ctx.file.rootfs.basename))
     layers += [target[SematicLayerInfo] for target in ctx.attr.layers]
-    return assemble_image(ctx, ctx.attr.base, layers, {
-        "cmd": ctx.attr.cmd or None,
-        "entrypoint": ctx.attr.entrypoint or None,
-        "env": ctx.attr.env,
-        "labels": ctx.attr.labels,
-        "user": None,
-        "workdir": ctx.attr.workdir or None,
-    })
+    return assemble_image(
+        ctx,
+        ctx.attr.base,
+        layers,
+        {
+            "cmd": ctx.attr.cmd or None,
+            "entrypoint": ctx.attr.entrypoint or None,
+            "env": ctx.attr.env,
+            "labels": ctx.attr.labels,
+            "user": None,
+            "workdir": ctx.attr.workdir or None,
+        },
+        python_version = ctx.attr.python_version or None,
+        python_interpreter = ctx.attr.python_interpreter or None,
+    )
 
 sematic_base_image = rule(
     implementation = _sematic_base_image_impl,
     doc = """A base image: `base` (or an empty image), then a root filesystem tarball (normalised:
-reproducible whatever its timestamps), then `layers`.""",
+reproducible whatever its timestamps), then `layers`. It is built for the platform of the image
+using it; its Python is the base's unless `python_version`/`python_interpreter` say otherwise.""",
     attrs = dict(
         base = attr.label(doc = "Image to start from (any base accepted by sematic_image); unset: empty."),
         cmd = attr.string_list(doc = "Image Cmd."),
@@ -56,6 +86,6 @@ reproducible whatever its timestamps), then `layers`.""",
         layers = attr.label_list(providers = [SematicLayerInfo], doc = "sematic_layer targets to add, in order."),
         rootfs = attr.label(allow_single_file = [".tar"], doc = "A root filesystem tarball, e.g. from mmdebstrap."),
         workdir = attr.string(doc = "Image WorkingDir."),
-        **image_tool_attrs()
+        **dict(_python_attrs("the result"), **image_tool_attrs())
     ),
 )

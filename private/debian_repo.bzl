@@ -1,12 +1,19 @@
-"""debian_image: a small base image built from Debian packages with mmdebstrap, offline-friendly.
+"""debian_image: a small base image built from Debian packages with mmdebstrap, offline-friendly,
+for every image platform.
 
 mmdebstrap's `extract` variant unpacks the packages (and their dependencies) without running
-maintainer scripts: a python3 root filesystem in seconds. The rootfs tarball is normalised by
-sematic-layer, so the image digest depends only on the packages' content: the same mirror
-snapshot gives the same digest on every machine.
+maintainer scripts: a python3 root filesystem in seconds, for any architecture without emulation.
+`debian_image(name = "x")` declares `@x_amd64` and `@x_arm64` (one root filesystem each, made
+only when an image for that CPU needs it) and `@x//image`, which picks the one matching the
+platform the image is built for. The rootfs tarball is normalised by sematic-layer, so the
+image digest depends only on the packages' content: the same mirror snapshot gives the same
+digest on every machine. The Python interpreter the packages install is found in the root
+filesystem and becomes the base's declared Python.
 """
 
-_IMAGE_BUILD = """\
+load(":platforms.bzl", "CPUS")
+
+_ARCH_BUILD = """\
 load("@rules_sematic//private:base.bzl", "sematic_base_image")
 load("@rules_sematic//private:layer.bzl", "sematic_layer")
 
@@ -31,48 +38,91 @@ sematic_base_image(
     name = "image",
     env = {env},
     layers = [":system"],
+    python_interpreter = {interpreter},
+    python_version = {version},
     rootfs = "rootfs.tar",
+    visibility = ["//visibility:public"],
+)
+"""
+
+_HUB_BUILD = """\
+alias(
+    name = "image",
+    actual = select(
+        {choices},
+        no_match_error = "debian_image {name} is built for {cpus} CPUs only",
+    ),
     visibility = ["//visibility:public"],
 )
 """
 
 _MERGED_USR = ["bin", "lib", "lib32", "lib64", "libx32", "sbin"]
 
-def _merged_usr_symlinks(rctx):
+def _listing(rctx):
+    """{path: symlink target or None} of every entry of image/rootfs.tar (paths without `./`)."""
+    result = rctx.execute(["tar", "-tvf", rctx.path("image/rootfs.tar")], timeout = 300)
+    if result.return_code != 0:
+        fail("debian_image(%s): cannot list rootfs.tar: %s" % (rctx.name, result.stderr))
+    entries = {}
+    for line in result.stdout.splitlines():
+        # "lrwxrwxrwx 0/0 0 1970-01-01 00:00 ./usr/bin/python3 -> python3.11": mmdebstrap
+        # names every entry `./…`.
+        start = line.find(" ./")
+        if start < 0:
+            continue
+        name, _, target = line[start + 3:].partition(" -> ")
+        entries[name.rstrip("/")] = target or None
+    return entries
+
+def _merged_usr_symlinks(entries):
     """`/bin -> usr/bin` & co. where the packages only ship /usr (Debian >= trixie).
 
     Those links come from maintainer scripts, which the extract variant does not run; without
     /lib64 the ELF loader of every binary is missing. Suites whose packages still ship /bin
     (bookworm) keep their real directories: a link over them would hide their content.
     """
-    listing = rctx.execute(["tar", "-tf", rctx.path("image/rootfs.tar")], timeout = 300)
-    if listing.return_code != 0:
-        fail("debian_image(%s): cannot list rootfs.tar: %s" % (rctx.name, listing.stderr))
     top = {}
-    for entry in listing.stdout.splitlines():
-        parts = entry.removeprefix("./").split("/")
-        top["/".join(parts[:2])] = True
+    for path in entries:
+        parts = path.split("/")
         top[parts[0]] = True
+        top["/".join(parts[:2])] = True
     return {
         "/" + name: "usr/" + name
         for name in _MERGED_USR
         if name not in top and ("usr/" + name) in top
     }
 
-def _debian_image_impl(rctx):
+def _python(entries, symlinks):
+    """(interpreter path, `major.minor`) of the root filesystem's Python 3, or (None, None).
+
+    `/usr/bin/python3` when it exists (from the packages or `symlinks`) and points at a
+    `python3.X` of the tree; else the only `/usr/bin/python3.X`.
+    """
+    versions = sorted([
+        path[len("usr/bin/python"):]
+        for path in entries
+        if path.startswith("usr/bin/python3.") and path[len("usr/bin/python3."):].isdigit()
+    ])
+    target = symlinks.get("/usr/bin/python3") or entries.get("usr/bin/python3")
+    if target and target.startswith("python3.") and target[len("python"):] in versions:
+        return "/usr/bin/python3", target[len("python"):]
+    if len(versions) == 1:
+        return "/usr/bin/python" + versions[0], versions[0]
+    return None, None
+
+def _debian_rootfs_impl(rctx):
     mmdebstrap = rctx.which("mmdebstrap")
     if not mmdebstrap:
         fail("debian_image(%s): mmdebstrap not found: apt-get install mmdebstrap (tools/bootstrap.sh installs it)" % rctx.name)
-    if not rctx.attr.packages:
-        fail("debian_image(%s): packages is empty: list what the image needs, e.g. [\"python3.13\"]" % rctx.name)
     rctx.file("image/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
     rctx.file("image/group", "root:x:0:\nnogroup:x:65534:\n")
-    rctx.report_progress("mmdebstrap %s: %s" % (rctx.attr.suite, ", ".join(rctx.attr.packages)))
+    rctx.report_progress("mmdebstrap %s %s: %s" % (rctx.attr.suite, rctx.attr.architecture, ", ".join(rctx.attr.packages)))
     result = rctx.execute(
         [
             mmdebstrap,
             "--quiet",
             "--variant=extract",
+            "--architectures=" + rctx.attr.architecture,
             "--include=" + ",".join(rctx.attr.packages),
             # Snapshot mirrors serve Release files past their Valid-Until date.
             "--aptopt=Acquire::Check-Valid-Until \"false\"",
@@ -85,12 +135,16 @@ def _debian_image_impl(rctx):
         quiet = True,
     )
     if result.return_code != 0:
-        fail("debian_image(%s): mmdebstrap failed (exit %d): %s" % (rctx.name, result.return_code, result.stderr[-3000:]))
-    symlinks = _merged_usr_symlinks(rctx)
+        fail("debian_image(%s): mmdebstrap %s %s failed (exit %d): %s" % (rctx.name, rctx.attr.suite, rctx.attr.architecture, result.return_code, result.stderr[-3000:]))
+    entries = _listing(rctx)
+    symlinks = _merged_usr_symlinks(entries)
     symlinks.update(rctx.attr.symlinks)
-    rctx.file("image/BUILD.bazel", _IMAGE_BUILD.format(
+    interpreter, version = _python(entries, rctx.attr.symlinks)
+    rctx.file("image/BUILD.bazel", _ARCH_BUILD.format(
         env = repr(rctx.attr.env),
+        interpreter = repr(interpreter),
         symlinks = repr(symlinks),
+        version = repr(version),
     ))
     rctx.file("BUILD.bazel", "")
 
@@ -125,8 +179,37 @@ DEBIAN_IMAGE_ATTRS = {
     ),
 }
 
-debian_image = repository_rule(
-    implementation = _debian_image_impl,
-    doc = "A base image `@<name>//image` made of Debian packages (mmdebstrap, extract variant).",
-    attrs = DEBIAN_IMAGE_ATTRS,
+_debian_rootfs = repository_rule(
+    implementation = _debian_rootfs_impl,
+    doc = "One architecture of a debian_image: its root filesystem and `//image`.",
+    attrs = dict(DEBIAN_IMAGE_ATTRS, architecture = attr.string(mandatory = True)),
 )
+
+def _debian_image_hub_impl(rctx):
+    rctx.file("image/BUILD.bazel", _HUB_BUILD.format(
+        choices = repr({"@platforms//cpu:" + cpu: label for cpu, label in rctx.attr.images.items()}),
+        cpus = " and ".join(sorted(rctx.attr.images)),
+        name = rctx.attr.name,
+    ))
+    rctx.file("BUILD.bazel", "")
+
+_debian_image_hub = repository_rule(
+    implementation = _debian_image_hub_impl,
+    attrs = {"images": attr.string_dict(doc = "@platforms CPU -> the image for it.")},
+)
+
+def debian_image(name, **kwargs):
+    """A base image `@<name>//image` made of Debian packages, for every image platform.
+
+    Args:
+      name: repository name; `@<name>_<arch>` repositories hold each architecture.
+      **kwargs: the attributes in DEBIAN_IMAGE_ATTRS (packages, suite, mirror, env, symlinks,
+        timeout).
+    """
+    if not kwargs.get("packages"):
+        fail("debian_image(%s): packages is empty: list what the image needs, e.g. [\"python3\"]" % name)
+    images = {}
+    for cpu, info in CPUS.items():
+        _debian_rootfs(name = "%s_%s" % (name, info.oci), architecture = info.oci, **kwargs)
+        images[cpu] = "@%s_%s//image" % (name, info.oci)
+    _debian_image_hub(name = name, images = images)

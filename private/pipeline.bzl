@@ -2,10 +2,16 @@
 
 load("@rules_python//python:defs.bzl", "py_binary")
 load(":image.bzl", "sematic_image")
+load(":index.bzl", "sematic_image_index")
 load(":launcher.bzl", "sematic_launcher")
+load(":platforms.bzl", "DEFAULT_PLATFORM", "IMAGE_PLATFORMS")
 load(":push.bzl", "sematic_push")
 
 _DEFAULT_KEY = "default"
+
+# Sematic's own default base (its pipeline.bzl uses @sematic-worker-base//image); through
+# rules_sematic's alias, so it resolves in bzlmod workspaces that did not use_repo it.
+DEFAULT_BASE = Label("//images:sematic_worker_base")
 _TAG_FIRST = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 _TAG_REST = _TAG_FIRST + ".-"
 
@@ -17,6 +23,19 @@ def _check_tag(name, key):
     if not key or len(tag) > 128 or tag[0] not in _TAG_FIRST.elems() or [c for c in tag.elems() if c not in _TAG_REST.elems()]:
         fail("sematic_pipeline(%s): base key %r makes the tag %r, which is not a valid registry tag: use letters, digits, '_', '.', '-' (at most 128 characters in all)" % (name, key, tag))
 
+def _check_platforms(name, platforms):
+    """The pipeline's platforms, checked; `[DEFAULT_PLATFORM]` when unset."""
+    if platforms == None:
+        return [DEFAULT_PLATFORM]
+    if not platforms:
+        fail("sematic_pipeline(%s): platforms is empty: list at least one, e.g. [%r]" % (name, DEFAULT_PLATFORM))
+    for platform in platforms:
+        if platform not in IMAGE_PLATFORMS:
+            fail("sematic_pipeline(%s): platforms has %r: use %s" % (name, platform, " or ".join(["%r" % p for p in sorted(IMAGE_PLATFORMS)])))
+        if platforms.count(platform) > 1:
+            fail("sematic_pipeline(%s): platforms lists %r twice" % (name, platform))
+    return list(platforms)
+
 def resolve_bases(name, base, bases):
     """Sematic's rules for `base`/`bases`, without mutating the caller's dict.
 
@@ -26,15 +45,16 @@ def resolve_bases(name, base, bases):
       bases: dict of key -> base, or None.
 
     Returns:
-      A new dict of key -> base that has a `default` key.
+      A new dict of key -> base that has a `default` key; Sematic's worker base when neither
+      `base` nor `bases` is set.
     """
+    if base == None and bases == None:
+        return {_DEFAULT_KEY: DEFAULT_BASE}
     resolved = dict(bases or {})
     if base != None:
         if _DEFAULT_KEY in resolved and resolved[_DEFAULT_KEY] != base:
             fail("sematic_pipeline(%s): the default image is ambiguous: base = %r but bases[\"default\"] = %r; set only one of them" % (name, base, resolved[_DEFAULT_KEY]))
         resolved[_DEFAULT_KEY] = base
-    if not resolved:
-        fail("sematic_pipeline(%s): no base image: set base = \"@sematic-worker-base//image\" (from base_images()) or bases = {\"default\": ..., \"cuda\": ...}" % name)
     if _DEFAULT_KEY not in resolved:
         fail("sematic_pipeline(%s): bases has no \"default\" key (Sematic runs the pipeline's driver on it): add bases[\"default\"] or set base" % name)
     for key in resolved:
@@ -55,7 +75,9 @@ def sematic_pipeline(
         image_layers = None,
         main = None,
         compression = "gzip",
-        platform = "linux/amd64",
+        platforms = None,
+        python_version = None,
+        interpreter = "base",
         visibility = None):
     """Targets to build, push and launch a Sematic pipeline.
 
@@ -70,7 +92,8 @@ def sematic_pipeline(
       deps: py_library dependencies of the pipeline, including `sematic` itself.
       registry: registry host[:port] the images are pushed to, e.g. `ghcr.io` or `127.0.0.1:5000`.
       repository: repository in the registry, e.g. `acme/pipelines`; every key's image goes there.
-      base: base image of the `default` key: `bases = {"default": base}`.
+      base: base image of the `default` key: `bases = {"default": base}`. With neither `base`
+        nor `bases`: Sematic's worker base, `@rules_sematic//images:sematic_worker_base`.
       bases: dict of key -> base image, for functions with `@sematic.func(base_image_tag = key)`.
         Must contain `default` unless `base` is set; if both are set they must agree.
       env: environment variables of the images, merged over the base's (`$VAR` expands against
@@ -81,7 +104,15 @@ def sematic_pipeline(
       image_layers: dependencies to put in image layers of their own, e.g. a large framework.
       main: the launch script, if not `<name>.py`.
       compression: layer compression, `gzip` (default) or `zstd`.
-      platform: image platform, taken from bases that are image indexes.
+      platforms: platforms of every key's image, e.g. `["linux/amd64", "linux/arm64"]`
+        (default: `["linux/amd64"]`). With several, `<name>_<key>_image` is an image index
+        over `<name>_<key>_image_<os>_<arch>`, each built for its platform: Python wheels for
+        its CPU, the matching image of a multi-platform base.
+      python_version: `major.minor` Python of the images, e.g. `3.11`: the version whose
+        wheels the requirement() repository gives. Needed only when that repository serves
+        several; every base must have it.
+      interpreter: `base` (default): the worker runs on the base image's Python. `toolchain`:
+        on the Python toolchain resolved for each platform (a hermetic one ships in the image).
       visibility: visibility of the generated targets.
     """
     resolved = resolve_bases(name, base, bases)
@@ -103,20 +134,28 @@ def sematic_pipeline(
             **common
         )
 
+    platforms = _check_platforms(name, platforms)
     images = {}
     for key in sorted(resolved):
         image = "%s_%s_image" % (name, key)
         images[":" + image] = key
-        sematic_image(
-            name = image,
+        image_kwargs = dict(
             base = resolved[key],
             binary = ":%s_worker" % name,
             compression = compression,
             env = env,
             image_layers = image_layers,
-            platform = platform,
+            interpreter = interpreter,
+            python_version = python_version,
             **common
         )
+        if len(platforms) == 1:
+            sematic_image(name = image, platform = platforms[0], **image_kwargs)
+        else:
+            per_platform = ["%s_%s" % (image, platform.replace("/", "_")) for platform in platforms]
+            for platform_image, platform in zip(per_platform, platforms):
+                sematic_image(name = platform_image, platform = platform, **image_kwargs)
+            sematic_image_index(name = image, images = [":" + i for i in per_platform], **common)
         sematic_push(
             name = "%s_%s_push" % (name, key),
             image = ":" + image,

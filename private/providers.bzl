@@ -1,17 +1,24 @@
-"""Providers shared by the rules_sematic rules."""
+"""Providers of the rules_sematic rules (re-exported by //:providers.bzl)."""
 
 SematicBaseInfo = provider(
-    doc = "A base image given as an OCI image layout (possibly sparse: base layer blobs absent).",
+    doc = "An image usable as a base: an OCI image layout, possibly shallow (base layer blobs " +
+          "absent, to be copied from the registry named in its index.json when pushing).",
     fields = {
-        "files": "depset of every file of the layout (a tree artifact or the layout's files)",
-        "root": "execroot-relative path of the layout directory",
+        "files": "depset of every file of the layout (a tree artifact or the layout's files).",
+        "platforms": "List of the OCI platforms (`linux/amd64`) the layout holds an image for, " +
+                     "or None when it is built for whatever platform the consumer is built for.",
+        "python_interpreter": "Absolute path of the image's Python interpreter, e.g. " +
+                              "`/usr/bin/python3.11`, or None if unknown.",
+        "python_version": "`major.minor` of that interpreter, e.g. `3.11`, or None if unknown.",
+        "root": "Execroot-relative path of the layout directory.",
     },
 )
 
 SematicImageInfo = provider(
-    doc = "An image built by rules_sematic.",
+    doc = "An image built by rules_sematic: one manifest, or an index with one per platform.",
     fields = {
-        "digest": "File holding the manifest digest, `sha256:<hex>`",
-        "layout": "Directory (tree artifact) holding the OCI image layout",
+        "digest": "File holding the digest of the layout's image (manifest or index), `sha256:<hex>`.",
+        "layout": "Directory (tree artifact) holding the OCI image layout.",
+        "platforms": "List of the OCI platforms of the image, e.g. `[\"linux/amd64\"]`.",
     },
 )

@@ -18,21 +18,17 @@ load(":paths.bzl", "display_label", "runfiles_path")
 THIRD_PARTY_BUCKETS = 8
 
 def distribution_key(path):
-    """The grouping key of an external runfiles path.
+    """The grouping key of an external runfiles path: its repository.
 
-    rules_python's pip repositories hold one distribution each, so the repository is the key;
-    python_requirements puts many in one repository, under `site/<name>/`.
+    rules_sematic's and rules_python's requirement repositories hold one distribution each.
 
     Args:
       path: runfiles path `repo/…` of a file of an external repository.
 
     Returns:
-      `repo` or `repo/site/<distribution>`.
+      `repo`.
     """
-    parts = path.split("/")
-    if len(parts) > 3 and parts[1] == "site":
-        return "/".join(parts[:3])
-    return parts[0]
+    return path.split("/", 1)[0]
 
 def bucket(key):
     # Starlark's hash of a string is Java's String.hashCode: the same on every machine.
@@ -43,7 +39,20 @@ def _file_entry(destination, file):
         return {"kind": "tree", "path": destination, "src": file.path}
     return {"kind": "file", "path": destination, "src": file.path}
 
-def split_runfiles(ctx, binary, runtime_files, image_layer_targets):
+def binary_image_path(workspace_name, binary):
+    """The image path of a binary's executable: `/app/<package>/<name>`.
+
+    Args:
+      workspace_name: `ctx.workspace_name`.
+      binary: the binary Target.
+
+    Returns:
+      The absolute path; its runfiles tree is that path plus `.runfiles`.
+    """
+    executable = binary[DefaultInfo].files_to_run.executable
+    return "/app/" + runfiles_path(workspace_name, executable).split("/", 1)[1]
+
+def split_runfiles(ctx, binary, runtime_files, image_layer_targets, extra_entries = []):
     """Partitions the runfiles of `binary` into ordered layer groups.
 
     Args:
@@ -51,6 +60,7 @@ def split_runfiles(ctx, binary, runtime_files, image_layer_targets):
       binary: the py_binary Target.
       runtime_files: depset of the Python toolchain's interpreter files (may be empty).
       image_layer_targets: targets whose runfiles get a layer of their own, in order.
+      extra_entries: layer entries (no inputs) to add to the first-party layer.
 
     Returns:
       struct(binary_path, runfiles_root, groups) where groups is a list of
@@ -59,7 +69,7 @@ def split_runfiles(ctx, binary, runtime_files, image_layer_targets):
     info = binary[DefaultInfo]
     executable = info.files_to_run.executable
     workspace = ctx.workspace_name
-    binary_path = "/app/" + runfiles_path(workspace, executable).split("/", 1)[1]
+    binary_path = binary_image_path(workspace, binary)
     runfiles_root = binary_path + ".runfiles"
     runfiles = info.default_runfiles
 
@@ -125,7 +135,7 @@ def split_runfiles(ctx, binary, runtime_files, image_layer_targets):
     groups.append(struct(
         name = "first_party",
         history = "rules_sematic: first-party code of %s" % display_label(binary.label),
-        entries = skeleton + entries_for(first_party),
+        entries = skeleton + extra_entries + entries_for(first_party),
         inputs = skeleton_inputs + first_party,
     ))
     return struct(binary_path = binary_path, runfiles_root = runfiles_root, groups = groups)

@@ -72,7 +72,7 @@ def _cargo_build(rctx):
     # repository would get that checkout's binaries.
     # The binaries are copies, not symlinks: the next build rewrites target/ while this output
     # base may still be running the previous ones.
-    script = ('set -e; target=$1 cargo=$2 manifest=$3; shift 3; ' +
+    script = ("set -e; target=$1 cargo=$2 manifest=$3; shift 3; " +
               '"$cargo" build --release --locked --bins --manifest-path "$manifest" --target-dir "$target"; ' +
               'for tool; do cp -f "$target/release/$tool" "$tool"; done')
     result = rctx.execute(

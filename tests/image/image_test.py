@@ -62,12 +62,15 @@ class PipelineImageTest(unittest.TestCase):
         for key, image in IMAGES.items():
             config = image.config["config"]
             worker = "/app/examples/%s/main_worker" % PACKAGE
-            self.assertEqual(config["Entrypoint"], ["/usr/bin/python3", worker], key)
+            # The worker runs on the base's Python through /sematic/python3 (see the layers).
+            self.assertEqual(config["Entrypoint"], ["/sematic/python3", worker], key)
             self.assertIsNone(config.get("Cmd"), key)
             self.assertEqual(config["WorkingDir"], f"{worker}.runfiles/{WORKSPACE}", key)
             self.assertTrue(image.env["PATH"].startswith("/sematic/bin:/usr/local/sbin:"), image.env["PATH"])
             self.assertEqual(image.env["BAZEL_BUILT_IMAGE"], "1")
             self.assertEqual(image.env["RULES_SEMATIC_WORKER"], worker)
+            self.assertEqual(image.env["RULES_SEMATIC_PYTHON"], "/sematic/python3")
+            self.assertEqual(image.env["RULES_SEMATIC_PYTHON_VERSION"], "3.11", "Debian bookworm's Python")
             self.assertEqual(image.env["HOME"], "/root", "the base's environment is kept")
             self.assertEqual(image.config["created"], "1970-01-01T00:00:00Z")
 
@@ -98,6 +101,8 @@ class PipelineImageTest(unittest.TestCase):
                 self.assertIn(f"app/examples/{PACKAGE}/main_worker", files)
                 self.assertIn(f"{runfiles}{WORKSPACE}/examples/{PACKAGE}/pipeline.py", files)
                 self.assertIn(f"{runfiles}_repo_mapping", files)
+                shim = next(m for m in members if m.name == "sematic/python3")
+                self.assertEqual((shim.issym(), shim.linkname), (True, "../usr/bin/python3"))
                 for name in files:
                     self.assertFalse(name.startswith(runfiles) and "/site/" in name, f"third-party file {name} in the first-party layer")
             elif "third-party" in created_by:

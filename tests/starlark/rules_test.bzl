@@ -2,11 +2,12 @@
 
 load("@bazel_skylib//lib:unittest.bzl", "asserts", "unittest")
 load("//private:image.bzl", "image_env")
-load("//private:pipeline.bzl", "resolve_bases")
+load("//private:pipeline.bzl", "DEFAULT_BASE", "resolve_bases")
 load("//private:runfiles_layers.bzl", "THIRD_PARTY_BUCKETS", "bucket", "distribution_key")
 
 def _resolve_bases_test(ctx):
     env = unittest.begin(ctx)
+    asserts.equals(env, {"default": DEFAULT_BASE}, resolve_bases("p", None, None))
     asserts.equals(env, {"default": "//b:base"}, resolve_bases("p", "//b:base", None))
 
     callers = {"cuda": "//b:cuda"}
@@ -25,16 +26,24 @@ def _image_env_test(ctx):
     env = unittest.begin(ctx)
     asserts.equals(
         env,
-        {"BAZEL_BUILT_IMAGE": "1", "MODE": "prod", "PATH": "/sematic/bin:$PATH", "RULES_SEMATIC_WORKER": "/app/p/w"},
-        image_env({"MODE": "prod"}, "/app/p/w"),
+        {
+            "BAZEL_BUILT_IMAGE": "1",
+            "MODE": "prod",
+            "PATH": "/sematic/bin:$PATH",
+            "RULES_SEMATIC_PYTHON": "/sematic/python3",
+            "RULES_SEMATIC_PYTHON_VERSION": "3.11",
+            "RULES_SEMATIC_WORKER": "/app/p/w",
+        },
+        image_env({"MODE": "prod"}, "/app/p/w", "/sematic/python3", "3.11"),
     )
+    asserts.false(env, "RULES_SEMATIC_PYTHON_VERSION" in image_env({}, "/w", "/py", None), "no version, no check")
 
     # The user's PATH is kept, with /sematic/bin put first (Sematic needs it there).
-    asserts.equals(env, "/sematic/bin:/opt/conda/bin:$PATH", image_env({"PATH": "/opt/conda/bin:$PATH"}, "/w")["PATH"])
-    asserts.equals(env, "/sematic/bin:/x", image_env({"PATH": "/sematic/bin:/x"}, "/w")["PATH"])
+    asserts.equals(env, "/sematic/bin:/opt/conda/bin:$PATH", image_env({"PATH": "/opt/conda/bin:$PATH"}, "/w", "/py", None)["PATH"])
+    asserts.equals(env, "/sematic/bin:/x", image_env({"PATH": "/sematic/bin:/x"}, "/w", "/py", None)["PATH"])
 
     # The contract wins over the user's values.
-    asserts.equals(env, "1", image_env({"BAZEL_BUILT_IMAGE": "0"}, "/w")["BAZEL_BUILT_IMAGE"])
+    asserts.equals(env, "1", image_env({"BAZEL_BUILT_IMAGE": "0"}, "/w", "/py", None)["BAZEL_BUILT_IMAGE"])
     return unittest.end(env)
 
 image_env_test = unittest.make(_image_env_test)
@@ -42,8 +51,8 @@ image_env_test = unittest.make(_image_env_test)
 def _layer_buckets_test(ctx):
     env = unittest.begin(ctx)
 
-    # python_requirements: one directory per distribution; rules_python: one repo per distribution.
-    asserts.equals(env, "pypi/site/sematic", distribution_key("pypi/site/sematic/sematic/__init__.py"))
+    # rules_sematic's and rules_python's requirement repositories: one distribution each.
+    asserts.equals(env, "pypi__sematic_0_41_0_292a48b5", distribution_key("pypi__sematic_0_41_0_292a48b5/site/sematic/__init__.py"))
     asserts.equals(env, "rules_python~~pip~pypi_six", distribution_key("rules_python~~pip~pypi_six/site-packages/six.py"))
     asserts.equals(env, "rules_sematic~", distribution_key("rules_sematic~/private/worker/worker.py"))
 
