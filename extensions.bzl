@@ -11,8 +11,7 @@ load("//images:bases.bzl", "DEBIAN_BASES", "SEMATIC_BASES")
 load("//private:debian_repo.bzl", "DEBIAN_IMAGE_ATTRS", "debian_image")
 load("//private:pull_repo.bzl", "PULL_ATTRS", "sematic_pull")
 load("//private:tools_repo.bzl", "sematic_tools")
-load("//private/pypi:repositories.bzl", "declare_targets", "sematic_requirements_hub")
-load("//private/pypi:requirements.bzl", "REQUIREMENTS_ATTRS", "resolve_hub")
+load("//private/pypi:requirements.bzl", "REQUIREMENTS_ATTRS", "SETTINGS", "declare_hub")
 
 def _named(attrs):
     return dict(attrs, name = attr.string(mandatory = True, doc = "Repository name."))
@@ -21,8 +20,6 @@ _REPOSITORY_TAGS = {
     "debian_image": (debian_image, DEBIAN_IMAGE_ATTRS),
     "pull": (sematic_pull, PULL_ATTRS),
 }
-
-_HUB_SETTINGS = ["extra_index_urls", "index_url", "libc", "python", "timeout"]
 
 def _requirements_hubs(module):
     """The requirements hubs a module declares.
@@ -37,19 +34,14 @@ def _requirements_hubs(module):
     """
     hubs = {}
     for tag in module.tags.requirements:
-        settings = {key: getattr(tag, key) for key in _HUB_SETTINGS}
-        hub = hubs.setdefault(tag.name, dict(settings, locks = {}))
-        if {key: hub[key] for key in _HUB_SETTINGS} != settings:
-            fail("sematic.requirements(%s): the tags of one name must agree on %s: they differ in module %s" % (tag.name, ", ".join(_HUB_SETTINGS), module.name))
+        settings = {key: getattr(tag, key) for key in SETTINGS}
+        hub = hubs.setdefault(tag.name, {"locks": {}, "settings": settings})
+        if hub["settings"] != settings:
+            fail("sematic.requirements(%s): the tags of one name must agree on %s: they differ in module %s" % (tag.name, ", ".join(SETTINGS), module.name))
         if tag.python_version in hub["locks"]:
             fail("sematic.requirements(%s): Python %s is declared twice in module %s: one lock per python_version" % (tag.name, tag.python_version or "(the host's)", module.name))
         hub["locks"][tag.python_version] = tag.requirements_lock
     return hubs
-
-def _requirements_hub(mctx, name, locks, python, index_url, extra_index_urls, libc, timeout):
-    plan, lock_label = resolve_hub(mctx, name, locks, python, index_url, extra_index_urls, libc, timeout)
-    names, versions = declare_targets(name, plan, python, lock_label)
-    sematic_requirements_hub(name = name, lock_label = lock_label, name_in_hub = name, names = names, versions = versions)
 
 def _sematic_impl(mctx):
     declared = {}
@@ -62,8 +54,8 @@ def _sematic_impl(mctx):
         declared[name] = (module.name, kwargs)
         rule(name = name, **kwargs)
 
-    def requirements_hub(name, **kwargs):
-        _requirements_hub(mctx, name, **kwargs)
+    def requirements_hub(name, locks, settings):
+        declare_hub(mctx, name, locks, settings)
 
     prebuilt_dir = ""
     for module in mctx.modules:

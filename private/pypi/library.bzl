@@ -16,7 +16,10 @@ SematicWheelInfo = provider(
 
 def _sematic_wheel_library_impl(ctx):
     files = ctx.attr.wheel[DefaultInfo].files
-    repository = ctx.attr.wheel.label.workspace_name
+
+    # The repository holding the files: `wheel` may be an alias of another target's repository
+    # (a pure-Python wheel every target shares).
+    repository = ctx.files.wheel[0].owner.workspace_name if ctx.files.wheel else ctx.attr.wheel.label.workspace_name
     deps = ctx.attr.deps
     return [
         DefaultInfo(
@@ -47,7 +50,7 @@ sematic_wheel_library = rule(
         "distribution": attr.string(mandatory = True, doc = "Normalised distribution name."),
         "python_version": attr.string(mandatory = True, doc = "Python the wheel was chosen for."),
         "version": attr.string(mandatory = True, doc = "Pinned version."),
-        "wheel": attr.label(mandatory = True, doc = "The installed files (`@<wheel repo>//:files`)."),
+        "wheel": attr.label(mandatory = True, allow_files = True, doc = "The installed files (`@<wheel repo>//:files`)."),
     },
     provides = [PyInfo, SematicWheelInfo],
 )

@@ -3,11 +3,12 @@ image's Python and CPU (and the host's for launch scripts and `_local`).
 
 bzlmod users declare it with `sematic.requirements(...)` (//:extensions.bzl); WORKSPACE users
 call `python_requirements(...)` then `install_deps()` from the generated `requirements.bzl`.
+Declaring reads only the lock: nothing is downloaded or run until something is built.
 """
 
 load("//private:paths.bzl", "display_label")
-load(":repositories.bzl", "write_hub")
-load(":resolve.bzl", "index_urls_of", "resolve")
+load(":lock.bzl", "parse_lock")
+load(":repositories.bzl", "declare_repositories", "sematic_requirements_hub", "write_hub")
 
 REQUIREMENTS_ATTRS = {
     "extra_index_urls": attr.string_list(
@@ -17,7 +18,8 @@ REQUIREMENTS_ATTRS = {
     "index_url": attr.string(
         doc = "PEP 503 simple index, e.g. a company mirror. Default: `$PIP_INDEX_URL`, else " +
               "`https://pypi.org/simple`. Index pages and wheels go through Bazel's downloader " +
-              "(`--experimental_downloader_config` rewrites, `.netrc` credentials).",
+              "(`--experimental_downloader_config` rewrites, `.netrc` credentials, the " +
+              "repository cache).",
     ),
     "libc": attr.string(
         default = "glibc 2.28",
@@ -28,19 +30,20 @@ REQUIREMENTS_ATTRS = {
     "python": attr.string(
         default = "python3",
         doc = "The host's interpreter (a path or a name on PATH): launch scripts and " +
-              "`bazel run :x_local` get wheels for it. It also unpacks wheels (any Python 3).",
+              "`bazel run :x_local` get wheels for it; it also runs the resolution scripts.",
     ),
     "python_version": attr.string(
+        mandatory = True,
         doc = "`major.minor` Python of the images these requirements are for, e.g. `3.11`. " +
-              "Default: the host interpreter's. Declare the same name again with another " +
-              "version (and its lock, or the same universal lock) to serve several.",
+              "Declare the same name again with another version (and its lock, or the same " +
+              "universal lock) to serve several.",
     ),
     "requirements_lock": attr.label(
         mandatory = True,
         allow_single_file = True,
         doc = "Lock with every distribution pinned and hashed: `pip-compile --generate-hashes` " +
               "for one Python version, or `uv pip compile --universal --generate-hashes` (with " +
-              "environment markers) for several.",
+              "environment markers) for several, and for a host Python that differs.",
     ),
     "timeout": attr.int(
         default = 600,
@@ -48,74 +51,87 @@ REQUIREMENTS_ATTRS = {
     ),
 }
 
-def requirements_what(name):
-    return "requirements %s" % name
+SETTINGS = ["extra_index_urls", "index_url", "libc", "python", "timeout"]
 
-def resolve_hub(ctx, name, locks, python, index_url, extra_index_urls, libc, timeout):
-    """Resolves a hub's locks; returns (plan, label of the first lock, for messages).
+def _check_version(hub, version):
+    parts = version.split(".")
+    if len(parts) != 2 or not (parts[0] + parts[1]).isdigit():
+        fail("requirements %s: python_version %r is not major.minor: write it like \"3.11\"" % (hub, version))
+
+def declare_hub(ctx, hub, locks, settings):
+    """Declares a hub and its repositories (bzlmod: from the module extension).
 
     Args:
-      ctx: module_ctx or repository_ctx.
-      name: the hub's name.
-      locks: dict of Python version ("" = the host's) -> lock Label.
-      python: host interpreter.
-      index_url: main index ("" = default).
-      extra_index_urls: more indexes.
-      libc: the images' oldest libc.
-      timeout: seconds per step.
+      ctx: module_ctx (reads the locks).
+      hub: the hub's name.
+      locks: dict of Python version -> lock Label.
+      settings: dict of SETTINGS.
     """
-    lock_paths = {version: (ctx.path(label), display_label(label)) for version, label in locks.items()}
-    plan = resolve(
-        ctx,
-        requirements_what(name),
-        python,
-        lock_paths,
-        index_urls_of(ctx, index_url, extra_index_urls),
-        libc,
-        timeout,
-    )
-    return plan, display_label(locks.values()[0])
+    by_label = {}
+    for version, label in sorted(locks.items()):
+        _check_version(hub, version)
+        by_label.setdefault(label, []).append(version)
+    lock_structs = [
+        struct(label = label, display = display_label(label), versions = versions, pins = parse_lock(ctx.read(label), display_label(label)))
+        for label, versions in by_label.items()
+    ]
+    names, versions = declare_repositories(hub, lock_structs, settings)
+    sematic_requirements_hub(name = hub, hub = hub, lock_label = lock_structs[0].display, names = names, versions = versions)
 
-_INSTALL_DEPS_LOAD = '''
-load("@rules_sematic//private/pypi:repositories.bzl", "declare_targets")
-'''
+_INSTALL_DEPS_LOAD = """
+load("@rules_sematic//private/pypi:repositories.bzl", "declare_repositories")
+"""
 
-_INSTALL_DEPS = '''
-_PLAN = json.decode({plan})
+_INSTALL_DEPS = """
+_LOCKS = json.decode({locks})
 
 def install_deps():
-    """Declares the wheel and target repositories of @{name} (WORKSPACE only)."""
-    declare_targets({name_literal}, _PLAN, {python}, {lock_label})
-'''
+    \"\"\"Declares the wheel and target repositories of @{hub} (WORKSPACE only).\"\"\"
+    locks = [
+        struct(
+            label = Label(lock["label"]),
+            display = lock["display"],
+            versions = lock["versions"],
+            pins = {{key: struct(**pin) for key, pin in lock["pins"].items()}},
+        )
+        for lock in _LOCKS
+    ]
+    declare_repositories({hub_literal}, locks, json.decode({settings}))
+"""
 
 def _workspace_hub_impl(rctx):
-    locks = {}
+    hub = rctx.attr.name
+    locks = []
     for label, versions in rctx.attr.locks.items():
         for version in versions.split(","):
-            locks[version] = label
-    plan, lock_label = resolve_hub(rctx, rctx.attr.name, locks, rctx.attr.python, rctx.attr.index_url, rctx.attr.extra_index_urls, rctx.attr.libc, rctx.attr.timeout)
-    names = sorted({n: True for t in plan["targets"].values() for n in t["distributions"].keys() + t["missing"].keys()})
-    versions = sorted({t["python_version"]: True for k, t in plan["targets"].items() if k != "host"})
-    write_hub(rctx, names, versions, lock_label, loads = _INSTALL_DEPS_LOAD, more = _INSTALL_DEPS.format(
-        lock_label = repr(lock_label),
-        name = rctx.attr.name,
-        name_literal = repr(rctx.attr.name),
-        plan = repr(json.encode(plan)),
-        python = repr(rctx.attr.python),
+            _check_version(hub, version)
+        pins = parse_lock(rctx.read(rctx.path(label)), display_label(label))
+        locks.append({
+            "display": display_label(label),
+            "label": str(label),
+            "pins": {key: {"hashes": p.hashes, "name": p.name, "version": p.version} for key, p in pins.items()},
+            "versions": versions.split(","),
+        })
+    names = sorted({pin["name"]: True for lock in locks for pin in lock["pins"].values()})
+    versions = sorted([version for lock in locks for version in lock["versions"]])
+    settings = {key: getattr(rctx.attr, key) for key in SETTINGS}
+    write_hub(rctx, hub, names, versions, locks[0]["display"], loads = _INSTALL_DEPS_LOAD, more = _INSTALL_DEPS.format(
+        hub = hub,
+        hub_literal = repr(hub),
+        locks = repr(json.encode(locks)),
+        settings = repr(json.encode(settings)),
     ))
-    rctx.delete("_rules_sematic")
 
 _workspace_hub = repository_rule(
     implementation = _workspace_hub_impl,
+    doc = "WORKSPACE's `@<hub>`: requirement(), the aliases, and install_deps() for the rest.",
     attrs = dict(
-        {k: v for k, v in REQUIREMENTS_ATTRS.items() if k not in ("python_version", "requirements_lock")},
-        locks = attr.label_keyed_string_dict(allow_files = True, doc = "Lock -> Python version."),
-        name_in_hub = attr.string(),
+        {key: REQUIREMENTS_ATTRS[key] for key in SETTINGS},
+        locks = attr.label_keyed_string_dict(allow_files = True, doc = "Lock -> the Python versions it serves, comma-separated."),
     ),
-    environ = ["PIP_INDEX_URL"],
 )
 
-def python_requirements(name, requirements_lock = None, python_version = "", requirements_locks = None, **kwargs):
+def python_requirements(name, requirements_lock = None, python_version = None, requirements_locks = None, **kwargs):
     """WORKSPACE: `@<name>` with requirement(); then call `install_deps()` from its requirements.bzl.
 
         python_requirements(name = "pypi", requirements_lock = "//:requirements_lock.txt", python_version = "3.11")
@@ -125,18 +141,20 @@ def python_requirements(name, requirements_lock = None, python_version = "", req
     Args:
       name: repository name.
       requirements_lock: the lock (see REQUIREMENTS_ATTRS), for `python_version`.
-      python_version: `major.minor` of the images ("" = the host interpreter's).
+      python_version: `major.minor` Python of the images.
       requirements_locks: instead of the two above, dict of Python version -> lock, to serve
         several versions (the same universal lock may appear for each).
       **kwargs: python, index_url, extra_index_urls, libc, timeout (see REQUIREMENTS_ATTRS).
     """
-    if (requirements_lock == None) == (requirements_locks == None):
-        fail("python_requirements(%s): set requirements_lock (with python_version) or requirements_locks = {version: lock}" % name)
-    locks = requirements_locks or {python_version: requirements_lock}
+    if requirements_locks == None:
+        if not requirements_lock or not python_version:
+            fail("python_requirements(%s): set requirements_lock and python_version, or requirements_locks = {version: lock}" % name)
+        requirements_locks = {python_version: requirements_lock}
+    elif requirements_lock or python_version:
+        fail("python_requirements(%s): set requirements_locks, or requirements_lock with python_version, not both" % name)
 
-    # attr.label_keyed_string_dict keys are labels: one universal lock serving several
-    # versions becomes one key with the versions joined.
+    # One lock may serve several versions: attr.label_keyed_string_dict keys are the locks.
     by_lock = {}
-    for version, lock in locks.items():
+    for version, lock in requirements_locks.items():
         by_lock[lock] = by_lock[lock] + "," + version if lock in by_lock else version
-    _workspace_hub(name = name, name_in_hub = name, locks = by_lock, **kwargs)
+    _workspace_hub(name = name, locks = by_lock, **kwargs)

@@ -46,7 +46,7 @@ load("@rules_sematic//:pipeline.bzl", "sematic_image")
 
 py_binary(name = "app", srcs = ["app.py"], legacy_create_init = False)
 
-sematic_image(name = "image", base = "@rules_sematic//images:python3", binary = ":app")
+sematic_image(name = "image", base = "@rules_sematic//images:python3", binary = ":app", interpreter = "toolchain")
 """
 
 APP = 'import os\nprint("{greeting}", os.environ.get("HERMETIC_INTERPRETER"))\n'

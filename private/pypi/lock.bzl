@@ -1,0 +1,83 @@
+"""Reading the pins of a hash-pinned requirements lock in Starlark: enough to name the
+repositories of a requirements hub without running anything or touching the network.
+Everything else (markers, validation) is the Python side's, when a target is fetched."""
+
+def normalize(name):
+    """PEP 503 normalisation with `_` (a valid target name): `Flask-Cors` -> `flask_cors`.
+
+    Args:
+      name: a distribution name.
+
+    Returns:
+      The normalised name.
+    """
+    result = name.lower().replace("-", "_").replace(".", "_")
+    for _ in range(len(result)):
+        if "__" not in result:
+            break
+        result = result.replace("__", "_")
+    return result
+
+def _logical_lines(text):
+    lines = []
+    pending = ""
+    for raw in text.splitlines():
+        line = "" if raw.lstrip().startswith("#") else raw.split(" #")[0].rstrip()
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        line = (pending + line).strip()
+        pending = ""
+        if line:
+            lines.append(line)
+    if pending.strip():
+        lines.append(pending.strip())
+    return lines
+
+def pin_key(name, version):
+    """The repository name part of a pin.
+
+    Args:
+      name: normalised distribution name.
+      version: pinned version.
+
+    Returns:
+      e.g. `sematic_0_41_0`.
+    """
+    key = name + "_" + version
+    for character in ".+!-".elems():
+        key = key.replace(character, "_")
+    return key
+
+def parse_lock(text, label):
+    """The pins of a lock.
+
+    Args:
+      text: the lock's content.
+      label: the lock, for messages.
+
+    Returns:
+      dict of pin key -> struct(name, version, hashes); two pins of one name (with markers
+      for different Pythons) are two entries.
+    """
+    pins = {}
+    for line in _logical_lines(text):
+        if line.startswith("-"):
+            continue  # pip options: the repository's index_url decides
+        words = [w for w in line.split(" ") if w]
+        spec = words[0].split(";")[0]
+        if "==" not in spec:
+            fail("%s: %r is not pinned with ==: the lock must pin every distribution (pip-compile, uv pip compile)" % (label, spec))
+        name, version = spec.split("==", 1)
+        name = normalize(name.split("[")[0])
+        version = version.lstrip("=")
+        hashes = [w[len("--hash=sha256:"):] for w in words if w.startswith("--hash=sha256:")]
+        if not hashes:
+            fail("%s: %s==%s has no --hash=sha256: generate the lock with hashes (pip-compile --generate-hashes, uv pip compile --generate-hashes)" % (label, name, version))
+        key = pin_key(name, version)
+        if key in pins:
+            hashes = pins[key].hashes + [h for h in hashes if h not in pins[key].hashes]
+        pins[key] = struct(name = name, version = version, hashes = hashes)
+    if not pins:
+        fail("%s pins no distribution" % label)
+    return pins
