@@ -2,7 +2,9 @@
 
 load(":assemble.bzl", "assemble_image", "image_tool_attrs")
 load(":layer.bzl", "COMPRESSIONS", "SematicLayerInfo", "build_rootfs_layer")
+load(":platforms.bzl", "IMAGE_PLATFORMS")
 load(":providers.bzl", "SematicBaseInfo")
+load(":transitions.bzl", "base_platform_transition")
 
 def _python_attrs(what):
     return {
@@ -73,9 +75,11 @@ def _sematic_base_image_impl(ctx):
 
 sematic_base_image = rule(
     implementation = _sematic_base_image_impl,
+    cfg = base_platform_transition,
     doc = """A base image: `base` (or an empty image), then a root filesystem tarball (normalised:
 reproducible whatever its timestamps), then `layers`. It is built for the platform of the image
-using it; its Python is the base's unless `python_version`/`python_interpreter` say otherwise.""",
+using it, or for `platform`; its Python is the base's unless `python_version` /
+`python_interpreter` say otherwise.""",
     attrs = dict(
         base = attr.label(doc = "Image to start from (any base accepted by sematic_image); unset: empty."),
         cmd = attr.string_list(doc = "Image Cmd."),
@@ -84,8 +88,16 @@ using it; its Python is the base's unless `python_version`/`python_interpreter` 
         env = attr.string_dict(doc = "Environment, merged over the base's (`$VAR` expands against it)."),
         labels = attr.string_dict(doc = "Image config labels."),
         layers = attr.label_list(providers = [SematicLayerInfo], doc = "sematic_layer targets to add, in order."),
+        platform = attr.string(
+            values = [""] + sorted(IMAGE_PLATFORMS),
+            doc = "Build for this platform (e.g. to list per-platform bases in a " +
+                  "sematic_image_index). Unset: the platform of the image built on it.",
+        ),
         rootfs = attr.label(allow_single_file = [".tar"], doc = "A root filesystem tarball, e.g. from mmdebstrap."),
         workdir = attr.string(doc = "Image WorkingDir."),
+        _allowlist_function_transition = attr.label(
+            default = "@bazel_tools//tools/allowlists/function_transition_allowlist",
+        ),
         **dict(_python_attrs("the result"), **image_tool_attrs())
     ),
 )

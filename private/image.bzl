@@ -3,7 +3,8 @@
 load(":assemble.bzl", "assemble_image", "base_info", "image_tool_attrs")
 load(":layer.bzl", "COMPRESSIONS", "SematicLayerInfo", "build_layer")
 load(":paths.bzl", "display_label", "runfiles_path")
-load(":platforms.bzl", "image_platform_attr")
+load(":platforms.bzl", "PYTHON_VERSIONS", "image_platform_attr")
+load(":python_deps.bzl", "PythonDepsInfo", "python_deps_aspect")
 load(":runfiles_layers.bzl", "binary_image_path", "split_runfiles")
 load(":transitions.bzl", "image_transition")
 
@@ -77,9 +78,29 @@ def _interpreter(ctx, base):
     link = {"kind": "symlink", "path": BASE_INTERPRETER_SHIM, "target": _relative_target(BASE_INTERPRETER_SHIM, base.python_interpreter)}
     return struct(path = BASE_INTERPRETER_SHIM, files = depset(), entries = [link], version = base.python_version)
 
+def _check_python_version(ctx, version):
+    """Fails if the image's wheels were chosen for another Python than the one running them."""
+    wheels = ctx.attr.binary[PythonDepsInfo].wheels.to_list()
+    if not version or not wheels:
+        return
+    other = [wheel for wheel in wheels if wheel.python_version != version]
+    if other:
+        fail("%s: the image's Python is %s but its requirement() wheels were chosen for Python %s (e.g. %s==%s): declare the requirements for %s too (sematic.requirements(python_version = %r, ...)) and build the image for it (python_version = %r), or use a base with Python %s" % (
+            display_label(ctx.label),
+            version,
+            other[0].python_version,
+            other[0].distribution,
+            other[0].version,
+            version,
+            version,
+            version,
+            other[0].python_version,
+        ))
+
 def _sematic_image_impl(ctx):
     base = base_info(ctx.attr.base) if ctx.attr.base else None
     python = _interpreter(ctx, base)
+    _check_python_version(ctx, python.version)
     split = split_runfiles(ctx, ctx.attr.binary, python.files, ctx.attr.image_layers, extra_entries = python.entries)
     layers = [ctx.attr._sematic_tools_layer[SematicLayerInfo]]
     for group in split.groups:
@@ -125,6 +146,7 @@ Outputs: the image layout directory and `<name>.digest`; output group `tarball`:
             mandatory = True,
             executable = True,
             cfg = "target",
+            aspects = [python_deps_aspect],
             doc = "The py_binary whose runfiles go into the image; the entrypoint runs it.",
         ),
         compression = attr.string(default = "gzip", values = COMPRESSIONS, doc = "Layer compression."),
@@ -146,8 +168,10 @@ Outputs: the image layout directory and `<name>.digest`; output group `tarball`:
         labels = attr.string_dict(doc = "Image config labels."),
         platform = image_platform_attr(),
         python_version = attr.string(
+            values = [""] + PYTHON_VERSIONS,
             doc = "`major.minor` Python version the image's requirement() wheels are chosen " +
-                  "for. Default: the one version the requirements repository serves.",
+                  "for. Default: the one version the requirements repository serves. It must " +
+                  "be the base's.",
         ),
         _allowlist_function_transition = attr.label(
             default = "@bazel_tools//tools/allowlists/function_transition_allowlist",

@@ -1,4 +1,4 @@
-"""The transition into an image's configuration: its platform, its Python version, and the
+"""The transitions into an image's configuration: its platform, its Python version, and the
 base's interpreter for py_binaries (unless the image uses its Python toolchain's)."""
 
 load(":platforms.bzl", "IMAGE_PLATFORMS")
@@ -24,4 +24,17 @@ image_transition = transition(
     implementation = _image_transition_impl,
     inputs = [_EXTRA_TOOLCHAINS],
     outputs = [_EXTRA_TOOLCHAINS, _PLATFORMS, _PYTHON_VERSION],
+)
+
+def _base_platform_transition_impl(settings, attr):
+    if not attr.platform:
+        return {_PLATFORMS: settings[_PLATFORMS]}
+    return {_PLATFORMS: [str(IMAGE_PLATFORMS[attr.platform])]}
+
+# Base images follow the platform of the image built on them, unless they name one (to build a
+# multi-platform base with sematic_image_index).
+base_platform_transition = transition(
+    implementation = _base_platform_transition_impl,
+    inputs = [_PLATFORMS],
+    outputs = [_PLATFORMS],
 )

@@ -5,7 +5,8 @@
 #   tools/bootstrap.sh            everything below
 #
 # 1. Debian packages for the tests and the demo: a real registry (docker-registry), skopeo,
-#    umoci, runc, podman, mmdebstrap, pigz, …
+#    umoci, runc, podman, mmdebstrap, pigz, qemu-user-static (arm64 images run through qemu:
+#    binfmt_misc is mounted and qemu-aarch64 enabled), …
 # 2. Bazel >= 7: an existing `bazel` on PATH is used as is. Otherwise Debian sid's Bazel 7.7.1
 #    is installed in a private Debian sid root ($RULES_SEMATIC_BAZEL_ROOT, default
 #    /opt/rules_sematic/bazel-sid) and a `bazel` wrapper goes to /usr/local/bin. Debian's
@@ -57,7 +58,25 @@ debian_mirror() {
 host_packages() {
     apt_install ca-certificates curl openssl util-linux debootstrap \
         docker-registry apache2-utils skopeo umoci runc podman mmdebstrap \
-        golang-github-containers-common buildah pigz time python3-venv
+        golang-github-containers-common buildah pigz time python3-venv \
+        qemu-user-static binfmt-support
+}
+
+# arm64 images run under runc through qemu: the kernel hands aarch64 ELF files to the
+# interpreter binfmt_misc names ("F": opened now, so containers need no qemu inside). Neither
+# the mount nor the registration survives a reboot, hence every run checks.
+arm64_emulation() {
+    local entry=/proc/sys/fs/binfmt_misc/qemu-aarch64
+    if [ -f "$entry" ] && head -1 "$entry" | grep -qx enabled; then
+        say "arm64 emulation: qemu-aarch64 registered with binfmt_misc"
+        return
+    fi
+    [ -f /proc/sys/fs/binfmt_misc/register ] \
+        || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc \
+        || die "cannot mount binfmt_misc (needs root and a kernel with CONFIG_BINFMT_MISC)"
+    update-binfmts --enable qemu-aarch64 || die "update-binfmts --enable qemu-aarch64 failed"
+    head -1 "$entry" | grep -qx enabled || die "qemu-aarch64 is not enabled in binfmt_misc"
+    say "arm64 emulation: registered qemu-aarch64 with binfmt_misc"
 }
 
 bazel_version_ok() { # the major version of `bazel` on PATH is >= 7
@@ -249,6 +268,7 @@ ensure_crates() {
 
 start=$SECONDS
 host_packages
+arm64_emulation
 ensure_bazel
 ensure_venv
 ensure_buildifier

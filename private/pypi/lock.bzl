@@ -57,27 +57,30 @@ def parse_lock(text, label):
       label: the lock, for messages.
 
     Returns:
-      dict of pin key -> struct(name, version, hashes); two pins of one name (with markers
-      for different Pythons) are two entries.
+      (dict of pin key -> struct(name, version, hashes), the first problem found or None).
+      Two pins of one name (with markers for different Pythons) are two entries. A problem
+      does not fail here: the hub fails with it when used, so other repositories still work.
     """
     pins = {}
+    problem = None
     for line in _logical_lines(text):
         if line.startswith("-"):
             continue  # pip options: the repository's index_url decides
         words = [w for w in line.split(" ") if w]
         spec = words[0].split(";")[0]
         if "==" not in spec:
-            fail("%s: %r is not pinned with ==: the lock must pin every distribution (pip-compile, uv pip compile)" % (label, spec))
+            problem = problem or "%s: %r is not pinned with ==: the lock must pin every distribution (pip-compile, uv pip compile)" % (label, spec)
+            continue
         name, version = spec.split("==", 1)
         name = normalize(name.split("[")[0])
         version = version.lstrip("=")
         hashes = [w[len("--hash=sha256:"):] for w in words if w.startswith("--hash=sha256:")]
         if not hashes:
-            fail("%s: %s==%s has no --hash=sha256: generate the lock with hashes (pip-compile --generate-hashes, uv pip compile --generate-hashes)" % (label, name, version))
+            problem = problem or "%s: %s==%s has no --hash=sha256: generate the lock with hashes (pip-compile --generate-hashes, uv pip compile --generate-hashes)" % (label, name, version)
         key = pin_key(name, version)
         if key in pins:
             hashes = pins[key].hashes + [h for h in hashes if h not in pins[key].hashes]
         pins[key] = struct(name = name, version = version, hashes = hashes)
     if not pins:
-        fail("%s pins no distribution" % label)
-    return pins
+        problem = problem or "%s pins no distribution" % label
+    return pins, problem

@@ -71,12 +71,18 @@ def declare_hub(ctx, hub, locks, settings):
     for version, label in sorted(locks.items()):
         _check_version(hub, version)
         by_label.setdefault(label, []).append(version)
-    lock_structs = [
-        struct(label = label, display = display_label(label), versions = versions, pins = parse_lock(ctx.read(label), display_label(label)))
-        for label, versions in by_label.items()
-    ]
-    names, versions = declare_repositories(hub, lock_structs, settings)
-    sematic_requirements_hub(name = hub, hub = hub, lock_label = lock_structs[0].display, names = names, versions = versions)
+    lock_structs = []
+    problems = []
+    for label, versions in by_label.items():
+        pins, problem = parse_lock(ctx.read(label), display_label(label))
+        lock_structs.append(struct(label = label, display = display_label(label), versions = versions, pins = pins))
+        problems += [problem] if problem else []
+    if problems:
+        names = sorted({pin.name: True for lock in lock_structs for pin in lock.pins.values()})
+        versions = sorted([v for lock in lock_structs for v in lock.versions])
+    else:
+        names, versions = declare_repositories(hub, lock_structs, settings)
+    sematic_requirements_hub(name = hub, hub = hub, lock_label = lock_structs[0].display, names = names, versions = versions, problem = problems[0] if problems else "")
 
 _INSTALL_DEPS_LOAD = """
 load("@rules_sematic//private/pypi:repositories.bzl", "declare_repositories")
@@ -105,7 +111,9 @@ def _workspace_hub_impl(rctx):
     for label, versions in rctx.attr.locks.items():
         for version in versions.split(","):
             _check_version(hub, version)
-        pins = parse_lock(rctx.read(rctx.path(label)), display_label(label))
+        pins, problem = parse_lock(rctx.read(rctx.path(label)), display_label(label))
+        if problem:
+            fail(problem)
         locks.append({
             "display": display_label(label),
             "label": str(label),

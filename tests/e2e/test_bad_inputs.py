@@ -8,10 +8,10 @@ from harness.bazel import Bazel, consumer_module
 EXTENSION = f"""
 sematic.pull(name = "unpinned", image = "127.0.0.1:5000/base/python:latest")
 sematic.debian_image(name = "no_packages", packages = [])
-sematic.requirements(name = "no_python", python = "/nonexistent/python3.13", requirements_lock = "//:lock.txt")
-sematic.requirements(name = "tiny", python = "/usr/bin/python3.13", requirements_lock = "//:lock.txt")
-sematic.requirements(name = "incomplete", python = "/usr/bin/python3.13", requirements_lock = "//:incomplete_lock.txt")
-sematic.requirements(name = "unknown_distribution", python = "/usr/bin/python3.13", requirements_lock = "//:unknown_lock.txt")
+sematic.requirements(name = "no_python", python = "/nonexistent/python3.13", python_version = "3.11", requirements_lock = "//:incomplete_lock.txt")
+sematic.requirements(name = "tiny", python = "/usr/bin/python3.13", python_version = "3.11", requirements_lock = "//:lock.txt")
+sematic.requirements(name = "incomplete", python = "/usr/bin/python3.13", python_version = "3.11", requirements_lock = "//:incomplete_lock.txt")
+sematic.requirements(name = "unknown_distribution", python = "/usr/bin/python3.13", python_version = "3.11", requirements_lock = "//:unknown_lock.txt")
 sematic.pull(name = "unreachable", image = "127.0.0.1:1/base/python@sha256:{'0' * 64}")
 sematic.debian_image(name = "no_such_package", packages = ["rules-sematic-no-such-package"], suite = "sid")
 """
@@ -69,8 +69,8 @@ CASES = {
     "ambiguous_default": (
         PIPELINE.format('base = ":a", bases = {"default": ":b"}'), {"main.py": ""}, "//ambiguous_default:all",
         "the default image is ambiguous: base = \":a\" but bases[\"default\"] = \":b\"; set only one of them"),
-    "no_base": (
-        PIPELINE.format(""), {"main.py": ""}, "//no_base:all", "no base image: set base ="),
+    "empty_bases": (
+        PIPELINE.format("bases = {}"), {"main.py": ""}, "//empty_bases:all", "bases has no \"default\" key"),
     "no_default_key": (
         PIPELINE.format('bases = {"cuda": ":a"}'), {"main.py": ""}, "//no_default_key:all",
         "bases has no \"default\" key"),
@@ -100,17 +100,22 @@ CASES = {
         'alias(name = "x", actual = "@no_packages//image")\n', {}, "//debian_without_packages:x",
         "packages is empty"),
     "requirements_without_python": (
-        'alias(name = "x", actual = "@no_python//:sematic")\n', {}, "//requirements_without_python:x",
-        "interpreter /nonexistent/python3.13 not found"),
+        'alias(name = "x", actual = "@no_python//:flask")\n', {}, "//requirements_without_python:x",
+        "requirements no_python: interpreter /nonexistent/python3.13 not found: install it or set python = "),
+    "lock_without_hashes": (
+        'alias(name = "x", actual = "@tiny//:six")\n', {}, "//lock_without_hashes:x",
+        "//:lock.txt: six==1.17.0 has no --hash=sha256: generate the lock with hashes (pip-compile "
+        "--generate-hashes, uv pip compile --generate-hashes)"),
     "requirement_not_in_lock": (
         'load("@tiny//:requirements.bzl", "requirement")\nalias(name = "x", actual = requirement("numpy"))\n', {},
         "//requirement_not_in_lock:x", '"numpy" is not in //:lock.txt: add it to the requirements and regenerate the lock'),
     "incomplete_lock": (
         'alias(name = "x", actual = "@incomplete//:flask")\n', {}, "//incomplete_lock:x",
-        "the lock is incomplete (flask requires blinker"),
+        "//:incomplete_lock.txt is incomplete for Python 3.13 on linux x86_64 (flask requires blinker; "),
     "unknown_distribution": (
-        'alias(name = "x", actual = "@unknown_distribution//:x")\n', {}, "//unknown_distribution:x",
-        "pip install -r"),
+        'alias(name = "x", actual = "@unknown_distribution//:rules_sematic_no_such_distribution")\n', {},
+        "//unknown_distribution:x",
+        "Error downloading [https://pypi.org/simple/rules-sematic-no-such-distribution/]"),
     "unreachable_registry": (
         'alias(name = "x", actual = "@unreachable//image")\n', {}, "//unreachable_registry:x",
         "sematic-pull: error:"),
@@ -159,8 +164,9 @@ def scratch(tmp_path_factory):
         consumer_module("bad_inputs", EXTENSION, REPOSITORIES, python_toolchain=False))
     (root / "WORKSPACE.bzlmod").write_text("")
     (root / "lock.txt").write_text("six==1.17.0\n")
-    (root / "incomplete_lock.txt").write_text("flask==3.1.3\n")
-    (root / "unknown_lock.txt").write_text("rules-sematic-no-such-distribution==1.0\n")
+    (root / "incomplete_lock.txt").write_text(
+        "flask==3.1.3 \\\n    --hash=sha256:0ef0e52b8a9cd932855379197dd8f94047b359ca0a78695144304cb45f87c9eb\n")
+    (root / "unknown_lock.txt").write_text(f"rules-sematic-no-such-distribution==1.0 --hash=sha256:{'0' * 64}\n")
     (root / "BUILD.bazel").write_text("")
     (root / "defs.bzl").write_text(DEFS)
     for package, (data, _) in IMAGE_CASES.items():

@@ -11,8 +11,8 @@ from harness.fixtures import parse_summary, skopeo_copy_back
 from harness.images import read_blob_json
 
 EXTENSION = """
-sematic.pull(name = "pulled", image = "{image}")
-sematic.requirements(name = "pypi", python = "/usr/bin/python3.13", requirements_lock = "//:requirements_lock.txt")
+sematic.pull(name = "pulled", image = "{image}", python_version = "3.11")
+sematic.requirements(name = "pypi", python = "/usr/bin/python3.13", python_version = "3.11", requirements_lock = "//:requirements_lock.txt")
 """
 
 BUILD = """\

@@ -6,6 +6,8 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import pytest
+
 from .fixtures import require
 
 
@@ -18,6 +20,13 @@ def unpack(layout: Path, tag: str, bundle: Path) -> Path:
     shutil.copytree(layout, copy)
     subprocess.run(["umoci", "unpack", "--image", f"{copy}:{tag}", str(bundle)], check=True, capture_output=True)
     return bundle
+
+
+def require_arm64_emulation():
+    """Fails (never skips) unless binfmt_misc runs aarch64 binaries through qemu."""
+    entry = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+    if not entry.exists() or entry.read_text().splitlines()[0] != "enabled":
+        pytest.fail("arm64 images need qemu-aarch64 registered with binfmt_misc: run tools/bootstrap.sh")
 
 
 def entrypoint(bundle: Path) -> list:

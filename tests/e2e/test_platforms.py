@@ -1,0 +1,250 @@
+"""Images for the image's Python and CPU, whatever the host runs: Bazel's host Python here is
+3.13, the images run Debian bookworm's 3.11 or bullseye's 3.9, on linux/amd64 and (through
+qemu) linux/arm64. One scratch consumer workspace (bzlmod) pushes a two-platform Debian base
+to a local registry, pulls it back by digest with a declared Python, and builds a
+two-platform pipeline on it; arm64 runs are small smoke checks (Python under qemu is slow)."""
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.bazel import REPO, Bazel, consumer_module
+from harness.containers import require_arm64_emulation, runc_run, unpack
+from harness.fixtures import require
+from harness.wheels import lock_line, make_wheel, write_index
+
+# Imports every compiled extension module found under the image's wheel repositories.
+IMPORT_EXTENSIONS = r"""
+import importlib, os, sys
+root = os.environ["RUNFILES_DIR"]
+done, failed = [], []
+for entry in sorted(p for p in sys.path if p.startswith(root) and p.endswith("/site")):
+    for directory, _, files in os.walk(entry):
+        for name in files:
+            if name.endswith(".so") and ".cpython-" in name or name.endswith(".abi3.so"):
+                relative = os.path.relpath(os.path.join(directory, name.split(".")[0]), entry)
+                module = relative.replace(os.sep, ".")
+                try:
+                    importlib.import_module(module)
+                    done.append(module)
+                except Exception as error:
+                    failed.append("%s: %s" % (module, error))
+import sematic
+print(json.dumps({"version": "%d.%d" % sys.version_info[:2], "imported": done, "failed": failed}))
+""".replace("import importlib", "import importlib, json")
+
+
+def run_python(bundle: Path, code: str, timeout: int = 300) -> dict:
+    """Runs `code` in the image with the pipeline's Python environment (bazel_python)."""
+    result = runc_run(bundle, ["/sematic/bin/bazel_python", "-c", code], timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_image_runs_the_bases_python_not_the_hosts(repo_bazel, tmp_path):
+    """The examples' host interpreter is python3.13; their images run bookworm's 3.11 and import
+    sematic and every compiled extension of the lock."""
+    layout, _ = repo_bazel.image("//examples/hello:main_default_image")
+    bundle = unpack(layout, "latest", tmp_path / "bundle")
+    report = run_python(bundle, IMPORT_EXTENSIONS)
+    assert report["version"] == "3.11"
+    assert report["failed"] == []
+    imported = set(report["imported"])
+    for module in ("yaml._yaml", "psycopg2._psycopg", "pydantic_core._pydantic_core", "_cffi_backend"):
+        assert module in imported, sorted(imported)
+    assert len(imported) > 20, sorted(imported)
+
+
+def run_image_python(bundle: Path, code: str, timeout: int = 300) -> str:
+    """Runs `code` on the image's own Python (/sematic/python3) with the image's wheel
+    directories on PYTHONPATH, without the Sematic worker (importing sematic under qemu takes
+    minutes)."""
+    runfiles = next((bundle / "rootfs" / "app").glob("*/*.runfiles"))
+    sites = sorted("/" + str(p.relative_to(bundle / "rootfs")) for p in runfiles.glob("*/site"))
+    config_path = bundle / "config.json"
+    config = json.loads(config_path.read_text())
+    config["process"]["env"] = [e for e in config["process"]["env"] if not e.startswith("PYTHONPATH=")]
+    config["process"]["env"].append("PYTHONPATH=" + ":".join(sites))
+    config_path.write_text(json.dumps(config))
+    result = runc_run(bundle, ["/sematic/python3", "-c", code], timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip()
+
+
+PLATFORMS = '["linux/amd64", "linux/arm64"]'
+
+EXTENSION = """
+sematic.requirements(name = "pypi", python = "/usr/bin/python3.13", python_version = "3.11", requirements_lock = "//:requirements_lock.txt")
+sematic.requirements(name = "pypi", python = "/usr/bin/python3.13", python_version = "3.9", requirements_lock = "//:requirements_lock.txt")
+sematic.requirements(name = "local", python = "/usr/bin/python3.13", python_version = "3.11", requirements_lock = "//:local_lock.txt", index_url = "{index}")
+{pulls}
+"""
+
+PULLS = """
+sematic.pull(name = "pulled", image = "{image}", python_version = "3.11", platforms = {platforms})
+sematic.pull(name = "pulled_amd64", image = "{image}", python_version = "3.11")
+"""
+
+BASE_BUILD = """\
+load("@rules_sematic//:pipeline.bzl", "sematic_base_image", "sematic_image_index", "sematic_push")
+
+# Debian bookworm's python3 base for both platforms, as one index: the base the pipelines pull.
+[
+    sematic_base_image(name = "base_" + arch, base = "@rules_sematic//images:python3", platform = "linux/" + arch)
+    for arch in ["amd64", "arm64"]
+]
+
+sematic_image_index(name = "base", images = [":base_amd64", ":base_arm64"])
+
+sematic_push(name = "base_push", image = ":base", registry = "{registry}", repository = "base/python3")
+"""
+
+PIPELINES_BUILD = """\
+load("@local//:requirements.bzl", local_requirement = "requirement")
+load("@pypi//:requirements.bzl", "requirement")
+load("@rules_python//python:defs.bzl", "py_binary", "py_library")
+load("@rules_sematic//:pipeline.bzl", "sematic_image", "sematic_pipeline")
+
+py_library(name = "yaml_steps", deps = [requirement("pyyaml")])
+
+py_library(name = "sematic_steps", deps = [requirement("sematic")])
+
+COMMON = dict(registry = "{registry}", tags = ["manual"])
+
+sematic_pipeline(name = "multi", base = "@pulled//image", deps = [":sematic_steps", ":yaml_steps"], platforms = {platforms}, python_version = "3.11", repository = "multi", **COMMON)
+
+sematic_pipeline(name = "py39", base = "@rules_sematic//images:python3_bullseye", deps = [":sematic_steps"], python_version = "3.9", repository = "py39", **COMMON)
+
+sematic_pipeline(name = "wrong_platform", base = "@pulled_amd64//image", deps = [":yaml_steps"], platforms = {platforms}, python_version = "3.11", repository = "bad", **COMMON)
+
+sematic_pipeline(name = "ambiguous", base = "@pulled//image", deps = [":yaml_steps"], repository = "bad", **COMMON)
+
+sematic_pipeline(name = "no_wheel", base = "@pulled//image", deps = [local_requirement("onlyx86")], platforms = {platforms}, repository = "bad", **COMMON)
+
+py_binary(name = "tool_user", srcs = ["tool_user.py"], deps = [local_requirement("tool")], legacy_create_init = False)
+
+sematic_image(name = "scripts_image", base = "@pulled//image", binary = ":tool_user")
+"""
+
+LAUNCH = 'import os\nprint("URIS=" + os.environ.get("SEMATIC_CONTAINER_IMAGE_URIS", ""))\n'
+
+
+class Consumer:
+    def __init__(self, workspace: Path, registry):
+        self.workspace = workspace
+        self.registry = registry
+        self.bazel = Bazel(workspace)
+
+
+@pytest.fixture(scope="module")
+def consumer(tmp_path_factory):
+    require("skopeo", "umoci", "runc", "mmdebstrap")
+    from harness.registry import LocalRegistry
+
+    work = tmp_path_factory.mktemp("platforms")
+    registry = LocalRegistry(work / "registry").start()
+    workspace = work / "workspace"
+    workspace.mkdir()
+    wheels = work / "wheels"
+    only_x86 = make_wheel(wheels, "onlyx86", "1.0", "cp311-cp311-manylinux_2_17_x86_64",
+                          {"onlyx86/__init__.py": "NATIVE = False\n"})
+    tool = make_wheel(wheels, "tool", "2.0", "py3-none-any", {"tool/__init__.py": "def main():\n    print('tool ran')\n"},
+                      entry_points="[console_scripts]\ntool = tool:main\n")
+    index = write_index(work / "index", [only_x86, tool])
+    (workspace / "local_lock.txt").write_text(lock_line("onlyx86", "1.0", [only_x86]) + lock_line("tool", "2.0", [tool]))
+    (workspace / "requirements_lock.txt").write_text((REPO / "examples" / "requirements_lock.txt").read_text())
+    (workspace / "WORKSPACE.bzlmod").write_text("")
+
+    def module(pulls: str) -> None:
+        extension = EXTENSION.format(index=index, pulls=pulls)
+        (workspace / "MODULE.bazel").write_text(consumer_module("platforms_consumer", extension, ["local", "pypi"] + (
+            ["pulled", "pulled_amd64"] if pulls else [])))
+
+    module("")
+    (workspace / "BUILD.bazel").write_text(BASE_BUILD.format(registry=registry.host))
+    consumer = Consumer(workspace, registry)
+    try:
+        pushed = consumer.bazel.run("run", "//:base_push").stdout.strip().splitlines()[-1]
+        assert re.fullmatch(rf"{re.escape(registry.host)}/base/python3@sha256:[0-9a-f]{{64}}", pushed), pushed
+        module(PULLS.format(image=pushed, platforms=PLATFORMS))
+        pipelines = workspace / "pipelines"
+        pipelines.mkdir()
+        (pipelines / "BUILD.bazel").write_text(PIPELINES_BUILD.format(registry=registry.host, platforms=PLATFORMS))
+        for name in ("multi", "py39", "wrong_platform", "ambiguous", "no_wheel"):
+            (pipelines / f"{name}.py").write_text(LAUNCH)
+        (pipelines / "tool_user.py").write_text("import tool\ntool.main()\n")
+        yield consumer
+    finally:
+        consumer.bazel.shutdown()
+        registry.stop()
+
+
+def test_two_platform_index_is_pushed_pulled_per_arch_and_runs_on_arm64(consumer, tmp_path):
+    bazel, registry = consumer.bazel, consumer.registry
+    _, digest = bazel.image("//pipelines:multi_default_image")
+    launched = bazel.run("run", "//pipelines:multi").stdout
+    assert f"URIS=::default##{registry.host}/multi@{digest}" in launched, launched
+
+    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{registry.host}/multi@{digest}"],
+                         check=True, capture_output=True, text=True).stdout
+    index = json.loads(raw)
+    assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    assert [m["platform"]["architecture"] for m in index["manifests"]] == ["amd64", "arm64"]
+
+    require_arm64_emulation()
+    arm64 = tmp_path / "arm64"
+    subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false", "--override-arch", "arm64",
+                    f"docker://{registry.host}/multi:multi_default", f"oci:{arm64}:arm64"], check=True, capture_output=True)
+    bundle = unpack(arm64, "arm64", tmp_path / "bundle")
+    out = run_image_python(bundle, "import platform, sys, yaml; print(platform.machine(), '%d.%d' % sys.version_info[:2], yaml.__with_libyaml__)")
+    assert out.split() == ["aarch64", "3.11", "True"], out
+
+
+def test_index_digest_is_the_same_in_another_output_base(consumer, tmp_path):
+    _, digest = consumer.bazel.image("//pipelines:multi_default_image")
+    elsewhere = Bazel(consumer.workspace, output_base=tmp_path / "output_base")
+    try:
+        _, again = elsewhere.image("//pipelines:multi_default_image")
+    finally:
+        elsewhere.shutdown()
+    assert again == digest
+
+
+def test_python39_image_on_bullseye_imports_every_compiled_extension(consumer, tmp_path):
+    layout, _ = consumer.bazel.image("//pipelines:py39_default_image")
+    bundle = unpack(layout, "latest", tmp_path / "bundle")
+    report = run_python(bundle, IMPORT_EXTENSIONS.replace("import sematic", "import sematic, exceptiongroup"))
+    assert report["version"] == "3.9"
+    assert report["failed"] == []
+    assert "yaml._yaml" in report["imported"], report["imported"]
+
+
+@pytest.mark.parametrize("pipeline, message", [
+    ("wrong_platform", "//pipelines:wrong_platform_default_image_linux_arm64: base @pulled_amd64//image has no "
+                       "linux/arm64 image (it has linux/amd64): use a base that has one, or pull it with that "
+                       "platform (sematic.pull(platforms = [...]))"),
+    ("ambiguous", "@pypi serves Python 3.11, 3.9: say which one an image is for with python_version "
+                  "(sematic_pipeline(python_version = ...) or sematic_image(python_version = ...))"),
+    ("no_wheel", "no wheel of onlyx86==1.0 fits Python 3.11 on linux aarch64 with glibc 2.28 (accepted tags "
+                 "cp311-cp311-manylinux_2_28_aarch64 ... py3-none-any; "),
+])
+def test_build_time_errors_name_the_problem_and_the_fix(consumer, pipeline, message):
+    result = consumer.bazel.run("build", f"//pipelines:{pipeline}_default_image", check=False)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr[-3000:]
+    if pipeline == "no_wheel":
+        assert "onlyx86-1.0-cp311-cp311-manylinux_2_17_x86_64.whl): pin a version of it that publishes such a wheel" \
+            in result.stderr, result.stderr[-3000:]
+
+
+def test_console_scripts_run_on_the_images_python(consumer, tmp_path):
+    layout, _ = consumer.bazel.image("//pipelines:scripts_image")
+    bundle = unpack(layout, "latest", tmp_path / "bundle")
+    (script,) = (bundle / "rootfs" / "app").glob("*/*.runfiles/*tool_2_0__any/bin/tool")
+    assert script.read_text().startswith("#!/sematic/python3\n")
+    path = "/" + str(script.relative_to(bundle / "rootfs"))
+    out = run_image_python(bundle, f"import subprocess; subprocess.run([{path!r}], check=True)")
+    assert out == "tool ran"
