@@ -119,7 +119,7 @@ def test_pull_detects_a_corrupted_layer(tools, registry, make_proxy, image, tmp_
                        "--output", tmp_path / "o", "--layers", "all")
     assert_one_line_error(result, "sematic-pull", target, "hashing to")
     assert not (tmp_path / "o").exists()
-    assert not list(tmp_path.glob(".sematic-pull-*"))
+    assert not list(tmp_path.glob(".*"))
 
 
 def test_pull_of_an_unknown_repository_or_platform(tools, registry, image, tmp_path):

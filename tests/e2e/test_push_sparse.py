@@ -80,4 +80,4 @@ def test_pulled_shallow_base_pushes_by_mount_and_full_pull_round_trips(tools, re
     assert result.returncode == 0, result.stderr
     for l in base.layers:
         assert (full / "blobs" / "sha256" / l.digest[7:]).read_bytes() == l.blob
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".sematic-pull-")]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
