@@ -16,6 +16,7 @@ pub mod pool;
 pub mod progress;
 pub mod pull;
 pub mod push;
+mod pushable;
 pub mod retry;
 pub mod transport;
 
