@@ -3,54 +3,10 @@ forwarding, exec, and refusing to launch when a push fails."""
 
 import json
 import os
-import subprocess
 
 from harness.fixtures import assert_one_line_error, parse_summaries
-from harness.images import layer, random_layer, write_layout
-
-LAUNCH_SCRIPT = """#!/usr/bin/env python3
-import json, os, sys
-with open(os.environ["DUMP_FILE"], "w") as out:
-    json.dump({"argv": sys.argv[1:], "env": dict(os.environ), "pid": os.getpid()}, out)
-"""
-
-BINARY = "_main/examples/hello/main_launch"
-
-
-def make_runfiles(tmp_path, images: dict, repositories: dict, tags=None, insecure=False):
-    """A runfiles tree with the launch script, one layout per key and LAUNCH.json."""
-    runfiles = tmp_path / "runfiles"
-    script = runfiles / BINARY
-    script.parent.mkdir(parents=True)
-    script.write_text(LAUNCH_SCRIPT)
-    script.chmod(0o755)
-    entries = []
-    for key, image_layers in images.items():
-        relative = f"_main/examples/hello/main_{key}_image"
-        image = write_layout(runfiles / relative, image_layers)
-        entries.append({"key": key, "layout": relative, "repository": repositories[key],
-                        "tags": tags or [f"main_{key}"], "insecure": insecure, "_digest": image.digest})
-    config = {"launch_binary": BINARY,
-              "images": [{k: v for k, v in e.items() if k != "_digest"} for e in entries]}
-    (runfiles / "_main/examples/hello/main_launch.json").write_text(json.dumps(config))
-    return runfiles, {e["key"]: e["_digest"] for e in entries}
-
-
-def launch(tools, runfiles, tmp_path, *args, env=None):
-    dump = tmp_path / "dump.json"
-    environment = {"DUMP_FILE": str(dump), "SEMATIC_CONTAINER_IMAGE": "stale-from-parent",
-                   "SEMATIC_CONTAINER_IMAGE_URIS": "::stale##x"}
-    environment.update(env or {})
-    merged = {**tools.env, **environment}
-    process = subprocess.Popen(
-        [str(tools.path("sematic-launch")), "--runfiles-dir", str(runfiles),
-         "--config", "_main/examples/hello/main_launch.json", "--progress", "plain", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=merged)
-    stdout, stderr = process.communicate(timeout=300)
-    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-    dumped = json.loads(dump.read_text()) if dump.exists() else None
-    return result, dumped, process.pid
-
+from harness.images import layer, random_layer
+from harness.launch import BINARY, launch, make_runfiles
 
 def test_multi_key_push_shares_blobs_and_sets_only_the_uri_list(tools, registry, tmp_path):
     base = [random_layer(200_000, s) for s in range(3)]

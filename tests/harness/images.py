@@ -16,6 +16,7 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 SOURCE_ANNOTATION = "dev.rules-sematic.source"
@@ -116,6 +117,47 @@ def write_layout(layout: Path, layers: list, *, base: Optional[Image] = None,
     (layout / "index.json").write_text(json.dumps(
         {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry]}))
     return Image(layout, sha256(manifest_bytes), manifest_bytes, config_bytes, all_layers)
+
+
+@dataclass
+class IndexImage:
+    layout: Path
+    digest: str
+    index: bytes
+    images: dict  # platform ("linux/arm64") -> Image
+
+    @property
+    def media_type(self) -> str:
+        return json.loads(self.index)["mediaType"]
+
+
+def write_index_layout(layout: Path, platforms: dict, *, bases: Optional[dict] = None,
+                       source: Optional[str] = None, media_type: str = OCI_MANIFEST) -> IndexImage:
+    """Writes a multi-platform layout: one image per platform ({"linux/arm64": [layers]}) with
+    a config for that platform, and an image index over them (a Docker manifest list over Docker
+    images) that index.json names. `bases` ({platform: Image}) and `source` make it shallow as in
+    `write_layout`. The index is indented JSON, unlike anything the tools write, so a pusher that
+    re-serialises it would change its digest."""
+    images = {}
+    for platform, layers in platforms.items():
+        os_name, architecture = platform.split("/")[:2]
+        images[platform] = write_layout(layout, layers, base=(bases or {}).get(platform),
+                                        media_type=media_type,
+                                        config_extra={"os": os_name, "architecture": architecture})
+    docker = media_type == DOCKER_MANIFEST
+    index_type = DOCKER_MANIFEST_LIST if docker else OCI_INDEX
+    index = {"schemaVersion": 2, "mediaType": index_type, "manifests": [
+        {"mediaType": media_type, "digest": image.digest, "size": len(image.manifest),
+         "platform": {"os": platform.split("/")[0], "architecture": platform.split("/")[1]}}
+        for platform, image in images.items()]}
+    index_bytes = json.dumps(index, indent=1).encode()
+    blob_path(layout, sha256(index_bytes)).write_bytes(index_bytes)
+    entry = {"mediaType": index_type, "digest": sha256(index_bytes), "size": len(index_bytes)}
+    if source:
+        entry["annotations"] = {SOURCE_ANNOTATION: source}
+    (layout / "index.json").write_text(json.dumps(
+        {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry]}))
+    return IndexImage(Path(layout), sha256(index_bytes), index_bytes, images)
 
 
 def tree_snapshot(root: Path) -> dict:

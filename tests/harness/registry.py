@@ -86,6 +86,11 @@ class LocalRegistry:
         return [a for a in self.access_log()[since:]
                 if a.method == "PUT" and "/blobs/uploads/" in a.path and a.status == 201]
 
+    def blob_reads(self, repository: str, since: int = 0) -> list:
+        """Successful blob GETs from `repository` logged after entry `since`."""
+        return [a for a in self.access_log()[since:]
+                if a.method == "GET" and a.path.startswith(f"/v2/{repository}/blobs/") and a.status == 200]
+
     def manifest_puts(self, since: int = 0) -> list:
         return [a for a in self.access_log()[since:]
                 if a.method == "PUT" and "/manifests/" in a.path and a.status == 201]

@@ -142,7 +142,7 @@ impl Layout {
             .cloned();
         let mut descriptor = entry.clone();
         let mut chosen_from_index = None;
-        let mut kind = classify_manifest(descriptor.media_type().as_ref())
+        let kind = classify_manifest(descriptor.media_type().as_ref())
             .with_context(|| format!("in {}", self.root.join(INDEX_FILE).display()))?;
         if let ManifestKind::Index(_) = kind {
             let bytes = self.read_blob(&descriptor)?;
@@ -157,12 +157,22 @@ impl Layout {
                 )
             })?;
             chosen_from_index = Some((descriptor_digest(&descriptor)?, platform.to_string()));
-            kind = classify_manifest(chosen.media_type().as_ref())?;
             descriptor = chosen;
         }
-        let ManifestKind::Image(family) = kind else {
+        Ok(ResolvedImage {
+            source,
+            chosen_from_index,
+            ..self.read_image(descriptor)?
+        })
+    }
+
+    /// Reads the image manifest `descriptor` names and its config, checking both against
+    /// their digests and the manifest's media type against the descriptor's.
+    pub fn read_image(&self, descriptor: Descriptor) -> Result<ResolvedImage> {
+        let ManifestKind::Image(family) = classify_manifest(descriptor.media_type().as_ref())?
+        else {
             bail!(
-                "image index {} points at another index; nested indexes are not supported",
+                "{} is an image index where an image manifest belongs: nested indexes are not supported",
                 descriptor.digest()
             );
         };
@@ -187,8 +197,8 @@ impl Layout {
             manifest_bytes,
             manifest,
             config_bytes,
-            source,
-            chosen_from_index,
+            source: None,
+            chosen_from_index: None,
         })
     }
 
@@ -265,7 +275,8 @@ impl LayoutWriter {
         })
     }
 
-    fn blob_path(&self, digest: &Digest) -> PathBuf {
+    /// Where the blob `digest` goes (for writers that stream it there themselves).
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
         self.root.join("blobs/sha256").join(digest.hex())
     }
 

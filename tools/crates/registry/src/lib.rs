@@ -4,8 +4,8 @@
 //! with a fixed buffer, so memory stays flat whatever the layer size. Modules:
 //! [`auth`] (credential files and helpers), [`challenge`] (`WWW-Authenticate`),
 //! [`transport`] (TLS policy, scheme detection, tokens), [`retry`] (backoff),
-//! [`blobs`], [`manifests`], [`progress`], [`pool`] (bounded parallelism), and [`push`]
-//! (pushing image layouts).
+//! [`blobs`], [`manifests`], [`progress`], [`pool`] (bounded parallelism), [`push`]
+//! (pushing image layouts) and [`pull`] (fetching one into a layout).
 
 pub mod auth;
 pub mod blobs;
@@ -14,7 +14,9 @@ pub mod cli;
 pub mod manifests;
 pub mod pool;
 pub mod progress;
+pub mod pull;
 pub mod push;
+mod pushable;
 pub mod retry;
 pub mod transport;
 

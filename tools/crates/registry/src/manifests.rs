@@ -13,6 +13,7 @@ use crate::transport::{status_error, Attempt, Body, Call, Client, Registry, Scop
 const MANIFEST_LIMIT: u64 = 4 << 20;
 
 /// A manifest as the registry sent it.
+#[derive(Clone, Debug)]
 pub struct Manifest {
     pub bytes: Vec<u8>,
     pub media_type: String,

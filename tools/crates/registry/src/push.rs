@@ -1,5 +1,5 @@
 //! Pushing image layouts: every blob confirmed present (HEAD, mount, or streamed upload), then
-//! the manifest by digest, then the tags. Several images pushed together share one pool of
+//! the manifests by digest (an index's images before the index), then the tags. Several images pushed together share one pool of
 //! uploads, and a blob they share is transferred once.
 
 use std::collections::HashMap;
@@ -9,16 +9,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Context, Result};
-use sematic_oci_core::layout::{descriptor_digest, Layout, ResolvedImage};
-use sematic_oci_core::media_type::{classify_manifest, ManifestKind};
-use sematic_oci_core::platform::Platform;
 use sematic_oci_core::reference::{validate_tag, Reference};
 use sematic_oci_core::Digest;
 
 use crate::blobs::{BlobReader, Mount, Upload};
 use crate::pool::parallel;
 use crate::progress::Progress;
+use crate::pushable::{read_pushable, Origin, Pushable};
 use crate::transport::{lock, Attempt, Client, Registry};
+
+pub use crate::pushable::layout_digest;
 
 /// One image to push.
 #[derive(Clone, Debug)]
@@ -82,21 +82,10 @@ impl Pushed {
     }
 }
 
-/// Where the bytes of a blob come from.
-#[derive(Clone, Debug)]
-enum Origin {
-    File(PathBuf),
-    /// Absent from a sparse layout: in this repository (mount or stream).
-    Source(Reference),
-}
-
 struct Prepared {
     spec: ImageSpec,
     registry: Arc<Registry>,
-    digest: Digest,
-    media_type: String,
-    manifest: Vec<u8>,
-    blobs: Vec<(Digest, u64, Origin)>,
+    content: Pushable,
     manifest_existed: bool,
 }
 
@@ -143,28 +132,28 @@ pub fn push_images(
         if prep.manifest_existed {
             continue;
         }
-        for (digest, size, origin) in &prep.blobs {
+        for blob in &prep.content.blobs {
             let repository = prep.spec.repository.repository.clone();
             let key = (
                 prep.registry.name.clone(),
                 repository.clone(),
-                digest.clone(),
+                blob.digest.clone(),
             );
             if let Some(&task) = by_target.get(&key) {
                 tasks[task].images.push(image);
                 continue;
             }
             let leader = first_in_registry
-                .entry((prep.registry.name.clone(), digest.clone()))
+                .entry((prep.registry.name.clone(), blob.digest.clone()))
                 .or_insert(tasks.len());
             let leader = (*leader != tasks.len()).then_some(*leader);
             by_target.insert(key, tasks.len());
             tasks.push(Task {
                 registry: prep.registry.clone(),
                 repository,
-                digest: digest.clone(),
-                size: *size,
-                origin: origin.clone(),
+                digest: blob.digest.clone(),
+                size: blob.size,
+                origin: blob.origin.clone(),
                 images: vec![image],
                 leader,
             });
@@ -219,7 +208,7 @@ pub fn push_images(
             let prep = prep?;
             let mut counts = Counts::default();
             if prep.manifest_existed {
-                counts.existed = prep.blobs.len() as u64;
+                counts.existed = prep.content.blobs.len() as u64;
             }
             let mine: Vec<usize> = (0..tasks.len())
                 .filter(|&t| tasks[t].images.contains(&image))
@@ -250,31 +239,34 @@ pub fn push_images(
         .collect()
 }
 
-/// Pushes the manifest by digest, then the tags.
+/// Pushes the manifests by digest (an index's images, then the index), then the tags.
 fn finish(client: &Client, prep: Prepared, counts: Counts, progress: &Progress) -> Result<Pushed> {
     let registry = &prep.registry;
     let repository = &prep.spec.repository.repository;
-    let reference = prep.spec.repository.with_digest(prep.digest.clone());
+    let top = prep.content.top();
+    let reference = prep.spec.repository.with_digest(top.digest.clone());
     if !prep.manifest_existed {
-        client
-            .put_manifest(
-                registry,
-                repository,
-                &prep.digest.to_string(),
-                &prep.media_type,
-                &prep.manifest,
-                &prep.digest,
-            )
-            .with_context(|| {
-                format!(
-                    "pushing manifest {} to {}",
-                    prep.digest, prep.spec.repository
+        for manifest in &prep.content.manifests {
+            client
+                .put_manifest(
+                    registry,
+                    repository,
+                    &manifest.digest.to_string(),
+                    &manifest.media_type,
+                    &manifest.bytes,
+                    &manifest.digest,
                 )
-            })?;
-        progress.event(&format!(
-            "{}: manifest {} pushed",
-            prep.spec.repository, prep.digest
-        ));
+                .with_context(|| {
+                    format!(
+                        "pushing manifest {} to {}",
+                        manifest.digest, prep.spec.repository
+                    )
+                })?;
+            progress.event(&format!(
+                "{}: manifest {} pushed",
+                prep.spec.repository, manifest.digest
+            ));
+        }
     }
     for tag in &prep.spec.tags {
         client
@@ -282,9 +274,9 @@ fn finish(client: &Client, prep: Prepared, counts: Counts, progress: &Progress) 
                 registry,
                 repository,
                 tag,
-                &prep.media_type,
-                &prep.manifest,
-                &prep.digest,
+                &top.media_type,
+                &top.bytes,
+                &top.digest,
             )
             .with_context(|| format!("tagging {reference} as {tag}"))?;
         progress.event(&format!("{}: tagged {tag}", prep.spec.repository));
@@ -302,87 +294,19 @@ fn prepare(client: &Client, spec: &ImageSpec) -> Result<Prepared> {
     for tag in &spec.tags {
         validate_tag(tag)?;
     }
-    let (layout, image) = read_layout(&spec.layout)?;
-    let source = image
-        .source
-        .as_deref()
-        .map(|s| {
-            Reference::parse_repository(s)
-                .with_context(|| format!("the source annotation of {}", spec.layout.display()))
-        })
-        .transpose()?;
-    let mut blobs: Vec<(Digest, u64, Origin)> = Vec::new();
-    for descriptor in std::iter::once(image.manifest.config()).chain(image.manifest.layers()) {
-        let digest = descriptor_digest(descriptor)?;
-        if blobs.iter().any(|(d, _, _)| d == &digest) {
-            continue;
-        }
-        let origin = local_blob(&layout, &digest, descriptor.size())?
-            .map(Origin::File)
-            .or_else(|| source.clone().map(Origin::Source))
-            .with_context(|| {
-                format!(
-                    "blob {digest} is missing from layout {} and its index.json names no source repository ({} annotation) to take it from",
-                    spec.layout.display(),
-                    sematic_oci_core::layout::SOURCE_ANNOTATION
-                )
-            })?;
-        blobs.push((digest, descriptor.size(), origin));
-    }
-    let digest = descriptor_digest(&image.manifest_descriptor)?;
+    let content = read_pushable(&spec.layout)?;
     let registry = client.registry(&spec.repository)?;
-    let manifest_existed =
-        client.manifest_exists(&registry, &spec.repository.repository, &digest)?;
+    let manifest_existed = client.manifest_exists(
+        &registry,
+        &spec.repository.repository,
+        &content.top().digest,
+    )?;
     Ok(Prepared {
         spec: spec.clone(),
         registry,
-        digest,
-        media_type: image.manifest_descriptor.media_type().to_string(),
-        manifest: image.manifest_bytes,
-        blobs,
+        content,
         manifest_existed,
     })
-}
-
-/// Opens a layout holding one image manifest (an index is refused: we push one platform).
-fn read_layout(path: &Path) -> Result<(Layout, ResolvedImage)> {
-    let layout = Layout::open(path)?;
-    let index = layout.index()?;
-    if let [entry] = index.manifests().as_slice() {
-        if let ManifestKind::Index(_) = classify_manifest(entry.media_type().as_ref())? {
-            bail!(
-                "{} holds an image index; push a single-platform image layout",
-                path.display()
-            );
-        }
-    }
-    // The platform only matters for indexes, refused above.
-    let image = layout.resolve(&Platform::parse("linux/amd64")?, None)?;
-    Ok((layout, image))
-}
-
-/// The manifest digest a push of the layout at `path` produces.
-pub fn layout_digest(path: &Path) -> Result<Digest> {
-    let (_, image) = read_layout(path)?;
-    descriptor_digest(&image.manifest_descriptor)
-}
-
-/// The path of a blob the layout has, after checking its size.
-fn local_blob(layout: &Layout, digest: &Digest, size: u64) -> Result<Option<PathBuf>> {
-    let path = layout.blob_path(digest);
-    let metadata = match std::fs::metadata(&path) {
-        Ok(metadata) => metadata,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
-    };
-    if metadata.len() != size {
-        bail!(
-            "{} has {} bytes but the manifest says {size}",
-            path.display(),
-            metadata.len()
-        );
-    }
-    Ok(Some(path))
 }
 
 fn ensure_blob(
