@@ -5,6 +5,7 @@
 #   (b) layer_bench.sh       layer building vs tar|gzip and tar|pigz
 #   (c,d) push_bench.sh      first/incremental push vs skopeo copy; peak RSS pushing 1 GiB
 #   (e) cold_build.py        cold build; image assembly vs buildah
+#   (f) platforms.py         two-platform vs one-platform build; wheels for an extra platform
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
@@ -15,4 +16,5 @@ echo; echo "==== (a) incremental push";  "$python" benchmarks/incremental_push.p
 echo; echo "==== (b) layer building";    benchmarks/layer_bench.sh
 echo; echo "==== (c, d) push";           benchmarks/push_bench.sh
 echo; echo "==== (e) cold build";        "$python" benchmarks/cold_build.py
+echo; echo "==== (f) platforms";         "$python" benchmarks/platforms.py
 bazel shutdown

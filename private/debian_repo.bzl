@@ -62,7 +62,7 @@ def _listing(rctx):
     """{path: symlink target or None} of every entry of image/rootfs.tar (paths without `./`)."""
     result = rctx.execute(["tar", "-tvf", rctx.path("image/rootfs.tar")], timeout = 300)
     if result.return_code != 0:
-        fail("debian_image(%s): cannot list rootfs.tar: %s" % (rctx.name, result.stderr))
+        fail("debian_image(%s): cannot list rootfs.tar: %s" % (rctx.attr.image_name, result.stderr))
     entries = {}
     for line in result.stdout.splitlines():
         # "lrwxrwxrwx 0/0 0 1970-01-01 00:00 ./usr/bin/python3 -> python3.11": mmdebstrap
@@ -111,9 +111,13 @@ def _python(entries, symlinks):
     return None, None
 
 def _debian_rootfs_impl(rctx):
+    # Checked here, when the image is built, not when it is declared: a module extension that
+    # failed would fail every build of the workspace.
+    if not rctx.attr.packages:
+        fail("debian_image(%s): packages is empty: list what the image needs, e.g. [\"python3\"]" % rctx.attr.image_name)
     mmdebstrap = rctx.which("mmdebstrap")
     if not mmdebstrap:
-        fail("debian_image(%s): mmdebstrap not found: apt-get install mmdebstrap (tools/bootstrap.sh installs it)" % rctx.name)
+        fail("debian_image(%s): mmdebstrap not found: apt-get install mmdebstrap (tools/bootstrap.sh installs it)" % rctx.attr.image_name)
     rctx.file("image/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
     rctx.file("image/group", "root:x:0:\nnogroup:x:65534:\n")
     rctx.report_progress("mmdebstrap %s %s: %s" % (rctx.attr.suite, rctx.attr.architecture, ", ".join(rctx.attr.packages)))
@@ -135,7 +139,7 @@ def _debian_rootfs_impl(rctx):
         quiet = True,
     )
     if result.return_code != 0:
-        fail("debian_image(%s): mmdebstrap %s %s failed (exit %d): %s" % (rctx.name, rctx.attr.suite, rctx.attr.architecture, result.return_code, result.stderr[-3000:]))
+        fail("debian_image(%s): mmdebstrap %s %s failed (exit %d): %s" % (rctx.attr.image_name, rctx.attr.suite, rctx.attr.architecture, result.return_code, result.stderr[-3000:]))
     entries = _listing(rctx)
     symlinks = _merged_usr_symlinks(entries)
     symlinks.update(rctx.attr.symlinks)
@@ -162,8 +166,7 @@ DEBIAN_IMAGE_ATTRS = {
         doc = "Debian archive URL; a snapshot.debian.org URL pins the package versions.",
     ),
     "packages": attr.string_list(
-        mandatory = True,
-        doc = "Packages to unpack, with their dependencies.",
+        doc = "Packages to unpack, with their dependencies (at least one).",
     ),
     "suite": attr.string(
         default = "bookworm",
@@ -182,7 +185,7 @@ DEBIAN_IMAGE_ATTRS = {
 _debian_rootfs = repository_rule(
     implementation = _debian_rootfs_impl,
     doc = "One architecture of a debian_image: its root filesystem and `//image`.",
-    attrs = dict(DEBIAN_IMAGE_ATTRS, architecture = attr.string(mandatory = True)),
+    attrs = dict(DEBIAN_IMAGE_ATTRS, architecture = attr.string(mandatory = True), image_name = attr.string(mandatory = True)),
 )
 
 def _debian_image_hub_impl(rctx):
@@ -206,10 +209,8 @@ def debian_image(name, **kwargs):
       **kwargs: the attributes in DEBIAN_IMAGE_ATTRS (packages, suite, mirror, env, symlinks,
         timeout).
     """
-    if not kwargs.get("packages"):
-        fail("debian_image(%s): packages is empty: list what the image needs, e.g. [\"python3\"]" % name)
     images = {}
     for cpu, info in CPUS.items():
-        _debian_rootfs(name = "%s_%s" % (name, info.oci), architecture = info.oci, **kwargs)
+        _debian_rootfs(name = "%s_%s" % (name, info.oci), architecture = info.oci, image_name = name, **kwargs)
         images[cpu] = "@%s_%s//image" % (name, info.oci)
     _debian_image_hub(name = name, images = images)

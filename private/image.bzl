@@ -73,7 +73,10 @@ def _interpreter(ctx, base):
             files = depset([runtime.interpreter], transitive = [runtime.files] if runtime.files else [])
             return struct(path = path, files = files, entries = [], version = None)
         return struct(path = runtime.interpreter_path, files = depset(), entries = [], version = None)
-    if not base or not base.python_interpreter:
+    if not base:
+        # A scratch image: whatever Python its layers bring must be at Sematic's path.
+        base = struct(python_interpreter = "/usr/bin/python3", python_version = None)
+    if not base.python_interpreter:
         fail("%s: the base does not say which Python it has: use a rules_sematic base, declare it (sematic.pull(..., python_version = \"3.11\")) or wrap it (sematic_base_image(base = ..., python_version = \"3.11\", python_interpreter = \"/usr/bin/python3.11\"))" % display_label(ctx.label))
     link = {"kind": "symlink", "path": BASE_INTERPRETER_SHIM, "target": _relative_target(BASE_INTERPRETER_SHIM, base.python_interpreter)}
     return struct(path = BASE_INTERPRETER_SHIM, files = depset(), entries = [link], version = base.python_version)

@@ -15,7 +15,9 @@ def runfiles_path(workspace_name, file):
     return workspace_name + "/" + file.short_path
 
 def display_label(label):
-    """A label as users write it: `//pkg:name` in the main repository (not Bazel 7's `@@//…`).
+    """A label as users write it: `//pkg:name` in the main repository (not Bazel 7's `@@//…`),
+    `@repo//pkg` for another repository, by its apparent name (`@pulled`, not the canonical
+    `@@rules_sematic~~sematic~pulled`).
 
     Args:
       label: a Label.
@@ -23,6 +25,10 @@ def display_label(label):
     Returns:
       The label's text.
     """
-    if label.workspace_name:
-        return "@%s//%s:%s" % (label.workspace_name, label.package, label.name)
-    return "//%s:%s" % (label.package, label.name)
+    target = "//%s:%s" % (label.package, label.name)
+    if label.package.split("/")[-1] == label.name:
+        target = "//" + label.package
+    if not label.workspace_name:
+        return target
+    repository = [part for part in label.workspace_name.replace("+", "~").split("~") if part][-1]
+    return "@%s%s" % (repository, target)

@@ -32,7 +32,7 @@ def _check_platforms(name, platforms):
     for platform in platforms:
         if platform not in IMAGE_PLATFORMS:
             fail("sematic_pipeline(%s): platforms has %r: use %s" % (name, platform, " or ".join(["%r" % p for p in sorted(IMAGE_PLATFORMS)])))
-        if platforms.count(platform) > 1:
+        if len([p for p in platforms if p == platform]) > 1:
             fail("sematic_pipeline(%s): platforms lists %r twice" % (name, platform))
     return list(platforms)
 

@@ -54,7 +54,10 @@ def _link_prebuilt(rctx, directory):
         rctx.symlink(binary, tool)
 
 def _cargo_build(rctx):
-    manifest = rctx.path(rctx.attr.cargo_toml)
+    # The checkout's real path, not this output base's symlink to it: cargo keys its build
+    # cache by path, and every output base (each test workspace, a clean clone) would
+    # otherwise rebuild the tools from scratch.
+    manifest = rctx.path(rctx.attr.cargo_toml).realpath
     workspace = manifest.dirname
     rctx.watch(rctx.attr.cargo_lock)
     rctx.watch_tree(workspace.get_child("crates"))

@@ -48,8 +48,11 @@ def _index_pages(rctx, name):
     netrc = read_user_netrc(rctx)
     pages = []
     for position, index_url in enumerate([primary] + [u for u in rctx.attr.extra_index_urls if u != primary]):
-        # PEP 503: the project page is the normalised name with `-`.
+        # PEP 503: the project page is the normalised name with `-`; a directory on disk
+        # serves it as index.html, as pip reads it.
         url = "%s/%s/" % (index_url.rstrip("/"), name.replace("_", "-"))
+        if url.startswith("file:"):
+            url += "index.html"
         output = rctx.path("_rules_sematic/page%d.html" % position)
 
         # The main index must have the project (Bazel's error names the URL and the HTTP

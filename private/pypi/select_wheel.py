@@ -101,7 +101,8 @@ def missing_message(name, version, found, target, index_urls):
         newer = "glibc %d.%d" % (target.libc[1], target.libc[2] + 3)
         fix += (f"; if the images' bases have a newer glibc than {target.libc[1]}.{target.libc[2]}, "
                 f"raise libc (e.g. libc = \"{newer}\")")
-    tags = f"{target.tags[0]} ... {target.tags[-1]}" if target.tags else "none"
+    pure = [str(t) for t in target.tags if str(t) == "py3-none-any"]
+    tags = f"{target.tags[0]} down to {(pure or [target.tags[-1]])[0]}" if target.tags else "none"
     return (f"no wheel of {name}=={version} fits {target.describe()} (accepted tags {tags}; "
             f"{', '.join(index_urls)} has {offered or 'no wheel with a hash the lock pins'}): {fix}")
 

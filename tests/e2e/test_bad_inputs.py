@@ -13,7 +13,7 @@ sematic.requirements(name = "tiny", python = "/usr/bin/python3.13", python_versi
 sematic.requirements(name = "incomplete", python = "/usr/bin/python3.13", python_version = "3.11", requirements_lock = "//:incomplete_lock.txt")
 sematic.requirements(name = "unknown_distribution", python = "/usr/bin/python3.13", python_version = "3.11", requirements_lock = "//:unknown_lock.txt")
 sematic.pull(name = "unreachable", image = "127.0.0.1:1/base/python@sha256:{'0' * 64}")
-sematic.debian_image(name = "no_such_package", packages = ["rules-sematic-no-such-package"], suite = "sid")
+sematic.debian_image(name = "no_such_package", packages = ["rules-sematic-no-such-package"], suite = "bookworm")
 """
 REPOSITORIES = ["incomplete", "no_packages", "no_python", "no_such_package", "tiny", "unknown_distribution",
                 "unpinned", "unreachable"]
@@ -121,7 +121,7 @@ CASES = {
         "sematic-pull: error:"),
     "debian_package_missing": (
         'alias(name = "x", actual = "@no_such_package//image")\n', {}, "//debian_package_missing:x",
-        "mmdebstrap failed"),
+        "debian_image(no_such_package): mmdebstrap bookworm amd64 failed (exit "),
     "layer_file_label_with_two_files": (
         'filegroup(name = "two", srcs = ["a.txt", "b.txt"])\nsematic_layer(name = "x", files = {":two": "/x"})\n',
         {"a.txt": "a", "b.txt": "b"}, "//layer_file_label_with_two_files:x",
@@ -149,7 +149,9 @@ IMAGE_CASES = {
         "duplicate_destination/a.txt"),
     "unknown_base_media_type": (
         'filegroup(name = "data")\noci_layout(name = "base", media_type = "application/vnd.example.unknown+json")\n'
-        'sematic_image(name = "image_on_bad_base", base = ":base", binary = ":bin")',
+        'load("@rules_sematic//:pipeline.bzl", "sematic_base_image")\n'
+        'sematic_base_image(name = "declared", base = ":base", python_version = "3.11", python_interpreter = "/usr/bin/python3")\n'
+        'sematic_image(name = "image_on_bad_base", base = ":declared", binary = ":bin")',
         None),
     "hundred_thousand_files": (
         'tree(name = "data", command = "seq 1 100000 | xargs touch")',
@@ -165,7 +167,8 @@ def scratch(tmp_path_factory):
     (root / "WORKSPACE.bzlmod").write_text("")
     (root / "lock.txt").write_text("six==1.17.0\n")
     (root / "incomplete_lock.txt").write_text(
-        "flask==3.1.3 \\\n    --hash=sha256:0ef0e52b8a9cd932855379197dd8f94047b359ca0a78695144304cb45f87c9eb\n")
+        "flask==3.1.3 \\\n    --hash=sha256:0ef0e52b8a9cd932855379197dd8f94047b359ca0a78695144304cb45f87c9eb \\\n"
+        "    --hash=sha256:f4bcbefc124291925f1a26446da31a5178f9483862233b23c0c96a20701f670c\n")
     (root / "unknown_lock.txt").write_text(f"rules-sematic-no-such-distribution==1.0 --hash=sha256:{'0' * 64}\n")
     (root / "BUILD.bazel").write_text("")
     (root / "defs.bzl").write_text(DEFS)
