@@ -15,8 +15,10 @@ def runfiles_path(workspace_name, file):
     return workspace_name + "/" + file.short_path
 
 def display_label(label):
-    """A label as users write it: `//pkg:name` in the main repository (not Bazel 7's `@@//…`),
-    `@repo//pkg` for another repository, by its apparent name (`@pulled`, not the canonical
+    """A label as users write it.
+
+    `//pkg:name` in the main repository (not Bazel 7's `@@//…`), `@repo//pkg` for another
+    repository, by its apparent name (`@pulled`, not the canonical
     `@@rules_sematic~~sematic~pulled`).
 
     Args:
