@@ -1,8 +1,9 @@
-"""Repository rule exposing the rules_sematic Rust tools as labels, without rules_rust.
+"""Repository rule holding the rules_sematic Rust tools and their toolchains, without rules_rust.
 
 It runs `cargo build --release --locked` on the `tools/` workspace and re-runs whenever a file
 under `tools/crates`, `tools/Cargo.toml` or `tools/Cargo.lock` changes. Machines without cargo
-point it at prebuilt binaries instead.
+point it at prebuilt binaries instead. Its `:build_tools` and `:run_tools` targets are the
+toolchain implementations //tools/toolchains registers.
 """
 
 TOOLS = [
@@ -16,22 +17,6 @@ TOOLS = [
 ]
 
 PREBUILT_ENV = "RULES_SEMATIC_PREBUILT_TOOLS"
-
-def tool_attr(tool):
-    """A rule attribute holding the rules_sematic tool `tool`, one of TOOLS, built for the exec platform.
-
-    Args:
-      tool: the tool's binary name, e.g. "sematic-layer".
-
-    Returns:
-      attr.label
-    """
-    return attr.label(
-        default = Label("@rules_sematic_tools//:" + tool),
-        allow_single_file = True,
-        executable = True,
-        cfg = "exec",
-    )
 
 def _find_cargo(rctx):
     cargo = rctx.which("cargo")
@@ -92,14 +77,31 @@ def _sematic_tools_impl(rctx):
     else:
         _cargo_build(rctx)
     rctx.file("BUILD.bazel", """\
+load("{toolchains}", "sematic_build_toolchain", "sematic_run_toolchain")
+
 package(default_visibility = ["//visibility:public"])
 
 exports_files({tools})
-""".format(tools = repr(TOOLS)))
+
+sematic_build_toolchain(
+    name = "build_tools",
+    image = "sematic-image",
+    index = "sematic-index",
+    layer = "sematic-layer",
+    tarball = "sematic-tarball",
+)
+
+sematic_run_toolchain(
+    name = "run_tools",
+    launch = "sematic-launch",
+    push = "sematic-push",
+)
+""".format(tools = repr(TOOLS), toolchains = str(Label("//private:toolchains.bzl"))))
 
 sematic_tools = repository_rule(
     implementation = _sematic_tools_impl,
-    doc = "Builds (or links prebuilt) rules_sematic Rust tools; each is the label `@<name>//:<tool>`.",
+    doc = "Builds (or links prebuilt) rules_sematic Rust tools; each is the label `@<name>//:<tool>`, " +
+          "and `@<name>//:build_tools` / `@<name>//:run_tools` are their toolchain implementations.",
     attrs = {
         "cargo_lock": attr.label(
             default = Label("//tools:Cargo.lock"),
