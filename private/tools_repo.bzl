@@ -60,6 +60,7 @@ def _cargo_build(rctx):
     script = ("set -e; target=$1 cargo=$2 manifest=$3; shift 3; " +
               '"$cargo" build --release --locked --bins --manifest-path "$manifest" --target-dir "$target"; ' +
               'for tool; do cp -f "$target/release/$tool" "$tool"; done')
+    rctx.execute(["mkdir", "-p", cache])
     result = rctx.execute(
         ["flock", target_dir + ".lock", "sh", "-c", script, "sh", target_dir, cargo, manifest] + TOOLS,
         environment = {"CARGO_TERM_COLOR": "never"},
