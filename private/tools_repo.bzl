@@ -1,9 +1,10 @@
 """Repository rule holding the rules_sematic Rust tools and their toolchains, without rules_rust.
 
-It runs `cargo build --release --locked` on the `tools/` workspace and re-runs whenever a file
-under `tools/crates`, `tools/Cargo.toml` or `tools/Cargo.lock` changes. Machines without cargo
-point it at prebuilt binaries instead. Its `:build_tools` and `:run_tools` targets are the
-toolchain implementations //tools/toolchains registers.
+It runs `tools/build.sh` (`cargo build --release --locked` with the flags that make the
+binaries reproducible; the release runs the same script) on the `tools/` workspace and re-runs
+whenever a file under `tools/crates`, `tools/Cargo.toml` or `tools/Cargo.lock` changes.
+Machines without cargo point it at prebuilt binaries instead. Its `:build_tools` and
+`:run_tools` targets are the toolchain implementations //tools/toolchains registers.
 """
 
 TOOLS = [
@@ -55,15 +56,9 @@ def _cargo_build(rctx):
     # One lock around the build and the copy: another checkout building at the same moment
     # would otherwise overwrite target/release between our build and our copy, and this
     # repository would get that checkout's binaries.
-    # The binaries are copies, not symlinks: the next build rewrites target/ while this output
-    # base may still be running the previous ones.
-    script = ("set -e; target=$1 cargo=$2 manifest=$3; shift 3; " +
-              '"$cargo" build --release --locked --bins --manifest-path "$manifest" --target-dir "$target"; ' +
-              'for tool; do cp -f "$target/release/$tool" "$tool"; done')
     rctx.execute(["mkdir", "-p", cache])
     result = rctx.execute(
-        ["flock", target_dir + ".lock", "sh", "-c", script, "sh", target_dir, cargo, manifest] + TOOLS,
-        environment = {"CARGO_TERM_COLOR": "never"},
+        ["flock", target_dir + ".lock", "bash", rctx.path(rctx.attr.build_script), cargo, target_dir, "."] + TOOLS,
         timeout = 3600,
         quiet = True,
     )
@@ -104,6 +99,10 @@ sematic_tools = repository_rule(
     doc = "Builds (or links prebuilt) rules_sematic Rust tools; each is the label `@<name>//:<tool>`, " +
           "and `@<name>//:build_tools` / `@<name>//:run_tools` are their toolchain implementations.",
     attrs = {
+        "build_script": attr.label(
+            default = Label("//tools:build.sh"),
+            doc = "The script compiling the tools (shared with the release).",
+        ),
         "cargo_lock": attr.label(
             default = Label("//tools:Cargo.lock"),
             doc = "The cargo lock file; builds use --locked.",
