@@ -10,9 +10,13 @@ debian_image = _debian_image
 python_requirements = _python_requirements
 sematic_pull = _sematic_pull
 
+# WORKSPACE setup functions declare repositories and register toolchains, not targets: a `name`
+# argument would mean nothing.
 # buildifier: disable=unnamed-macro
 def rules_sematic_dependencies(prebuilt_tools_dir = None):
-    """Declares the repositories rules_sematic needs. Call it once from WORKSPACE.
+    """Declares the repositories rules_sematic needs and registers its toolchains. Call it once from WORKSPACE.
+
+    The toolchains (//tools/toolchains) give build actions and `bazel run` targets the tools.
 
     Args:
       prebuilt_tools_dir: absolute path of a directory with prebuilt rules_sematic tool
@@ -27,6 +31,7 @@ def rules_sematic_dependencies(prebuilt_tools_dir = None):
 
     # C++ toolchains that only let images for another CPU be analysed (//platforms).
     native.register_toolchains("@rules_sematic//platforms:all")
+    native.register_toolchains(str(Label("//tools/toolchains:all")))
 
 # buildifier: disable=unnamed-macro
 def base_images():

@@ -1,10 +1,9 @@
 """Assembling an image from a base and layers: the sematic-image and sematic-tarball actions."""
 
-load(":layer.bzl", "layer_tool_attrs")
 load(":paths.bzl", "display_label")
 load(":platforms.bzl", "cpu_constraint_attrs", "oci_platform")
 load(":providers.bzl", "SematicBaseInfo", "SematicImageInfo")
-load(":tools_repo.bzl", "tool_attr")
+load(":toolchains.bzl", "BUILD_TOOLCHAIN_TYPE", "build_tools")
 
 def base_info(target):
     """The SematicBaseInfo a base target stands for.
@@ -50,7 +49,8 @@ def assemble_image(ctx, base_target, layers, settings, python_version = None, py
     """Declares the image and tarball actions; returns the providers of an image target.
 
     Args:
-      ctx: rule context; the rule must include `image_tool_attrs()` and a `repo_tags` attribute.
+      ctx: rule context; the rule must include `image_tool_attrs()` and declare
+        `toolchains = [BUILD_TOOLCHAIN_TYPE]`.
       base_target: the base Target, or None for an empty base.
       layers: SematicLayerInfo list, appended to the base's layers in order.
       settings: config settings for sematic-image (entrypoint, cmd, env, workdir, user, labels).
@@ -83,7 +83,8 @@ def assemble_image(ctx, base_target, layers, settings, python_version = None, py
     args.add("--output-layout", layout.path)
     args.add("--digest-file", digest)
     ctx.actions.run(
-        executable = ctx.executable._image_tool,
+        executable = build_tools(ctx).image,
+        toolchain = BUILD_TOOLCHAIN_TYPE,
         arguments = [args],
         inputs = depset(inputs, transitive = transitive),
         outputs = [layout, digest],
@@ -109,7 +110,7 @@ def write_tarball(ctx, layout, platform):
     """Declares the action writing the `docker load` tarball of `layout`'s `platform` image.
 
     Args:
-      ctx: rule context of a rule with `image_tool_attrs()`.
+      ctx: rule context of a rule with `repo_tags` declaring `toolchains = [BUILD_TOOLCHAIN_TYPE]`.
       layout: the image layout (tree artifact).
       platform: OCI platform of the image to load (the layout may be an index).
 
@@ -123,7 +124,8 @@ def write_tarball(ctx, layout, platform):
     args.add("--output", tarball)
     args.add_all(ctx.attr.repo_tags or [default_repo_tag(ctx.label)], before_each = "--repo-tag")
     ctx.actions.run(
-        executable = ctx.executable._tarball_tool,
+        executable = build_tools(ctx).tarball,
+        toolchain = BUILD_TOOLCHAIN_TYPE,
         arguments = [args],
         inputs = [layout],
         outputs = [tarball],
@@ -152,7 +154,5 @@ def image_tool_attrs():
             doc = "`repository:tag` names of the image in the tarball output group " +
                   "(default `bazel/<package>:<name>`).",
         ),
-        _image_tool = tool_attr("sematic-image"),
-        _tarball_tool = tool_attr("sematic-tarball"),
-        **dict(layer_tool_attrs(), **cpu_constraint_attrs())
+        **cpu_constraint_attrs()
     )

@@ -4,6 +4,7 @@ load(":assemble.bzl", "assemble_image", "image_tool_attrs")
 load(":layer.bzl", "COMPRESSIONS", "SematicLayerInfo", "build_rootfs_layer")
 load(":platforms.bzl", "IMAGE_PLATFORMS")
 load(":providers.bzl", "SematicBaseInfo")
+load(":toolchains.bzl", "BUILD_TOOLCHAIN_TYPE")
 load(":transitions.bzl", "base_platform_transition")
 
 def _python_attrs(what):
@@ -100,4 +101,5 @@ using it, or for `platform`; its Python is the base's unless `python_version` /
         ),
         **dict(_python_attrs("the result"), **image_tool_attrs())
     ),
+    toolchains = [BUILD_TOOLCHAIN_TYPE],
 )

@@ -6,6 +6,7 @@ load(":paths.bzl", "display_label", "runfiles_path")
 load(":platforms.bzl", "PYTHON_VERSIONS", "image_platform_attr")
 load(":python_deps.bzl", "PythonDepsInfo", "python_deps_aspect")
 load(":runfiles_layers.bzl", "binary_image_path", "split_runfiles")
+load(":toolchains.bzl", "BUILD_TOOLCHAIN_TYPE")
 load(":transitions.bzl", "image_transition")
 
 _PY_TOOLCHAIN = "@bazel_tools//tools/python:toolchain_type"
@@ -185,5 +186,5 @@ Outputs: the image layout directory and `<name>.digest`; output group `tarball`:
         ),
         **image_tool_attrs()
     ),
-    toolchains = [config_common.toolchain_type(_PY_TOOLCHAIN, mandatory = False)],
+    toolchains = [BUILD_TOOLCHAIN_TYPE, config_common.toolchain_type(_PY_TOOLCHAIN, mandatory = False)],
 )

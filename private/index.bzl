@@ -3,7 +3,7 @@
 load(":assemble.bzl", "write_tarball")
 load(":paths.bzl", "display_label")
 load(":providers.bzl", "SematicImageInfo")
-load(":tools_repo.bzl", "tool_attr")
+load(":toolchains.bzl", "BUILD_TOOLCHAIN_TYPE", "build_tools")
 
 def _sematic_image_index_impl(ctx):
     images = [target[SematicImageInfo] for target in ctx.attr.images]
@@ -22,7 +22,8 @@ def _sematic_image_index_impl(ctx):
     args.add("--output-layout", layout.path)
     args.add("--digest-file", digest)
     ctx.actions.run(
-        executable = ctx.executable._index_tool,
+        executable = build_tools(ctx).index,
+        toolchain = BUILD_TOOLCHAIN_TYPE,
         arguments = [args],
         inputs = [image.layout for image in images],
         outputs = [layout, digest],
@@ -55,7 +56,6 @@ image for `docker load` / `podman load` (they load one platform).""",
             doc = "`repository:tag` names of the image in the tarball output group " +
                   "(default `bazel/<package>:<name>`).",
         ),
-        "_index_tool": tool_attr("sematic-index"),
-        "_tarball_tool": tool_attr("sematic-tarball"),
     },
+    toolchains = [BUILD_TOOLCHAIN_TYPE],
 )

@@ -8,7 +8,7 @@ the only key) pointing at the images by digest.
 
 load(":paths.bzl", "runfiles_path")
 load(":providers.bzl", "SematicImageInfo")
-load(":tools_repo.bzl", "tool_attr")
+load(":toolchains.bzl", "RUN_TOOLCHAIN_TYPE", "run_tools")
 load(":wrapper.bzl", "RUNFILES_ROOT", "write_tool_wrapper")
 
 def _sematic_launcher_impl(ctx):
@@ -32,7 +32,7 @@ def _sematic_launcher_impl(ctx):
         "launch_binary": runfiles_path(workspace, launch),
     }))
 
-    tool = ctx.executable._launch_tool
+    tool = run_tools(ctx).launch
     arguments = ["--runfiles-dir", RUNFILES_ROOT, "--config", config]
     if not ctx.attr.push:
         arguments.append("--no-push")
@@ -56,6 +56,6 @@ sematic_launcher = rule(
         "registry": attr.string(doc = "Registry host[:port]."),
         "repository": attr.string(doc = "Repository within the registry."),
         "tag_prefix": attr.string(doc = "Images are tagged `<tag_prefix>_<key>` when pushed."),
-        "_launch_tool": tool_attr("sematic-launch"),
     },
+    toolchains = [RUN_TOOLCHAIN_TYPE],
 )

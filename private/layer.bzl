@@ -1,7 +1,7 @@
 """Layer actions: a JSON list of entries in, a compressed layer blob and its descriptor out."""
 
 load(":paths.bzl", "display_label")
-load(":tools_repo.bzl", "tool_attr")
+load(":toolchains.bzl", "BUILD_TOOLCHAIN_TYPE", "build_tools")
 
 SematicLayerInfo = provider(
     doc = "One layer built by sematic-layer.",
@@ -14,14 +14,11 @@ SematicLayerInfo = provider(
 
 COMPRESSIONS = ["gzip", "zstd"]
 
-def layer_tool_attrs():
-    return {"_layer_tool": tool_attr("sematic-layer")}
-
 def build_layer(ctx, name, entries, inputs, compression, history, symlink_root = None):
     """Declares the action that writes one layer.
 
     Args:
-      ctx: the rule context; its rule must include `layer_tool_attrs()`.
+      ctx: the rule context; its rule must declare `toolchains = [BUILD_TOOLCHAIN_TYPE]`.
       name: unique (within the target) name of the layer, used in output file names.
       entries: list of dicts, the entries of sematic-layer's manifest.
       inputs: depset or list of the Files the entries read.
@@ -40,7 +37,8 @@ def build_layer(ctx, name, entries, inputs, compression, history, symlink_root =
     blob = ctx.actions.declare_file("%s.%s.layer.tar.%s" % (ctx.label.name, name, "gz" if compression == "gzip" else "zst"))
     descriptor = ctx.actions.declare_file("%s.%s.layer.descriptor.json" % (ctx.label.name, name))
     ctx.actions.run(
-        executable = ctx.executable._layer_tool,
+        executable = build_tools(ctx).layer,
+        toolchain = BUILD_TOOLCHAIN_TYPE,
         arguments = [
             "--manifest",
             manifest.path,
@@ -62,7 +60,7 @@ def build_rootfs_layer(ctx, rootfs, compression, history):
     """Declares the action that normalises a root filesystem tarball into a layer.
 
     Args:
-      ctx: the rule context; its rule must include `layer_tool_attrs()`.
+      ctx: the rule context; its rule must declare `toolchains = [BUILD_TOOLCHAIN_TYPE]`.
       rootfs: the tar File (e.g. from mmdebstrap).
       compression: "gzip" or "zstd".
       history: the image history comment for the layer.
@@ -73,7 +71,8 @@ def build_rootfs_layer(ctx, rootfs, compression, history):
     blob = ctx.actions.declare_file("%s.rootfs.layer.tar.%s" % (ctx.label.name, "gz" if compression == "gzip" else "zst"))
     descriptor = ctx.actions.declare_file("%s.rootfs.layer.descriptor.json" % ctx.label.name)
     ctx.actions.run(
-        executable = ctx.executable._layer_tool,
+        executable = build_tools(ctx).layer,
+        toolchain = BUILD_TOOLCHAIN_TYPE,
         arguments = ["--from-tar", rootfs.path, "--output", blob.path, "--descriptor", descriptor.path, "--compression", compression],
         inputs = [rootfs],
         outputs = [blob, descriptor],
@@ -117,6 +116,6 @@ sematic_layer = rule(
         files = attr.label_keyed_string_dict(allow_files = True, doc = "File label -> image path."),
         history = attr.string(doc = "History comment recorded in the image config."),
         symlinks = attr.string_dict(doc = "Image path -> symlink target."),
-        **layer_tool_attrs()
     ),
+    toolchains = [BUILD_TOOLCHAIN_TYPE],
 )

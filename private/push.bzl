@@ -1,7 +1,7 @@
 """sematic_push: `bazel run` target pushing one image."""
 
 load(":providers.bzl", "SematicImageInfo")
-load(":tools_repo.bzl", "tool_attr")
+load(":toolchains.bzl", "RUN_TOOLCHAIN_TYPE", "run_tools")
 load(":wrapper.bzl", "write_tool_wrapper")
 
 def _sematic_push_impl(ctx):
@@ -18,8 +18,9 @@ def _sematic_push_impl(ctx):
         arguments.append("--insecure")
     for cert in ctx.files.ca_certs:
         arguments += ["--ca-cert", cert]
-    executable = write_tool_wrapper(ctx, ctx.executable._push_tool, arguments)
-    runfiles = ctx.runfiles(files = [ctx.executable._push_tool, image.layout] + ctx.files.ca_certs)
+    tool = run_tools(ctx).push
+    executable = write_tool_wrapper(ctx, tool, arguments)
+    runfiles = ctx.runfiles(files = [tool, image.layout] + ctx.files.ca_certs)
     return [DefaultInfo(executable = executable, runfiles = runfiles, files = depset([executable]))]
 
 sematic_push = rule(
@@ -46,6 +47,6 @@ the manifest is pushed by digest after every blob, then the tags. Prints
         "registry": attr.string(mandatory = True, doc = "Registry host[:port], e.g. `ghcr.io`."),
         "repository": attr.string(mandatory = True, doc = "Repository within the registry, e.g. `acme/pipelines`."),
         "tags_to_push": attr.string_list(doc = "Tags to apply after the push by digest."),
-        "_push_tool": tool_attr("sematic-push"),
     },
+    toolchains = [RUN_TOOLCHAIN_TYPE],
 )

@@ -1,8 +1,10 @@
-"""Repository rule exposing the rules_sematic Rust tools as labels, without rules_rust.
+"""Repository rule holding the rules_sematic Rust tools and their toolchains, without rules_rust.
 
-It runs `cargo build --release --locked` on the `tools/` workspace and re-runs whenever a file
-under `tools/crates`, `tools/Cargo.toml` or `tools/Cargo.lock` changes. Machines without cargo
-point it at prebuilt binaries instead.
+It runs `tools/build.sh` (`cargo build --release --locked` with the flags that make the
+binaries reproducible; the release runs the same script) on the `tools/` workspace and re-runs
+whenever a file under `tools/crates`, `tools/Cargo.toml` or `tools/Cargo.lock` changes.
+Machines without cargo point it at prebuilt binaries instead. Its `:build_tools` and
+`:run_tools` targets are the toolchain implementations //tools/toolchains registers.
 """
 
 TOOLS = [
@@ -16,22 +18,6 @@ TOOLS = [
 ]
 
 PREBUILT_ENV = "RULES_SEMATIC_PREBUILT_TOOLS"
-
-def tool_attr(tool):
-    """A rule attribute holding the rules_sematic tool `tool`, one of TOOLS, built for the exec platform.
-
-    Args:
-      tool: the tool's binary name, e.g. "sematic-layer".
-
-    Returns:
-      attr.label
-    """
-    return attr.label(
-        default = Label("@rules_sematic_tools//:" + tool),
-        allow_single_file = True,
-        executable = True,
-        cfg = "exec",
-    )
 
 def _find_cargo(rctx):
     cargo = rctx.which("cargo")
@@ -73,14 +59,9 @@ def _cargo_build(rctx):
     # One lock around the build and the copy: another checkout building at the same moment
     # would otherwise overwrite target/release between our build and our copy, and this
     # repository would get that checkout's binaries.
-    # The binaries are copies, not symlinks: the next build rewrites target/ while this output
-    # base may still be running the previous ones.
-    script = ("set -e; target=$1 cargo=$2 manifest=$3; shift 3; " +
-              '"$cargo" build --release --locked --bins --manifest-path "$manifest" --target-dir "$target"; ' +
-              'for tool; do cp -f "$target/release/$tool" "$tool"; done')
+    rctx.execute(["mkdir", "-p", cache])
     result = rctx.execute(
-        ["flock", target_dir + ".lock", "sh", "-c", script, "sh", target_dir, cargo, manifest] + TOOLS,
-        environment = {"CARGO_TERM_COLOR": "never"},
+        ["flock", target_dir + ".lock", "bash", rctx.path(rctx.attr.build_script), cargo, target_dir, "."] + TOOLS,
         timeout = 3600,
         quiet = True,
     )
@@ -95,15 +76,36 @@ def _sematic_tools_impl(rctx):
     else:
         _cargo_build(rctx)
     rctx.file("BUILD.bazel", """\
+load("{toolchains}", "sematic_build_toolchain", "sematic_run_toolchain")
+
 package(default_visibility = ["//visibility:public"])
 
 exports_files({tools})
-""".format(tools = repr(TOOLS)))
+
+sematic_build_toolchain(
+    name = "build_tools",
+    image = "sematic-image",
+    index = "sematic-index",
+    layer = "sematic-layer",
+    tarball = "sematic-tarball",
+)
+
+sematic_run_toolchain(
+    name = "run_tools",
+    launch = "sematic-launch",
+    push = "sematic-push",
+)
+""".format(tools = repr(TOOLS), toolchains = str(Label("//private:toolchains.bzl"))))
 
 sematic_tools = repository_rule(
     implementation = _sematic_tools_impl,
-    doc = "Builds (or links prebuilt) rules_sematic Rust tools; each is the label `@<name>//:<tool>`.",
+    doc = "Builds (or links prebuilt) rules_sematic Rust tools; each is the label `@<name>//:<tool>`, " +
+          "and `@<name>//:build_tools` / `@<name>//:run_tools` are their toolchain implementations.",
     attrs = {
+        "build_script": attr.label(
+            default = Label("//tools:build.sh"),
+            doc = "The script compiling the tools (shared with the release).",
+        ),
         "cargo_lock": attr.label(
             default = Label("//tools:Cargo.lock"),
             doc = "The cargo lock file; builds use --locked.",
