@@ -284,10 +284,10 @@ ensure_test_caches() {
     fi
     say "test caches: PyPI pages and wheels, Debian root filesystems into $caches (a few minutes)"
     python3 "$REPO/tools/fill_test_caches.py" --caches "$caches"
-    local repo labels=()
-    for repo in "${DEBIAN_TEST_REPOS[@]}"; do labels+=("@@_main~sematic~$repo//image:all"); done
-    (cd "$REPO" && RULES_SEMATIC_DEBIAN_CACHE=$caches/debian bazel query --noshow_progress \
-        "$(IFS=+; echo "${labels[*]}")" >/dev/null) || die "fetching the Debian test bases failed"
+    local repo query=""
+    for repo in "${DEBIAN_TEST_REPOS[@]}"; do query+="${query:+ + }@@_main~sematic~$repo//image:all"; done
+    (cd "$REPO" && RULES_SEMATIC_DEBIAN_CACHE=$caches/debian bazel query --noshow_progress "$query" >/dev/null) \
+        || die "fetching the Debian test bases failed"
     local rootfs=$caches/rootfs-python3-minimal-dash.tar
     if [ ! -f "$rootfs" ]; then
         # mmdebstrap picks its output format from the extension: keep ".tar" last.

@@ -9,8 +9,8 @@
                                      linux x86_64/aarch64, pure-Python): Bazel takes a file
                                      from it by sha256 before it would download anything
   CACHES/offline.bazelrc             the Bazel options of the tests: that repository cache,
-                                     and a downloader config that blocks every host, so a test
-                                     that would reach the network fails instead
+                                     and a downloader config that allows loopback hosts only,
+                                     so a test that would reach the network fails instead
 
 The Debian root filesystems are cached by the build itself (RULES_SEMATIC_DEBIAN_CACHE, see
 private/debian_repo.bzl); tools/bootstrap.sh fetches them once.
@@ -138,7 +138,12 @@ def main():
         jobs = [pool.submit(mirror_project, index_url, pypi, repository, project, versions)
                 for project, versions in sorted(projects.items())]
         total = sum(job.result() for job in jobs)
-    (args.caches / "offline.cfg").write_text("# Bazel downloader config of the tests: no host is reachable.\nblock *\n")
+    # Every URL but a loopback one is rewritten to a blocked host: tests reach only their own
+    # servers (and file:// URLs). (`block *` would block loopback too, whatever `allow` says.)
+    (args.caches / "offline.cfg").write_text(
+        "# Bazel downloader config of the tests: only loopback hosts are reachable.\n"
+        "rewrite ^((?!127\\.0\\.0\\.1[:/]|localhost[:/]).*)$ network-blocked-by-rules-sematic-tests.invalid/$1\n"
+        "block network-blocked-by-rules-sematic-tests.invalid\n")
     (args.caches / "offline.bazelrc").write_text(
         "# Written by tools/fill_test_caches.py: what the tests' Bazel invocations read.\n"
         f"common --repository_cache={repository}\n"

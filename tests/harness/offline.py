@@ -1,7 +1,8 @@
 """The caches the tests read instead of the network, filled once by tools/bootstrap.sh
 (tools/fill_test_caches.py): every Bazel run of the suites gets a PyPI index on disk, a Bazel
 repository cache holding the wheels, the Debian root filesystem cache, and a downloader config
-that blocks every host, so a test that would need the network fails instead of using it."""
+that allows loopback hosts only, so a test that would need the network fails instead of using
+it."""
 
 import os
 from pathlib import Path
