@@ -9,6 +9,11 @@ platform the image is built for. The rootfs tarball is normalised by sematic-lay
 image digest depends only on the packages' content: the same mirror snapshot gives the same
 digest on every machine. The Python interpreter the packages install is found in the root
 filesystem and becomes the base's declared Python.
+
+With `$RULES_SEMATIC_DEBIAN_CACHE` set to a directory, root filesystems are kept there by their
+inputs (suite, architecture, packages, mirror): the next output base or machine sharing it gets
+the same bytes without the network (the tests use one the bootstrap fills). Delete an entry to
+pick up newer packages.
 """
 
 load(":platforms.bzl", "CPUS")
@@ -57,6 +62,8 @@ alias(
 """
 
 _MERGED_USR = ["bin", "lib", "lib32", "lib64", "libx32", "sbin"]
+
+_CACHE_ENV = "RULES_SEMATIC_DEBIAN_CACHE"
 
 def _listing(rctx):
     """{path: symlink target or None} of every entry of image/rootfs.tar (paths without `./`)."""
@@ -110,16 +117,21 @@ def _python(entries, symlinks):
         return "/usr/bin/python" + versions[0], versions[0]
     return None, None
 
-def _debian_rootfs_impl(rctx):
-    # Checked here, when the image is built, not when it is declared: a module extension that
-    # failed would fail every build of the workspace.
-    if not rctx.attr.packages:
-        fail("debian_image(%s): packages is empty: list what the image needs, e.g. [\"python3\"]" % rctx.attr.image_name)
+def _cache_entry(rctx):
+    """The cache file for this root filesystem, or None without $RULES_SEMATIC_DEBIAN_CACHE."""
+    cache = rctx.os.environ.get(_CACHE_ENV)
+    if not cache:
+        return None
+    inputs = "\n".join([rctx.attr.suite, rctx.attr.architecture, rctx.attr.mirror] + rctx.attr.packages)
+    rctx.file("_cache_key", inputs)
+    digest = rctx.execute(["sha256sum", "_cache_key"]).stdout.split(" ")[0]
+    rctx.delete("_cache_key")
+    return "%s/%s-%s-%s.tar" % (cache, rctx.attr.suite, rctx.attr.architecture, digest[:16])
+
+def _mmdebstrap(rctx, output):
     mmdebstrap = rctx.which("mmdebstrap")
     if not mmdebstrap:
         fail("debian_image(%s): mmdebstrap not found: apt-get install mmdebstrap (tools/bootstrap.sh installs it)" % rctx.attr.image_name)
-    rctx.file("image/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
-    rctx.file("image/group", "root:x:0:\nnogroup:x:65534:\n")
     rctx.report_progress("mmdebstrap %s %s: %s" % (rctx.attr.suite, rctx.attr.architecture, ", ".join(rctx.attr.packages)))
     result = rctx.execute(
         [
@@ -131,7 +143,7 @@ def _debian_rootfs_impl(rctx):
             # Snapshot mirrors serve Release files past their Valid-Until date.
             "--aptopt=Acquire::Check-Valid-Until \"false\"",
             rctx.attr.suite,
-            rctx.path("image/rootfs.tar"),
+            output,
             rctx.attr.mirror,
         ],
         environment = {"SOURCE_DATE_EPOCH": "0"},
@@ -140,6 +152,26 @@ def _debian_rootfs_impl(rctx):
     )
     if result.return_code != 0:
         fail("debian_image(%s): mmdebstrap %s %s failed (exit %d): %s" % (rctx.attr.image_name, rctx.attr.suite, rctx.attr.architecture, result.return_code, result.stderr[-3000:]))
+
+def _debian_rootfs_impl(rctx):
+    # Checked here, when the image is built, not when it is declared: a module extension that
+    # failed would fail every build of the workspace.
+    if not rctx.attr.packages:
+        fail("debian_image(%s): packages is empty: list what the image needs, e.g. [\"python3\"]" % rctx.attr.image_name)
+    rctx.file("image/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
+    rctx.file("image/group", "root:x:0:\nnogroup:x:65534:\n")
+    rootfs = rctx.path("image/rootfs.tar")
+    cached = _cache_entry(rctx)
+    if cached and rctx.path(cached).exists:
+        rctx.report_progress("root filesystem from %s" % cached)
+        rctx.execute(["cp", cached, rootfs])
+    else:
+        _mmdebstrap(rctx, rootfs)
+        if cached:
+            # Renamed into place: a concurrent or interrupted fill never leaves half a file.
+            result = rctx.execute(["sh", "-c", 'mkdir -p "$(dirname "$2")" && cp "$1" "$2.$$" && mv "$2.$$" "$2"', "sh", rootfs, cached])
+            if result.return_code != 0:
+                fail("debian_image(%s): cannot store the root filesystem in %s: %s" % (rctx.attr.image_name, cached, result.stderr))
     entries = _listing(rctx)
     symlinks = _merged_usr_symlinks(entries)
     symlinks.update(rctx.attr.symlinks)
@@ -186,6 +218,7 @@ _debian_rootfs = repository_rule(
     implementation = _debian_rootfs_impl,
     doc = "One architecture of a debian_image: its root filesystem and `//image`.",
     attrs = dict(DEBIAN_IMAGE_ATTRS, architecture = attr.string(mandatory = True), image_name = attr.string(mandatory = True)),
+    environ = [_CACHE_ENV],
 )
 
 def _debian_image_hub_impl(rctx):

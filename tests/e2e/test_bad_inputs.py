@@ -13,9 +13,9 @@ sematic.requirements(name = "tiny", python = "/usr/bin/python3.13", python_versi
 sematic.requirements(name = "incomplete", python = "/usr/bin/python3.13", python_version = "3.11", requirements_lock = "//:incomplete_lock.txt")
 sematic.requirements(name = "unknown_distribution", python = "/usr/bin/python3.13", python_version = "3.11", requirements_lock = "//:unknown_lock.txt")
 sematic.pull(name = "unreachable", image = "127.0.0.1:1/base/python@sha256:{'0' * 64}")
-sematic.debian_image(name = "no_such_package", packages = ["rules-sematic-no-such-package"], suite = "bookworm")
+sematic.debian_image(name = "no_mirror", packages = ["python3"], mirror = "file:///nonexistent/debian-mirror")
 """
-REPOSITORIES = ["incomplete", "no_packages", "no_python", "no_such_package", "tiny", "unknown_distribution",
+REPOSITORIES = ["incomplete", "no_packages", "no_mirror", "no_python", "tiny", "unknown_distribution",
                 "unpinned", "unreachable"]
 
 LOAD = 'load("@rules_sematic//:pipeline.bzl", "sematic_image", "sematic_layer", "sematic_pipeline")\n'
@@ -115,13 +115,13 @@ CASES = {
     "unknown_distribution": (
         'alias(name = "x", actual = "@unknown_distribution//:rules_sematic_no_such_distribution")\n', {},
         "//unknown_distribution:x",
-        "Error downloading [https://pypi.org/simple/rules-sematic-no-such-distribution/]"),
+        "/pypi/rules-sematic-no-such-distribution/index.html] to "),
     "unreachable_registry": (
         'alias(name = "x", actual = "@unreachable//image")\n', {}, "//unreachable_registry:x",
         "sematic-pull: error:"),
-    "debian_package_missing": (
-        'alias(name = "x", actual = "@no_such_package//image")\n', {}, "//debian_package_missing:x",
-        "debian_image(no_such_package): mmdebstrap bookworm amd64 failed (exit "),
+    "debian_mirror_unreachable": (
+        'alias(name = "x", actual = "@no_mirror//image")\n', {}, "//debian_mirror_unreachable:x",
+        "debian_image(no_mirror): mmdebstrap bookworm amd64 failed (exit "),
     "layer_file_label_with_two_files": (
         'filegroup(name = "two", srcs = ["a.txt", "b.txt"])\nsematic_layer(name = "x", files = {":two": "/x"})\n',
         {"a.txt": "a", "b.txt": "b"}, "//layer_file_label_with_two_files:x",

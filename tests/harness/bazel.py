@@ -6,6 +6,8 @@ import subprocess
 from pathlib import Path
 from typing import Optional
 
+from . import offline
+
 REPO = Path(__file__).resolve().parents[2]
 
 # Workspaces other than this checkout reach it as an outside module. Bazel 7's hermetic sandbox
@@ -15,9 +17,11 @@ OUTSIDE_MODULE_RC = Path(__file__).resolve().parent / "outside_module.bazelrc"
 
 
 def clean_env(extra: Optional[dict] = None) -> dict:
-    """The environment for a Bazel client: ours, minus what would change what it builds."""
+    """The environment for a Bazel client: ours, minus what would change what it builds, plus
+    what makes it read the test caches instead of the network."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("RULES_SEMATIC_PREBUILT_TOOLS", "SEMATIC_CONTAINER_IMAGE", "SEMATIC_CONTAINER_IMAGE_URIS")}
+    env.update(offline.bazel_env())
     env.update(extra or {})
     return env
 
@@ -28,8 +32,8 @@ class Bazel:
     def __init__(self, workspace: Path, output_base: Optional[Path] = None):
         self.workspace = Path(workspace)
         self.startup = [f"--output_base={output_base}"] if output_base else []
-        if self.workspace.resolve() != REPO:
-            self.startup.append(f"--bazelrc={OUTSIDE_MODULE_RC}")
+        outside = [OUTSIDE_MODULE_RC] if self.workspace.resolve() != REPO else []
+        self.startup.append(f"--bazelrc={offline.bazelrc(*outside)}")
 
     def run(self, *args, check: bool = True, env: Optional[dict] = None, timeout: int = 1800,
             startup=()) -> subprocess.CompletedProcess:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from . import offline
 from .faultproxy import FaultProxy
 from .registry import LocalRegistry
 from .tokenserver import TokenServer
@@ -22,8 +23,6 @@ SUMMARY = re.compile(
     r"streamed=(?P<streamed>\d+) manifest=(?P<manifest>pushed|existed) tags=(?P<tags>\S+)$",
     re.M,
 )
-
-CACHE = Path(os.environ.get("RULES_SEMATIC_HOME") or Path.home() / ".cache" / "rules_sematic")
 
 
 def parse_summaries(stderr: str) -> list:
@@ -145,19 +144,8 @@ def require(*commands):
 
 @pytest.fixture(scope="session")
 def python_rootfs() -> Path:
-    """A Debian rootfs tarball with python3-minimal and dash (mmdebstrap's extract variant),
-    built once and cached across sessions."""
-    require("mmdebstrap")
-    target = CACHE / "test-images" / "rootfs-python3-minimal-dash.tar"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # mmdebstrap picks its output format from the extension: keep ".tar" last.
-        partial = target.with_name("partial-" + target.name)
-        subprocess.run(["mmdebstrap", "--quiet", "--variant=extract",
-                        "--include=python3-minimal,dash", "bookworm", str(partial)],
-                       check=True, env={**os.environ, "SOURCE_DATE_EPOCH": "1700000000"})
-        partial.rename(target)
-    return target
+    """A Debian rootfs tarball with python3-minimal and dash, from the test caches."""
+    return offline.python_rootfs()
 
 
 @pytest.fixture(scope="session")
