@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use clap::{ArgGroup, Parser};
+use sematic_layer::assemble::{assemble, PieceArg};
 use sematic_layer::from_tar::RootfsIndex;
 use sematic_layer::manifest::Manifest;
 use sematic_layer::plan::Plan;
@@ -14,10 +15,11 @@ use sematic_oci_core::media_type::Compression;
 
 /// Build one reproducible OCI layer in a single streaming pass: tar (sorted, mtime
 /// 1970-01-01, uid/gid 0 unless --from-tar), sha256 of the tar (the diff_id), compression,
-/// sha256 of the blob (the digest).
+/// sha256 of the blob (the digest). Or a piece of a layer (--piece), or a layer assembled from
+/// pieces without compressing them again (--assemble).
 #[derive(Parser)]
 #[command(name = "sematic-layer", version)]
-#[command(group(ArgGroup::new("input").required(true).args(["manifest", "from_tar"])))]
+#[command(group(ArgGroup::new("input").required(true).args(["manifest", "from_tar", "assemble"])))]
 struct Cli {
     /// JSON list of the layer's entries ({"symlink_root": …, "entries": [{"path", "kind", …}]}),
     /// written by the Starlark rule. Kinds: file, empty, dir, symlink, tree, link.
@@ -28,6 +30,22 @@ struct Cli {
     /// owners, modes, links and devices kept), e.g. from `mmdebstrap --variant=extract`.
     #[arg(long, value_name = "ROOTFS.tar")]
     from_tar: Option<PathBuf>,
+
+    /// Write a piece instead of a layer: only what is at or below ROOT (an absolute path; its
+    /// parent directories are left out), and no end-of-archive marker, for --assemble to
+    /// concatenate. The descriptor is then a piece descriptor. Needs --manifest.
+    #[arg(long, value_name = "ROOT", requires = "manifest")]
+    piece: Option<String>,
+
+    /// Assemble the layer from pieces, in this order, without compressing them again: the
+    /// --directory entries, each piece, then the end-of-archive marker. Repeat.
+    #[arg(long = "assemble", value_name = "PIECE.json=BLOB", value_parser = PieceArg::parse)]
+    assemble: Vec<PieceArg>,
+
+    /// A directory entry (mode 0755) before the pieces of --assemble, e.g. the pieces' common
+    /// parents /app and /app/_ext. Repeat, parents first.
+    #[arg(long = "directory", value_name = "PATH", requires = "assemble")]
+    directories: Vec<String>,
 
     /// Where to write the layer blob. Written to a temporary file and renamed into place only
     /// when the whole layer succeeded.
@@ -59,22 +77,42 @@ fn run(cli: Cli) -> Result<()> {
         .or_else(|| std::thread::available_parallelism().ok())
         .map_or(1, NonZeroUsize::get);
     // Everything that can be checked without writing is checked before the blob is started.
-    let stream = match (&cli.manifest, &cli.from_tar) {
+    let layer = match (&cli.manifest, &cli.from_tar) {
         (Some(manifest), _) => {
-            let plan = Plan::build(&Manifest::read(manifest)?)?;
+            let mut plan = Plan::build(&Manifest::read(manifest)?)?;
+            if let Some(root) = &cli.piece {
+                plan.restrict_to(root)?;
+            }
             let mut stream = LayerStream::create(&cli.output, cli.compression, jobs)?;
             plan.write(stream.tar())?;
-            stream
+            if cli.piece.is_some() {
+                let (first, last) = plan.first_and_last().unwrap_or(("", ""));
+                let piece = stream.finish_piece(first, last)?;
+                let descriptor = piece.descriptor.prepare(&cli.descriptor)?;
+                piece.blob.commit()?;
+                return descriptor.commit();
+            }
+            stream.finish()?
         }
         (None, Some(rootfs)) => {
             let mut index = RootfsIndex::open(rootfs)?;
             let mut stream = LayerStream::create(&cli.output, cli.compression, jobs)?;
             index.write(stream.tar())?;
-            stream
+            stream.finish()?
         }
-        (None, None) => bail!("give --manifest ENTRIES.json or --from-tar ROOTFS.tar"),
+        (None, None) if !cli.assemble.is_empty() => assemble(
+            &cli.assemble,
+            &cli.directories,
+            cli.compression,
+            &cli.output,
+            jobs,
+        )?,
+        (None, None) => {
+            bail!(
+                "give --manifest ENTRIES.json, --from-tar ROOTFS.tar or --assemble PIECE.json=BLOB"
+            )
+        }
     };
-    let layer = stream.finish()?;
     let descriptor = layer.descriptor.prepare(&cli.descriptor)?;
     layer.blob.commit()?;
     descriptor.commit()

@@ -84,6 +84,38 @@ impl Plan {
         Ok(plan)
     }
 
+    /// Keeps only what is at or below `root` (an absolute path): a piece of a layer, whose
+    /// parent directories other pieces or the assembled layer provide. Entries the manifest put
+    /// elsewhere are an error.
+    pub fn restrict_to(&mut self, root: &str) -> Result<()> {
+        let root = root
+            .strip_prefix('/')
+            .filter(|r| !r.is_empty() && !r.ends_with('/'))
+            .with_context(|| {
+                format!("--piece {root:?} is not an absolute path like /app/_ext/x")
+            })?;
+        let below = format!("{root}/");
+        let mut outside = Vec::new();
+        self.nodes.retain(|name, planned| {
+            let inside = name == root || name.starts_with(&below);
+            if !inside && planned.origin.is_some() {
+                outside.push(name.clone());
+            }
+            inside
+        });
+        if let Some(name) = outside.first() {
+            bail!("/{name} is outside the piece's root /{root}: a piece holds one directory tree");
+        }
+        Ok(())
+    }
+
+    /// Names of the first and last nodes, if any.
+    pub fn first_and_last(&self) -> Option<(&str, &str)> {
+        let first = self.nodes.keys().next()?;
+        let last = self.nodes.keys().next_back()?;
+        Some((first, last))
+    }
+
     /// Writes every node, in order, reading file contents as it goes.
     pub fn write<W: io::Write>(&self, tar: &mut TarWriter<W>) -> Result<()> {
         for (name, planned) in &self.nodes {

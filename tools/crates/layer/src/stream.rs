@@ -13,8 +13,10 @@ use sematic_oci_core::fsutil::AtomicFile;
 use sematic_oci_core::media_type::{Compression, Family};
 
 use crate::gzip::ParallelGzip;
+use crate::piece::PieceDescriptor;
 use sematic_oci_core::archive::TarWriter;
 use sematic_oci_core::layer_descriptor::LayerDescriptor;
+use sematic_oci_core::Digest;
 
 /// zstd level: libzstd's default, about gzip -6's ratio at several times its speed. Pinned
 /// because it decides the layer's bytes.
@@ -23,7 +25,8 @@ pub const ZSTD_LEVEL: i32 = 3;
 /// Bytes per write to the blob file.
 const OUTPUT_BUFFER: usize = 1 << 20;
 
-type BlobWriter = HashingWriter<BufWriter<AtomicFile>>;
+/// The blob file being written, hashed (digest) and counted (size) on the way.
+pub type BlobWriter = HashingWriter<BufWriter<AtomicFile>>;
 
 /// The compressor between the tar stream and the blob file.
 pub struct Compressor(Codec);
@@ -35,7 +38,8 @@ enum Codec {
 }
 
 impl Compressor {
-    fn new(compression: Compression, output: BlobWriter, jobs: usize) -> io::Result<Self> {
+    /// A compressor writing one gzip member, zstd frame or plain run into `output`.
+    pub fn new(compression: Compression, output: BlobWriter, jobs: usize) -> io::Result<Self> {
         Ok(Compressor(match compression {
             Compression::None => Codec::None(output),
             Compression::Gzip => Codec::Gzip(ParallelGzip::new(output, jobs)?),
@@ -51,7 +55,8 @@ impl Compressor {
         }))
     }
 
-    fn finish(self) -> io::Result<BlobWriter> {
+    /// Ends the member, frame or run; returns the blob writer for the next one.
+    pub fn finish(self) -> io::Result<BlobWriter> {
         match self.0 {
             Codec::None(output) => Ok(output),
             Codec::Gzip(gzip) => gzip.finish(),
@@ -76,6 +81,15 @@ impl Write for Compressor {
     }
 }
 
+/// Starts writing the blob file at `blob` (through a temporary file).
+pub fn blob_writer(blob: &Path) -> Result<BlobWriter> {
+    let file = AtomicFile::create(blob)?;
+    Ok(HashingWriter::new(BufWriter::with_capacity(
+        OUTPUT_BUFFER,
+        file,
+    )))
+}
+
 /// The tar writer of a layer: its bytes are hashed (diff_id) and then compressed.
 pub type LayerTar = TarWriter<HashingWriter<Compressor>>;
 
@@ -96,8 +110,7 @@ impl LayerStream {
     /// Starts writing the blob at `blob` (through a temporary file) with `jobs` compression
     /// threads.
     pub fn create(blob: &Path, compression: Compression, jobs: usize) -> Result<Self> {
-        let file = AtomicFile::create(blob)?;
-        let output = HashingWriter::new(BufWriter::with_capacity(OUTPUT_BUFFER, file));
+        let output = blob_writer(blob)?;
         let compressor = Compressor::new(compression, output, jobs)
             .with_context(|| format!("starting the compressor for {}", blob.display()))?;
         Ok(LayerStream {
@@ -115,15 +128,10 @@ impl LayerStream {
     /// Ends the archive and the compressed stream, and describes the result.
     pub fn finish(self) -> Result<FinishedLayer> {
         let entries = self.tar.entries();
-        let context = || format!("writing {}", self.blob.display());
-        let tar = self.tar.finish().with_context(context)?;
+        let context = format!("writing {}", self.blob.display());
+        let tar = self.tar.finish().context(context.clone())?;
         let (compressor, diff_id, uncompressed_size) = tar.finish();
-        let output = compressor.finish().with_context(context)?;
-        let (buffered, digest, size) = output.finish();
-        let blob = buffered
-            .into_inner()
-            .map_err(|err| err.into_error())
-            .with_context(context)?;
+        let (blob, digest, size) = close(compressor).context(context)?;
         // Layers are described in the OCI family; the image step maps them to its base's family.
         let media_type = Family::Oci.layer(self.compression)?.to_owned();
         Ok(FinishedLayer {
@@ -138,4 +146,45 @@ impl LayerStream {
             blob,
         })
     }
+
+    /// Ends the compressed stream without the end-of-archive marker (a piece, see
+    /// [`crate::piece`]); `first` and `last` are the names of its first and last entries.
+    pub fn finish_piece(self, first: &str, last: &str) -> Result<FinishedPiece> {
+        let entries = self.tar.entries();
+        let context = format!("writing {}", self.blob.display());
+        let tar = self.tar.finish_piece().context(context.clone())?;
+        let (compressor, uncompressed_digest, uncompressed_size) = tar.finish();
+        let (blob, digest, size) = close(compressor).context(context)?;
+        Ok(FinishedPiece {
+            descriptor: PieceDescriptor {
+                compression: self.compression.name().to_owned(),
+                digest,
+                size,
+                uncompressed_digest,
+                uncompressed_size,
+                entries,
+                first: first.to_owned(),
+                last: last.to_owned(),
+            },
+            blob,
+        })
+    }
+}
+
+/// A finished piece: its descriptor and the blob file, not yet renamed into place.
+pub struct FinishedPiece {
+    pub descriptor: PieceDescriptor,
+    pub blob: AtomicFile,
+}
+
+/// Ends the compressed stream: the blob file (uncommitted), its digest and its size.
+pub fn close(compressor: Compressor) -> io::Result<(AtomicFile, Digest, u64)> {
+    finish_blob(compressor.finish()?)
+}
+
+/// Flushes the blob file: the file (uncommitted), its digest and its size.
+pub fn finish_blob(output: BlobWriter) -> io::Result<(AtomicFile, Digest, u64)> {
+    let (buffered, digest, size) = output.finish();
+    let blob = buffered.into_inner().map_err(|err| err.into_error())?;
+    Ok((blob, digest, size))
 }

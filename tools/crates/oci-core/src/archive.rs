@@ -38,14 +38,17 @@ impl Owner {
 /// A tar stream being written, one normalised entry at a time. Names are relative paths without
 /// a leading `/`; directories get their trailing `/` here.
 pub struct TarWriter<W: Write> {
-    builder: tar::Builder<W>,
+    builder: tar::Builder<EndGate<W>>,
     entries: u64,
 }
 
 impl<W: Write> TarWriter<W> {
     pub fn new(output: W) -> Self {
         TarWriter {
-            builder: tar::Builder::new(output),
+            builder: tar::Builder::new(EndGate {
+                inner: output,
+                closed: false,
+            }),
             entries: 0,
         }
     }
@@ -106,7 +109,14 @@ impl<W: Write> TarWriter<W> {
 
     /// Writes the end-of-archive marker and returns the output.
     pub fn finish(self) -> io::Result<W> {
-        self.builder.into_inner()
+        Ok(self.builder.into_inner()?.inner)
+    }
+
+    /// Returns the output without the end-of-archive marker: a piece of an archive, to be
+    /// concatenated with others (a reader stops at the first marker).
+    pub fn finish_piece(mut self) -> io::Result<W> {
+        self.builder.get_mut().closed = true;
+        Ok(self.builder.into_inner()?.inner)
     }
 
     fn link(
@@ -127,6 +137,29 @@ impl<W: Write> TarWriter<W> {
         self.builder.append_data(header, as_path(name), data)?;
         self.entries += 1;
         Ok(())
+    }
+}
+
+/// Length of the end-of-archive marker: two zero blocks.
+pub const END_OF_ARCHIVE: usize = 1024;
+
+/// Passes bytes through until closed; then drops them. The tar crate always ends an archive it
+/// is done with; for a piece, the gate is closed first and that marker goes nowhere.
+struct EndGate<W> {
+    inner: W,
+    closed: bool,
+}
+
+impl<W: Write> Write for EndGate<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -235,6 +268,25 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn pieces_and_an_end_marker_concatenate_into_the_whole_archive() {
+        let mut first = TarWriter::new(Vec::new());
+        first.directory(b"app", Owner::root(0o755)).unwrap();
+        let first = first.finish_piece().unwrap();
+        let mut second = TarWriter::new(Vec::new());
+        second
+            .file(b"app/x.py", Owner::root(0o644), 2, &b"hi"[..])
+            .unwrap();
+        let second = second.finish_piece().unwrap();
+        let mut whole = TarWriter::new(Vec::new());
+        whole.directory(b"app", Owner::root(0o755)).unwrap();
+        whole
+            .file(b"app/x.py", Owner::root(0o644), 2, &b"hi"[..])
+            .unwrap();
+        let whole = whole.finish().unwrap();
+        assert_eq!([first, second, vec![0; END_OF_ARCHIVE]].concat(), whole);
     }
 
     #[test]

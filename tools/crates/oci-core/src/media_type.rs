@@ -50,6 +50,15 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// The name [`Compression::parse`] takes: `gzip`, `zstd`, `none`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+
     /// Parses the names used on command lines and in Starlark: `gzip`, `zstd`, `none`.
     pub fn parse(name: &str) -> Result<Self> {
         match name {
@@ -93,17 +102,12 @@ impl Family {
             (Family::Docker, Compression::Gzip) => Ok(DOCKER_LAYER_GZIP),
             (Family::Docker, other) => bail!(
                 "{} layers cannot go on a Docker v2 schema 2 base: use gzip, or an OCI base",
-                compression_name(other)
+                match other {
+                    Compression::None => "uncompressed",
+                    other => other.name(),
+                }
             ),
         }
-    }
-}
-
-fn compression_name(compression: Compression) -> &'static str {
-    match compression {
-        Compression::None => "uncompressed",
-        Compression::Gzip => "gzip",
-        Compression::Zstd => "zstd",
     }
 }
 
