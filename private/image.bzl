@@ -1,8 +1,8 @@
 """sematic_image: a base image plus a py_binary's runfiles in Python-aware layers."""
 
 load(":assemble.bzl", "assemble_image", "base_info", "image_tool_attrs")
-load(":layer.bzl", "COMPRESSIONS", "SematicLayerInfo", "build_layer")
-load(":paths.bzl", "display_label", "runfiles_path")
+load(":layer.bzl", "COMPRESSIONS", "SematicLayerInfo", "assemble_layer", "build_layer")
+load(":paths.bzl", "display_label", "relative_target", "runfiles_path")
 load(":platforms.bzl", "PYTHON_VERSIONS", "image_platform_attr")
 load(":python_deps.bzl", "PythonDepsInfo", "python_deps_aspect")
 load(":runfiles_layers.bzl", "binary_image_path", "split_runfiles")
@@ -45,17 +45,6 @@ def image_env(user_env, worker_path, python, python_version):
         env["RULES_SEMATIC_PYTHON_VERSION"] = python_version
     return env
 
-def _relative_target(link, target):
-    """`target` (absolute) as a path relative to the directory of `link` (absolute)."""
-    link_dir = link.split("/")[1:-1]
-    parts = target.split("/")[1:]
-    common = 0
-    for a, b in zip(link_dir, parts):
-        if a != b:
-            break
-        common += 1
-    return "/".join([".."] * (len(link_dir) - common) + parts[common:])
-
 def _interpreter(ctx, base):
     """How the image runs Python.
 
@@ -79,7 +68,7 @@ def _interpreter(ctx, base):
         base = struct(python_interpreter = "/usr/bin/python3", python_version = None)
     if not base.python_interpreter:
         fail("%s: the base does not say which Python it has: use a rules_sematic base, declare it (sematic.pull(..., python_version = \"3.11\")) or wrap it (sematic_base_image(base = ..., python_version = \"3.11\", python_interpreter = \"/usr/bin/python3.11\"))" % display_label(ctx.label))
-    link = {"kind": "symlink", "path": BASE_INTERPRETER_SHIM, "target": _relative_target(BASE_INTERPRETER_SHIM, base.python_interpreter)}
+    link = {"kind": "symlink", "path": BASE_INTERPRETER_SHIM, "target": relative_target(BASE_INTERPRETER_SHIM, base.python_interpreter)}
     return struct(path = BASE_INTERPRETER_SHIM, files = depset(), entries = [link], version = base.python_version)
 
 def _check_python_version(ctx, version):
@@ -105,18 +94,28 @@ def _sematic_image_impl(ctx):
     base = base_info(ctx.attr.base) if ctx.attr.base else None
     python = _interpreter(ctx, base)
     _check_python_version(ctx, python.version)
-    split = split_runfiles(ctx, ctx.attr.binary, python.files, ctx.attr.image_layers, extra_entries = python.entries)
+    image_layers = [
+        struct(target = target, wheels = target[PythonDepsInfo].wheels.to_list())
+        for target in ctx.attr.image_layers
+    ]
+    wheels = ctx.attr.binary[PythonDepsInfo].wheels.to_list()
+    split = split_runfiles(ctx, ctx.attr.binary, python.files, image_layers, wheels, extra_entries = python.entries)
     layers = [ctx.attr._sematic_tools_layer[SematicLayerInfo]]
     for group in split.groups:
-        layers.append(build_layer(
-            ctx,
-            group.name,
-            group.entries,
-            group.inputs,
-            ctx.attr.compression,
-            group.history,
-            symlink_root = split.runfiles_root,
-        ))
+        if group.kind == "layer":
+            layers.append(group.layer)
+        elif group.kind == "pieces":
+            layers.append(assemble_layer(ctx, group.name, group.pieces, group.directories, ctx.attr.compression, group.history))
+        else:
+            layers.append(build_layer(
+                ctx,
+                group.name,
+                group.entries,
+                group.inputs,
+                ctx.attr.compression,
+                group.history,
+                symlink_root = split.runfiles_root if group.contained else None,
+            ))
 
     return assemble_image(ctx, ctx.attr.base, layers, {
         "cmd": None,
@@ -158,8 +157,10 @@ Outputs: the image layout directory and `<name>.digest`; output group `tarball`:
             doc = "Environment, merged over the base's; `$VAR`/`${VAR}` expand against the base env.",
         ),
         image_layers = attr.label_list(
+            aspects = [python_deps_aspect],
             doc = "Dependencies to put in layers of their own (in this order), e.g. a large " +
-                  "framework that changes rarely. Their files leave the automatic layers.",
+                  "framework that changes rarely. Their files leave the automatic layers; the " +
+                  "requirement() distributions among them each get a layer of their own.",
         ),
         interpreter = attr.string(
             default = "base",

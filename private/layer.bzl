@@ -29,30 +29,84 @@ def build_layer(ctx, name, entries, inputs, compression, history, symlink_root =
     Returns:
       SematicLayerInfo
     """
-    manifest = ctx.actions.declare_file("%s.%s.layer.json" % (ctx.label.name, name))
+    layer = write_layer(ctx, name, entries, inputs, compression, symlink_root = symlink_root)
+    return SematicLayerInfo(blob = layer.blob, descriptor = layer.descriptor, history = history)
+
+def write_layer(ctx, name, entries, inputs, compression, symlink_root = None, piece_root = None):
+    """Declares the sematic-layer action writing a layer, or a piece of one.
+
+    Args:
+      ctx: the rule context; its rule must declare `toolchains = [BUILD_TOOLCHAIN_TYPE]`.
+      name: unique (within the target and compression) name, used in output file names.
+      entries: list of dicts, the entries of sematic-layer's manifest.
+      inputs: depset or list of the Files the entries read.
+      compression: "gzip" or "zstd".
+      symlink_root: image path symlink targets must stay within, or None.
+      piece_root: write a piece (see tools/crates/layer/src/piece.rs) of what is below this
+        image path, instead of a layer.
+
+    Returns:
+      struct(blob, descriptor): the Files.
+    """
+    kind = "piece" if piece_root else "layer"
+    prefix = "%s.%s.%s.%s" % (ctx.label.name, name, compression, kind)
+    manifest = ctx.actions.declare_file(prefix + ".json")
     content = {"entries": entries}
     if symlink_root:
         content["symlink_root"] = symlink_root
     ctx.actions.write(manifest, json.encode(content))
-    blob = ctx.actions.declare_file("%s.%s.layer.tar.%s" % (ctx.label.name, name, "gz" if compression == "gzip" else "zst"))
-    descriptor = ctx.actions.declare_file("%s.%s.layer.descriptor.json" % (ctx.label.name, name))
+    blob = ctx.actions.declare_file("%s.tar.%s" % (prefix, "gz" if compression == "gzip" else "zst"))
+    descriptor = ctx.actions.declare_file(prefix + ".descriptor.json")
+    args = ctx.actions.args()
+    args.add("--manifest", manifest)
+    if piece_root:
+        args.add("--piece", piece_root)
+    args.add("--output", blob)
+    args.add("--descriptor", descriptor)
+    args.add("--compression", compression)
     ctx.actions.run(
         executable = build_tools(ctx).layer,
         toolchain = BUILD_TOOLCHAIN_TYPE,
-        arguments = [
-            "--manifest",
-            manifest.path,
-            "--output",
-            blob.path,
-            "--descriptor",
-            descriptor.path,
-            "--compression",
-            compression,
-        ],
+        arguments = [args],
         inputs = depset([manifest], transitive = [inputs] if type(inputs) == "depset" else [depset(inputs)]),
         outputs = [blob, descriptor],
-        mnemonic = "SematicLayer",
-        progress_message = "Building %s layer of %%{label}" % name,
+        mnemonic = "SematicPiece" if piece_root else "SematicLayer",
+        progress_message = "Building %s %s of %%{label}" % (name, kind),
+    )
+    return struct(blob = blob, descriptor = descriptor)
+
+def assemble_layer(ctx, name, pieces, directories, compression, history):
+    """Declares the action that assembles a layer from pieces (without compressing again).
+
+    Args:
+      ctx: the rule context; its rule must declare `toolchains = [BUILD_TOOLCHAIN_TYPE]`.
+      name: unique (within the target) name of the layer.
+      pieces: list of struct(blob, descriptor), in image path order.
+      directories: the pieces' common parent directories, parents first.
+      compression: "gzip" or "zstd" (every piece's).
+      history: the image history comment for the layer.
+
+    Returns:
+      SematicLayerInfo
+    """
+    prefix = "%s.%s.layer" % (ctx.label.name, name)
+    blob = ctx.actions.declare_file("%s.tar.%s" % (prefix, "gz" if compression == "gzip" else "zst"))
+    descriptor = ctx.actions.declare_file(prefix + ".descriptor.json")
+    args = ctx.actions.args()
+    for piece in pieces:
+        args.add("--assemble", "%s=%s" % (piece.descriptor.path, piece.blob.path))
+    args.add_all(directories, before_each = "--directory")
+    args.add("--output", blob)
+    args.add("--descriptor", descriptor)
+    args.add("--compression", compression)
+    ctx.actions.run(
+        executable = build_tools(ctx).layer,
+        toolchain = BUILD_TOOLCHAIN_TYPE,
+        arguments = [args],
+        inputs = [f for piece in pieces for f in (piece.blob, piece.descriptor)],
+        outputs = [blob, descriptor],
+        mnemonic = "SematicAssembleLayer",
+        progress_message = "Assembling %s layer of %%{label}" % name,
     )
     return SematicLayerInfo(blob = blob, descriptor = descriptor, history = history)
 

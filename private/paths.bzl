@@ -34,3 +34,22 @@ def display_label(label):
         return target
     repository = [part for part in label.workspace_name.replace("+", "~").split("~") if part][-1]
     return "@%s%s" % (repository, target)
+
+def relative_target(link, target):
+    """The relative symlink target from `link` to `target` (both absolute image paths).
+
+    Args:
+      link: absolute path of the symlink.
+      target: absolute path it points at.
+
+    Returns:
+      e.g. `../usr/bin/python3.11` for /sematic/python3 -> /usr/bin/python3.11.
+    """
+    link_dir = link.split("/")[1:-1]
+    parts = target.split("/")[1:]
+    common = 0
+    for a, b in zip(link_dir, parts):
+        if a != b:
+            break
+        common += 1
+    return "/".join([".."] * (len(link_dir) - common) + parts[common:])

@@ -1,38 +1,22 @@
 """Splits a py_binary's runfiles into layers, from least to most often changed.
 
 Without any configuration, the runfiles tree becomes:
-  1. interpreter: the files of a hermetic Python toolchain (none when the toolchain uses the base
-     image's interpreter by path);
+  1. interpreter: the files of a hermetic Python toolchain (none when the image runs the base
+     image's interpreter);
   2. one layer per `image_layers` target (opt-in, Sematic's attribute: e.g. torch on its own);
-  3. third-party: files of external repositories (pip packages, rule sets) in a fixed number of
-     buckets, each distribution always in the same bucket, so bumping one dependency rewrites one
-     bucket, not all of them;
-  4. first-party: the main repository's files plus the tree's skeleton (launcher stub, repo
+  3. third-party distributions (requirement() wheels): shared pieces, in layers of their own or
+     stable buckets (private/third_party_layers.bzl), at /app/_ext; other external repositories
+     (rule sets, http_archives) in one layer;
+  4. the links from the runfiles tree to /app/_ext (change only when dependencies do);
+  5. first-party: the main repository's files plus the tree's skeleton (launcher stub, repo
      mapping, symlinks) -- the only layer a code edit changes.
 """
 
-load(":paths.bzl", "display_label", "runfiles_path")
+load(":paths.bzl", "display_label", "relative_target", "runfiles_path")
+load(":third_party_layers.bzl", "external_path", "plan_third_party")
 
-# Enough to keep a dependency bump cheap, few enough to stay far below OCI's 127-layer limit
-# on top of a CUDA base's dozens of layers.
-THIRD_PARTY_BUCKETS = 8
-
-def distribution_key(path):
-    """The grouping key of an external runfiles path: its repository.
-
-    rules_sematic's and rules_python's requirement repositories hold one distribution each.
-
-    Args:
-      path: runfiles path `repo/…` of a file of an external repository.
-
-    Returns:
-      `repo`.
-    """
-    return path.split("/", 1)[0]
-
-def bucket(key):
-    # Starlark's hash of a string is Java's String.hashCode: the same on every machine.
-    return hash(key) % THIRD_PARTY_BUCKETS
+# The parents of every piece, written once at the top of each assembled layer.
+_PIECE_PARENTS = ["/app", "/app/_ext"]
 
 def _file_entry(destination, file):
     if file.is_directory:
@@ -52,19 +36,26 @@ def binary_image_path(workspace_name, binary):
     executable = binary[DefaultInfo].files_to_run.executable
     return "/app/" + runfiles_path(workspace_name, executable).split("/", 1)[1]
 
-def split_runfiles(ctx, binary, runtime_files, image_layer_targets, extra_entries = []):
+def _entries_group(name, history, entries, inputs, contained = True):
+    return struct(kind = "entries", name = name, history = history, entries = entries, inputs = inputs, contained = contained)
+
+def split_runfiles(ctx, binary, runtime_files, image_layers, wheels, extra_entries = []):
     """Partitions the runfiles of `binary` into ordered layer groups.
 
     Args:
       ctx: rule context (for the workspace name).
       binary: the py_binary Target.
       runtime_files: depset of the Python toolchain's interpreter files (may be empty).
-      image_layer_targets: targets whose runfiles get a layer of their own, in order.
+      image_layers: list of struct(target, wheels): targets whose runfiles get a layer of their
+        own, in order, with the wheels each depends on.
+      wheels: SematicWheelInfo list of every wheel the binary depends on.
       extra_entries: layer entries (no inputs) to add to the first-party layer.
 
     Returns:
-      struct(binary_path, runfiles_root, groups) where groups is a list of
-      struct(name, history, entries, inputs) in layer order, empty groups left out.
+      struct(binary_path, runfiles_root, groups): groups in layer order, each
+      struct(kind = "entries", name, history, entries, inputs, contained: symlinks must stay in
+      the runfiles tree), struct(kind = "layer", layer: SematicLayerInfo) or
+      struct(kind = "pieces", name, history, pieces, directories).
     """
     info = binary[DefaultInfo]
     executable = info.files_to_run.executable
@@ -72,31 +63,34 @@ def split_runfiles(ctx, binary, runtime_files, image_layer_targets, extra_entrie
     binary_path = binary_image_path(workspace, binary)
     runfiles_root = binary_path + ".runfiles"
     runfiles = info.default_runfiles
+    wheel_repositories = {wheel.repository: wheel for wheel in wheels}
+
+    def is_wheel_file(f):
+        return runfiles_path(workspace, f).split("/", 1)[0] in wheel_repositories
 
     interpreter = {f: True for f in runtime_files.to_list()}
     claimed = {}
     user_groups = []
-    for index, target in enumerate(image_layer_targets):
-        files = [
-            f
-            for f in target[DefaultInfo].default_runfiles.files.to_list() + target[DefaultInfo].files.to_list()
-            if f not in interpreter and f not in claimed
-        ]
-        for f in files:
-            claimed[f] = True
-        user_groups.append(struct(name = "image_layer_%d" % index, target = target, files = files))
+    own_keys = []
+    for index, layer in enumerate(image_layers):
+        own_keys += [w.piece.key for w in layer.wheels if w.piece.key not in own_keys]
+        files = []
+        for f in layer.target[DefaultInfo].default_runfiles.files.to_list() + layer.target[DefaultInfo].files.to_list():
+            if f not in interpreter and f not in claimed and not is_wheel_file(f):
+                claimed[f] = True
+                files.append(f)
+        user_groups.append(struct(name = "image_layer_%d" % index, target = layer.target, files = files))
 
     interpreter_files = []
-    buckets = [[] for _ in range(THIRD_PARTY_BUCKETS)]
+    other_external = []
     first_party = []
     for f in runfiles.files.to_list():
-        if f in claimed:
+        if f in claimed or is_wheel_file(f):
             continue
-        path = runfiles_path(workspace, f)
         if f in interpreter:
             interpreter_files.append(f)
         elif f.short_path.startswith("../"):
-            buckets[bucket(distribution_key(path))].append(f)
+            other_external.append(f)
         else:
             first_party.append(f)
 
@@ -105,13 +99,29 @@ def split_runfiles(ctx, binary, runtime_files, image_layer_targets, extra_entrie
 
     groups = []
     if interpreter_files:
-        groups.append(struct(name = "interpreter", history = "rules_sematic: Python interpreter", entries = entries_for(interpreter_files), inputs = interpreter_files))
+        groups.append(_entries_group("interpreter", "rules_sematic: Python interpreter", entries_for(interpreter_files), interpreter_files))
     for group in user_groups:
         if group.files:
-            groups.append(struct(name = group.name, history = "rules_sematic: image_layers %s" % display_label(group.target.label), entries = entries_for(group.files), inputs = group.files))
-    for index, files in enumerate(buckets):
-        if files:
-            groups.append(struct(name = "third_party_%d" % index, history = "rules_sematic: third-party code, bucket %d" % index, entries = entries_for(files), inputs = files))
+            groups.append(_entries_group(group.name, "rules_sematic: image_layers %s" % display_label(group.target.label), entries_for(group.files), group.files))
+    third_party = plan_third_party(wheels, own_keys)
+    for wheel in third_party.own:
+        groups.append(struct(kind = "layer", layer = wheel.piece.layers[ctx.attr.compression]))
+    for index, members in third_party.buckets:
+        groups.append(struct(
+            kind = "pieces",
+            name = "third_party_%d" % index,
+            history = "rules_sematic: third-party code, bucket %d" % index,
+            pieces = [wheel.piece.pieces[ctx.attr.compression] for wheel in members],
+            directories = _PIECE_PARENTS,
+        ))
+    if other_external:
+        groups.append(_entries_group("other_external", "rules_sematic: other external repositories", entries_for(other_external), other_external))
+    if wheels:
+        links = [
+            {"kind": "symlink", "path": "%s/%s" % (runfiles_root, repository), "target": relative_target("%s/%s" % (runfiles_root, repository), external_path(wheel))}
+            for repository, wheel in sorted(wheel_repositories.items())
+        ]
+        groups.append(_entries_group("third_party_links", "rules_sematic: runfiles links to third-party code", links, [], contained = False))
 
     skeleton = [_file_entry(binary_path, executable)]
     skeleton_inputs = [executable]
@@ -132,10 +142,10 @@ def split_runfiles(ctx, binary, runtime_files, image_layer_targets, extra_entrie
             skeleton.append({"kind": "empty", "path": "%s/%s" % (runfiles_root, empty[len("external/"):])})
         else:
             skeleton.append({"kind": "empty", "path": "%s/%s/%s" % (runfiles_root, workspace, empty)})
-    groups.append(struct(
-        name = "first_party",
-        history = "rules_sematic: first-party code of %s" % display_label(binary.label),
-        entries = skeleton + extra_entries + entries_for(first_party),
-        inputs = skeleton_inputs + first_party,
+    groups.append(_entries_group(
+        "first_party",
+        "rules_sematic: first-party code of %s" % display_label(binary.label),
+        skeleton + extra_entries + entries_for(first_party),
+        skeleton_inputs + first_party,
     ))
     return struct(binary_path = binary_path, runfiles_root = runfiles_root, groups = groups)

@@ -49,17 +49,18 @@ def _cargo_build(rctx):
     rctx.watch_tree(workspace.get_child("crates"))
 
     # cargo's target directory lives outside the repository (which Bazel wipes on every re-run)
-    # and is shared by every output base and checkout on the machine: crates.io dependencies
-    # compile once, rebuilds are incremental, and cargo's lock serialises concurrent builds.
+    # and is shared by every output base of this checkout: crates.io dependencies compile once
+    # and rebuilds are incremental. One per checkout: a binary cargo finds fresh is not copied
+    # into target/release again, so two checkouts sharing one would hand each other their
+    # binaries.
     cache = rctx.os.environ.get("RULES_SEMATIC_HOME") or (rctx.os.environ.get("HOME", "/root") + "/.cache/rules_sematic")
-    target_dir = cache + "/cargo-target"
+    target_dir = "%s/cargo-target/%x" % (cache, hash(str(workspace)) & 0xffffffff)
     cargo = _find_cargo(rctx)
     rctx.report_progress("cargo build --release --locked (rules_sematic tools)")
 
-    # One lock around the build and the copy: another checkout building at the same moment
-    # would otherwise overwrite target/release between our build and our copy, and this
-    # repository would get that checkout's binaries.
-    rctx.execute(["mkdir", "-p", cache])
+    # One lock around the build and the copy: output bases of this checkout building at the
+    # same moment (the tests run several) share the target directory.
+    rctx.execute(["mkdir", "-p", target_dir])
     result = rctx.execute(
         ["flock", target_dir + ".lock", "bash", rctx.path(rctx.attr.build_script), cargo, target_dir, "."] + TOOLS,
         timeout = 3600,

@@ -38,3 +38,18 @@ base_platform_transition = transition(
     inputs = [_PLATFORMS],
     outputs = [_PLATFORMS],
 )
+
+def _piece_transition_impl(_settings, _attr):
+    return {
+        _EXTRA_TOOLCHAINS: [],
+        _PLATFORMS: [str(Label("//platforms:pieces"))],
+        _PYTHON_VERSION: "",
+    }
+
+# Layer pieces do not depend on the image they go into: whatever platform and Python an image
+# sets, a piece is built in this one configuration, so every image shares one action.
+piece_transition = transition(
+    implementation = _piece_transition_impl,
+    inputs = [],
+    outputs = [_EXTRA_TOOLCHAINS, _PLATFORMS, _PYTHON_VERSION],
+)

@@ -23,7 +23,9 @@ die() { printf 'tools/build.sh: error: %s\n' "$*" >&2; exit 1; }
 [ $# -ge 4 ] || die "usage: tools/build.sh CARGO TARGET_DIR OUT_DIR TOOL..."
 cargo=$1 target_dir=$2 out_dir=$3
 shift 3
-workspace=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The physical path: Bazel reaches this script through each output base's symlink to the
+# checkout, and cargo keys its cache by the path it is given.
+workspace=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
 
 rustc=${RUSTC:-}

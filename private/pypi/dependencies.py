@@ -90,6 +90,7 @@ def build_file(request):
     python_version = "{target.environment["python_version"]}",
     version = "{wheels[name]["version"]}",
     wheel = "{wheels[name]["repository"]}//:files",
+    piece = "{wheels[name]["repository"]}//:piece",
     deps = [
 {deps}    ],
 )

@@ -2,12 +2,14 @@
 Python, and the targets that fail (at analysis, only when used) when a target has no wheel."""
 
 load("@rules_python//python:defs.bzl", "PyInfo")
+load("//private:piece.bzl", "SematicPieceInfo")
 
 SematicWheelInfo = provider(
     doc = "A third-party distribution installed from a wheel by a rules_sematic requirements repository.",
     fields = {
         "distribution": "Normalised distribution name, e.g. `pyyaml`.",
         "files": "depset of the installed files (`site/`, `bin/` of the wheel's repository).",
+        "piece": "SematicPieceInfo: the files as a layer piece, shared by every image.",
         "python_version": "`major.minor` Python the wheel was chosen for.",
         "repository": "The wheel repository's name in the runfiles tree (`ctx.workspace_name` style).",
         "version": "The pinned version.",
@@ -36,6 +38,7 @@ def _sematic_wheel_library_impl(ctx):
         SematicWheelInfo(
             distribution = ctx.attr.distribution,
             files = files,
+            piece = ctx.attr.piece[SematicPieceInfo],
             python_version = ctx.attr.python_version,
             repository = repository,
             version = ctx.attr.version,
@@ -48,6 +51,7 @@ sematic_wheel_library = rule(
     attrs = {
         "deps": attr.label_list(providers = [PyInfo], doc = "The distributions it requires for this target."),
         "distribution": attr.string(mandatory = True, doc = "Normalised distribution name."),
+        "piece": attr.label(mandatory = True, providers = [SematicPieceInfo], doc = "`@<wheel repo>//:piece`."),
         "python_version": attr.string(mandatory = True, doc = "Python the wheel was chosen for."),
         "version": attr.string(mandatory = True, doc = "Pinned version."),
         "wheel": attr.label(mandatory = True, allow_files = True, doc = "The installed files (`@<wheel repo>//:files`)."),

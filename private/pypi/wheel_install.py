@@ -8,7 +8,7 @@ CPU or Python than the host's):
   `bin/` whose `#!python` shebang is the image's interpreter, /sematic/python3;
 - every member is checked against RECORD (sha256 and size) and must stay inside the wheel.
 
-    wheel_install.py --wheel X.whl --repo DIR
+    wheel_install.py --wheel X.whl --repo DIR    (prints {"dirs": [...], "size": N})
 """
 
 import argparse
@@ -17,6 +17,7 @@ import configparser
 import csv
 import hashlib
 import io
+import json
 import re
 import stat
 import sys
@@ -154,6 +155,15 @@ def install(wheel, repo):
         (repo / "site" / dist_info / "INSTALLER").write_text("rules_sematic\n", encoding="utf-8")
         # The dependency edges are computed from METADATA by the target repositories.
         (repo / "METADATA").write_bytes(archive.read(f"{dist_info}/METADATA"))
+    return summary(repo)
+
+
+def summary(repo):
+    """{"dirs": [...], "size": bytes}: the installed top directories and their total size,
+    which decide how the distribution is layered (a large one gets a layer of its own)."""
+    dirs = sorted(d for d in ("bin", "include", "site") if (repo / d).is_dir())
+    size = sum(f.stat().st_size for d in dirs for f in (repo / d).rglob("*") if f.is_file())
+    return {"dirs": dirs, "size": size}
 
 
 def main():
@@ -161,7 +171,7 @@ def main():
     parser.add_argument("--wheel", type=Path, required=True)
     parser.add_argument("--repo", type=Path, required=True)
     args = parser.parse_args()
-    install(args.wheel, args.repo)
+    print(json.dumps(install(args.wheel, args.repo)))
 
 
 if __name__ == "__main__":

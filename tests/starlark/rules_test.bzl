@@ -3,7 +3,7 @@
 load("@bazel_skylib//lib:unittest.bzl", "asserts", "unittest")
 load("//private:image.bzl", "image_env")
 load("//private:pipeline.bzl", "DEFAULT_BASE", "resolve_bases")
-load("//private:runfiles_layers.bzl", "THIRD_PARTY_BUCKETS", "bucket", "distribution_key")
+load("//private:third_party_layers.bzl", "MAX_OWN_LAYERS", "OWN_LAYER_BYTES", "THIRD_PARTY_BUCKETS", "bucket", "plan_third_party")
 
 def _resolve_bases_test(ctx):
     env = unittest.begin(ctx)
@@ -48,17 +48,34 @@ def _image_env_test(ctx):
 
 image_env_test = unittest.make(_image_env_test)
 
+def _wheel(name, version, size):
+    key = "%s-%s-000000000000" % (name, version)
+    return struct(distribution = name, piece = struct(key = key, size = size))
+
 def _layer_buckets_test(ctx):
     env = unittest.begin(ctx)
 
-    # rules_sematic's and rules_python's requirement repositories: one distribution each.
-    asserts.equals(env, "pypi__sematic_0_41_0_292a48b5", distribution_key("pypi__sematic_0_41_0_292a48b5/site/sematic/__init__.py"))
-    asserts.equals(env, "rules_python~~pip~pypi_six", distribution_key("rules_python~~pip~pypi_six/site-packages/six.py"))
-    asserts.equals(env, "rules_sematic~", distribution_key("rules_sematic~/private/worker/worker.py"))
-
     # Buckets must not depend on the machine: Starlark's string hash is Java's String.hashCode.
-    asserts.equals(env, 5, bucket("pypi/site/sematic"))
-    asserts.equals(env, 8, THIRD_PARTY_BUCKETS)
+    asserts.equals(env, 8, bucket("sematic"))
+    asserts.equals(env, 32, THIRD_PARTY_BUCKETS)
+
+    big = _wheel("torch", "2.5.0", OWN_LAYER_BYTES)
+    small = [_wheel("six", "1.17.0", 1000), _wheel("pyyaml", "6.0.3", 2000000)]
+    plan = plan_third_party([small[0], big, small[1]], [])
+    asserts.equals(env, ["torch-2.5.0-000000000000"], [w.piece.key for w in plan.own])
+    asserts.equals(env, [(bucket("six"), [small[0]]), (bucket("pyyaml"), [small[1]])], plan.buckets)
+
+    # A bump keeps a distribution in its bucket; image_layers makes a small one a layer.
+    bumped = plan_third_party([_wheel("pyyaml", "6.0.4", 2000000)], [])
+    asserts.equals(env, bucket("pyyaml"), bumped.buckets[0][0])
+    forced = plan_third_party(small, ["six-1.17.0-000000000000"])
+    asserts.equals(env, ["six-1.17.0-000000000000"], [w.piece.key for w in forced.own])
+
+    # At most MAX_OWN_LAYERS large distributions get layers of their own, the largest.
+    many = [_wheel("big%d" % i, "1", OWN_LAYER_BYTES + i) for i in range(MAX_OWN_LAYERS + 3)]
+    capped = plan_third_party(many, [])
+    asserts.equals(env, MAX_OWN_LAYERS, len(capped.own))
+    asserts.false(env, "big0-1-000000000000" in [w.piece.key for w in capped.own])
     return unittest.end(env)
 
 layer_buckets_test = unittest.make(_layer_buckets_test)

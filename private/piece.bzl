@@ -1,0 +1,63 @@
+"""A third-party distribution's layer piece: its files at `/app/_ext/<key>/`, compressed once.
+
+The piece target lives in the wheel's repository and is built in one configuration whatever
+image, platform or pipeline asks for it (a transition resets what images set), so every key,
+pipeline and machine (through a remote cache) shares the same action and the same bytes. An
+image either assembles pieces into shared layers or, for a large distribution, uses the
+distribution's own layer, written by the same target.
+"""
+
+load(":layer.bzl", "COMPRESSIONS", "SematicLayerInfo", "write_layer")
+load(":toolchains.bzl", "BUILD_TOOLCHAIN_TYPE")
+load(":transitions.bzl", "piece_transition")
+
+# Where third-party distributions live in images; each binary's runfiles tree links to them.
+EXTERNAL_ROOT = "/app/_ext"
+
+SematicPieceInfo = provider(
+    doc = "A distribution's files as a layer piece and as a layer of its own.",
+    fields = {
+        "key": "`<distribution>-<version>-<sha256 prefix of the wheel>`: its directory under /app/_ext.",
+        "layers": "dict of compression -> SematicLayerInfo of a layer holding only this piece.",
+        "pieces": "dict of compression -> struct(blob, descriptor) of the piece.",
+        "size": "Bytes of the installed files: large distributions get a layer of their own.",
+        "title": "`<distribution> <version>`, for image history.",
+    },
+)
+
+def _sematic_wheel_piece_impl(ctx):
+    root = "%s/%s" % (EXTERNAL_ROOT, ctx.attr.key)
+    entries = [
+        {"kind": "tree", "path": "%s/%s" % (root, directory), "src": "%s/%s" % (ctx.label.workspace_root, directory)}
+        for directory in ctx.attr.dirs
+    ]
+    inputs = ctx.files.files
+    history = "rules_sematic: %s" % ctx.attr.title
+    pieces, layers = {}, {}
+    for compression in COMPRESSIONS:
+        piece = write_layer(ctx, "piece", entries, inputs, compression, piece_root = root)
+        pieces[compression] = struct(blob = piece.blob, descriptor = piece.descriptor)
+        layer = write_layer(ctx, "layer", entries, inputs, compression)
+        layers[compression] = SematicLayerInfo(blob = layer.blob, descriptor = layer.descriptor, history = history)
+    return [
+        DefaultInfo(files = depset([pieces["gzip"].blob, pieces["gzip"].descriptor])),
+        SematicPieceInfo(key = ctx.attr.key, layers = layers, pieces = pieces, size = ctx.attr.size, title = ctx.attr.title),
+    ]
+
+sematic_wheel_piece = rule(
+    implementation = _sematic_wheel_piece_impl,
+    cfg = piece_transition,
+    doc = "The layer piece (and own layer) of one installed wheel, written by its repository.",
+    attrs = dict(
+        dirs = attr.string_list(mandatory = True, doc = "The repository's installed directories (site, bin, include)."),
+        files = attr.label(mandatory = True, allow_files = True, doc = "Every installed file."),
+        key = attr.string(mandatory = True, doc = "Directory name under /app/_ext."),
+        size = attr.int(mandatory = True, doc = "Bytes of the installed files."),
+        title = attr.string(mandatory = True, doc = "`<distribution> <version>`."),
+        _allowlist_function_transition = attr.label(
+            default = "@bazel_tools//tools/allowlists/function_transition_allowlist",
+        ),
+    ),
+    provides = [SematicPieceInfo],
+    toolchains = [BUILD_TOOLCHAIN_TYPE],
+)

@@ -1,0 +1,80 @@
+"""Third-party code in layers: each distribution is compressed once, into a piece every image,
+key and pipeline shares; a dependency bump rewrites the bucket of that distribution only."""
+
+from pathlib import Path
+
+from harness.bazel import Bazel, consumer_module
+from harness.images import read_blob_json
+from harness.wheels import lock_line, make_wheel, write_index
+
+PIECES = 'mnemonic("SematicPiece", deps({}))'
+
+
+def piece_actions(bazel: Bazel, *targets: str) -> int:
+    query = PIECES.format(" + ".join(targets))
+    return bazel.run("aquery", "--output=text", query).stdout.count("Mnemonic: SematicPiece")
+
+
+def test_every_key_and_pipeline_shares_the_distributions_pieces(repo_bazel):
+    hello = "//examples/hello:main_default_image"
+    multi = ["//examples/multi:main_default_image", "//examples/multi:main_cuda_image"]
+    alone = piece_actions(repo_bazel, hello)
+    together = piece_actions(repo_bazel, hello, *multi)
+    # Every wheel has a gzip and a zstd piece action (only the one an image uses runs).
+    assert alone > 150 and alone % 2 == 0, alone
+    assert together == alone, "keys and pipelines sharing dependencies must share pieces"
+
+
+BUILD = """\
+load("@rules_python//python:defs.bzl", "py_binary")
+load("@local//:requirements.bzl", "requirement")
+load("@rules_sematic//:pipeline.bzl", "sematic_image")
+
+py_binary(name = "app", srcs = ["app.py"], deps = [requirement(n) for n in ["alpha", "beta", "gamma"]], legacy_create_init = False)
+
+sematic_image(name = "image", base = "@rules_sematic//images:python3", binary = ":app")
+"""
+
+
+def test_bumping_one_pin_rewrites_its_bucket_only(tmp_path):
+    wheels = tmp_path / "wheels"
+    made = {
+        (name, version): make_wheel(wheels, name, version, "py3-none-any",
+                                    {f"{name}/__init__.py": f"VERSION = {version!r}\n" + "# filler\n" * 20000})
+        for name, version in [("alpha", "1.0"), ("beta", "1.0"), ("beta", "1.1"), ("gamma", "1.0")]
+    }
+    index = write_index(tmp_path / "index", list(made.values()))
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    extension = (f'sematic.requirements(name = "local", python = "/usr/bin/python3.13", python_version = "3.11", '
+                 f'requirements_lock = "//:lock.txt", index_url = "{index}")')
+    (workspace / "MODULE.bazel").write_text(consumer_module("bump", extension, ["local"]))
+    (workspace / "WORKSPACE.bzlmod").write_text("")
+    (workspace / "BUILD.bazel").write_text(BUILD)
+    (workspace / "app.py").write_text("import alpha, beta, gamma\n")
+
+    def image(beta: str) -> dict:
+        lock = "".join(lock_line(name, version, [made[(name, version)]])
+                       for name, version in [("alpha", "1.0"), ("beta", beta), ("gamma", "1.0")])
+        (workspace / "lock.txt").write_text(lock)
+        layout, digest = bazel.image("//:image")
+        manifest = read_blob_json(layout, digest)
+        config = read_blob_json(layout, manifest["config"]["digest"])
+        history = [h["created_by"] for h in config["history"] if not h.get("empty_layer")]
+        return {h: (layer["digest"], layer["size"]) for h, layer in zip(history, manifest["layers"])}
+
+    bazel = Bazel(workspace)
+    try:
+        before, after = image("1.0"), image("1.1")
+    finally:
+        bazel.shutdown()
+    changed = sorted(h for h in before if before[h] != after.get(h))
+    buckets = [h for h in changed if "third-party code, bucket" in h]
+    assert len(buckets) == 1, changed
+    # Besides beta's bucket, only the runfiles links and the launcher (which names the
+    # repositories) change: a few kilobytes.
+    assert set(changed) - set(buckets) == {"rules_sematic: runfiles links to third-party code",
+                                           "rules_sematic: first-party code of //:app"}, changed
+    small = sum(after[h][1] for h in changed if h not in buckets)
+    assert small < 20_000, small
+    assert after[buckets[0]][1] < 2 * Path(made[("beta", "1.1")]).stat().st_size + 20_000
