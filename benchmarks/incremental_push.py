@@ -26,8 +26,8 @@ from harness.registry import LocalRegistry  # noqa: E402
 from harness.tools import tools_bin_dir  # noqa: E402
 
 EXTENSION = """
-sematic.requirements(name = "pypi", python = "/usr/bin/python3.13", requirements_lock = "//:requirements_lock.txt")
-sematic.pull(name = "big_base", image = "{big_base}")
+sematic.requirements(name = "pypi", python = "/usr/bin/python3.13", python_version = "3.11", requirements_lock = "//:requirements_lock.txt")
+sematic.pull(name = "big_base", image = "{big_base}", python_version = "3.11")
 """
 
 BUILD = """\

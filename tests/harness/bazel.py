@@ -16,30 +16,37 @@ REPO = Path(__file__).resolve().parents[2]
 OUTSIDE_MODULE_RC = Path(__file__).resolve().parent / "outside_module.bazelrc"
 
 
-def clean_env(extra: Optional[dict] = None) -> dict:
+def clean_env(extra: Optional[dict] = None, cached: bool = True) -> dict:
     """The environment for a Bazel client: ours, minus what would change what it builds, plus
-    what makes it read the test caches instead of the network."""
+    (`cached`) what makes it read the test caches instead of the network."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("RULES_SEMATIC_PREBUILT_TOOLS", "SEMATIC_CONTAINER_IMAGE", "SEMATIC_CONTAINER_IMAGE_URIS")}
-    env.update(offline.bazel_env())
+    if cached:
+        env.update(offline.bazel_env())
     env.update(extra or {})
     return env
 
 
 class Bazel:
-    """One workspace (and optionally its own output base)."""
+    """One workspace (and optionally its own output base). Offline by default: the test caches
+    and no host but loopback (tests/harness/offline.py); `offline_only=False` is for benchmarks that
+    fetch what no cache holds."""
 
-    def __init__(self, workspace: Path, output_base: Optional[Path] = None):
+    def __init__(self, workspace: Path, output_base: Optional[Path] = None, offline_only: bool = True):
         self.workspace = Path(workspace)
+        self.offline = offline_only
         self.startup = [f"--output_base={output_base}"] if output_base else []
         outside = [OUTSIDE_MODULE_RC] if self.workspace.resolve() != REPO else []
-        self.startup.append(f"--bazelrc={offline.bazelrc(*outside)}")
+        if offline_only:
+            self.startup.append(f"--bazelrc={offline.bazelrc(*outside)}")
+        else:
+            self.startup += [f"--bazelrc={rc}" for rc in outside]
 
     def run(self, *args, check: bool = True, env: Optional[dict] = None, timeout: int = 1800,
             startup=()) -> subprocess.CompletedProcess:
         command = ["bazel", *self.startup, *startup, *map(str, args)]
         result = subprocess.run(command, cwd=self.workspace, capture_output=True, text=True,
-                                env=clean_env(env), timeout=timeout)
+                                env=clean_env(env, cached=self.offline), timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(command)} failed ({result.returncode}) in {self.workspace}:\n"
                                  f"{result.stderr[-6000:]}\n{result.stdout[-2000:]}")
@@ -59,7 +66,10 @@ class Bazel:
         return layout, digest
 
     def shutdown(self):
-        self.run("shutdown", check=False, timeout=120)
+        """Stops the server; a scratch workspace's output base goes too (`clean --expunge`), since
+        every scratch workspace has its own and a suite run would otherwise leave gigabytes."""
+        command = "shutdown" if self.workspace.resolve() == REPO else "clean"
+        self.run(command, *(["--expunge"] if command == "clean" else []), check=False, timeout=300)
 
 
 def copy_workspace(destination: Path) -> Path:
