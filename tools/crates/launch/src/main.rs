@@ -105,12 +105,15 @@ fn run(args: Args) -> Result<()> {
             ));
         }
     } else {
-        let client = args.connection.client(PROGRAM)?;
-        for entry in config.images.iter().filter(|e| e.insecure) {
-            let registry = Reference::parse_repository(&entry.repository)?.registry;
-            client.allow_insecure(&registry);
-            cli::warn_insecure(PROGRAM, &registry);
-        }
+        let insecure: Vec<String> = specs
+            .iter()
+            .zip(&config.images)
+            .filter(|(_, entry)| entry.insecure)
+            .map(|(spec, _)| spec.repository.registry.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let client = args.connection.client(PROGRAM, &insecure)?;
         let progress = args.transfer.progress(PROGRAM)?;
         let results = push_images(&client, &specs, args.transfer.jobs(), &progress);
         progress.finish();

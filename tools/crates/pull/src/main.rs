@@ -71,11 +71,12 @@ fn run(args: Args) -> Result<()> {
         .iter()
         .map(|p| Platform::parse(p))
         .collect::<Result<Vec<_>>>()?;
-    let client = args.connection.client(PROGRAM)?;
-    if args.insecure {
-        client.allow_insecure(&image.registry);
-        cli::warn_insecure(PROGRAM, &image.registry);
-    }
+    let insecure: Vec<String> = args
+        .insecure
+        .then(|| image.registry.clone())
+        .into_iter()
+        .collect();
+    let client = args.connection.client(PROGRAM, &insecure)?;
     let layers = match args.layers.as_str() {
         "all" => Layers::All,
         _ => Layers::Shallow,

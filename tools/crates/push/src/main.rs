@@ -65,11 +65,12 @@ fn run(args: Args) -> Result<()> {
     for tag in &args.tags {
         validate_tag(tag)?;
     }
-    let client = args.connection.client(PROGRAM)?;
-    if args.insecure {
-        client.allow_insecure(&repository.registry);
-        cli::warn_insecure(PROGRAM, &repository.registry);
-    }
+    let insecure: Vec<String> = args
+        .insecure
+        .then(|| repository.registry.clone())
+        .into_iter()
+        .collect();
+    let client = args.connection.client(PROGRAM, &insecure)?;
     let progress = args.transfer.progress(PROGRAM)?;
     let spec = ImageSpec {
         label: args.layout.display().to_string(),

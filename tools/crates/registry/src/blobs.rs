@@ -4,18 +4,15 @@
 use std::io::Read;
 use std::path::Path;
 
-use anyhow::{anyhow, bail, Context, Result};
 use sematic_oci_core::digest::HashingReader;
 use sematic_oci_core::fsutil::AtomicFile;
 use sematic_oci_core::Digest;
 use ureq::http::Response;
 
+use crate::error::{status_error, Context as _, Error, HttpError, Result};
 use crate::progress::Transfer;
-use crate::retry::is_transient_status;
-use crate::transport::{
-    classify_transport, retry_after, status_error, Attempt, Body, Call, Client, HttpError,
-    Registry, Scope,
-};
+use crate::transport::retry::is_transient_status;
+use crate::transport::{retry_after, Attempt, Body, Call, Client, Registry, Scope};
 
 /// Size of one `PATCH` when a registry refuses monolithic uploads. Each chunk is streamed,
 /// so this bounds request count, not memory.
@@ -143,7 +140,7 @@ impl Client {
                     if transport_failures >= MONOLITHIC_TRANSPORT_FAILURES {
                         chunked = true;
                     }
-                    return Err(classify_transport(err));
+                    return Err(Attempt::of(err));
                 }
             };
             let status = response.status().as_u16();
@@ -152,18 +149,20 @@ impl Client {
             }
             let rejection = HttpError::from_response(&mut response);
             let code = rejection.code.clone();
-            let err = anyhow::Error::from(rejection);
+            let err = Error::from(rejection);
             match status {
                 401 => Err(Attempt::Retry(err, None)),
                 400 if code.as_deref() == Some("DIGEST_INVALID") => {
                     let (actual, read) = reader.finish();
                     if read == size && &actual != digest {
-                        Err(Attempt::Fail(anyhow!(
+                        Err(Attempt::Fail(Error::Content(format!(
                             "the source content hashes to {actual}, not {digest}"
-                        )))
+                        ))))
                     } else if read != size {
                         Err(Attempt::Retry(
-                            anyhow!("the source ended after {read} of {size} bytes"),
+                            Error::Content(format!(
+                                "the source ended after {read} of {size} bytes"
+                            )),
                             None,
                         ))
                     } else {
@@ -227,10 +226,10 @@ impl Client {
     ) -> Result<()> {
         self.retrying(|| {
             let mut reader = HashingReader::new(self.open_blob(registry, repository, digest)?);
-            let mut file = AtomicFile::create(destination)?;
+            let mut file = AtomicFile::create(destination).map_err(Error::local)?;
             std::io::copy(&mut reader, &mut file).map_err(|err| {
                 Attempt::Retry(
-                    anyhow!(err).context(format!("writing {}", destination.display())),
+                    Error::Connection(ureq::Error::Io(err)),
                     None,
                 )
             })?;
@@ -238,11 +237,11 @@ impl Client {
             if &actual != digest || read != size {
                 // Garbled or cut short on the way: the retry budget bounds a lying registry.
                 return Err(Attempt::Retry(
-                    anyhow!("the registry sent {read} bytes hashing to {actual}, expected {size} bytes with digest {digest}"),
+                    Error::Content(format!("the registry sent {read} bytes hashing to {actual}, expected {size} bytes with digest {digest}")),
                     None,
                 ));
             }
-            file.commit()?;
+            file.commit().map_err(Error::local)?;
             Ok(())
         })
         .with_context(|| format!("downloading blob {digest} from {}/{repository}", registry.name))
@@ -258,7 +257,9 @@ impl Client {
     ) -> Result<Vec<u8>> {
         const LIMIT: u64 = 16 << 20;
         if size > LIMIT {
-            bail!("blob {digest} is {size} bytes, too big for a config");
+            return Err(Error::Content(format!(
+                "blob {digest} is {size} bytes, too big for a config"
+            )));
         }
         self.retrying(|| {
             let reader = self.open_blob(registry, repository, digest)?;
@@ -266,9 +267,7 @@ impl Client {
             reader
                 .take(LIMIT + 1)
                 .read_to_end(&mut bytes)
-                .map_err(|err| {
-                    Attempt::Retry(anyhow!(err).context("reading the response"), None)
-                })?;
+                .map_err(|err| Attempt::Retry(Error::Connection(ureq::Error::Io(err)), None))?;
             // Other bytes than announced: something in between garbled them, and a second
             // try may get the right ones (the retry budget bounds it).
             verify_bytes(&bytes, digest, size).map_err(|err| Attempt::Retry(err, None))?;
@@ -282,10 +281,10 @@ impl Client {
 fn verify_bytes(bytes: &[u8], digest: &Digest, size: u64) -> Result<()> {
     let actual = Digest::of_bytes(bytes);
     if &actual != digest || bytes.len() as u64 != size {
-        bail!(
+        return Err(Error::Content(format!(
             "the registry sent {} bytes hashing to {actual}, expected {size} bytes with digest {digest}",
             bytes.len()
-        );
+        )));
     }
     Ok(())
 }
@@ -335,7 +334,7 @@ fn put_chunked(
     size: u64,
     reader: &mut dyn Read,
     scope: &Scope,
-) -> Result<Response<ureq::Body>, ureq::Error> {
+) -> Result<Response<ureq::Body>> {
     let mut location = location.to_owned();
     let mut offset = 0;
     while offset < size {
@@ -385,7 +384,7 @@ fn location(registry: &Registry, response: &Response<ureq::Body>) -> Result<Stri
         .map(|l| registry.resolve_location(l))
         .ok_or_else(|| {
             Attempt::Retry(
-                anyhow!("the registry opened an upload without a Location header"),
+                Error::Content("the registry opened an upload without a Location header".into()),
                 None,
             )
         })
@@ -407,7 +406,9 @@ pub(crate) fn check_digest_header(
         .and_then(|v| v.to_str().ok())
     {
         if value != expected.to_string() {
-            bail!("the registry reports digest {value} for content we sent as {expected}");
+            return Err(Error::Content(format!(
+                "the registry reports digest {value} for content we sent as {expected}"
+            )));
         }
     }
     Ok(())

@@ -9,7 +9,7 @@ use anyhow::Result;
 use clap::error::ErrorKind;
 
 use crate::progress::{Mode, Progress};
-use crate::transport::{Client, ClientOptions};
+use crate::transport::Client;
 
 /// Flags for reaching registries.
 #[derive(clap::Args, Debug, Clone)]
@@ -26,15 +26,21 @@ pub struct ConnectionArgs {
 }
 
 impl ConnectionArgs {
-    /// A client configured from these flags and the environment's credential files.
-    pub fn client(&self, program: &str) -> Result<Client> {
-        let mut options = ClientOptions::new(&format!(
+    /// A client configured from these flags and the environment's credential files, which
+    /// skips TLS verification and allows plain HTTP for the `insecure` registries only (and
+    /// warns once for each).
+    pub fn client(&self, program: &str, insecure: &[String]) -> Result<Client> {
+        let mut builder = Client::builder(&format!(
             "rules_sematic-{program}/{}",
             env!("CARGO_PKG_VERSION")
-        ));
-        options.ca_certs = self.ca_certs.clone();
-        options.timeout = Duration::from_secs(self.timeout);
-        Client::new(options)
+        ))
+        .ca_certs(self.ca_certs.iter().cloned())
+        .timeout(Duration::from_secs(self.timeout));
+        for registry in insecure {
+            builder = builder.insecure_registry(registry);
+            warn_insecure(program, registry);
+        }
+        Ok(builder.build()?)
     }
 }
 

@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use sematic_oci_core::reference::{validate_tag, Reference};
 use sematic_oci_core::Digest;
 
 use crate::blobs::{BlobReader, Mount, Upload};
+use crate::error::Error;
 use crate::pool::parallel;
 use crate::progress::Progress;
 use crate::pushable::{read_pushable, Origin, Pushable};
@@ -379,9 +380,10 @@ fn ensure_blob(
 fn open_file(path: &Path) -> Result<BlobReader, Attempt> {
     match File::open(path) {
         Ok(file) => Ok(Box::new(file)),
-        Err(err) => Err(Attempt::Fail(
-            anyhow!(err).context(format!("opening {}", path.display())),
-        )),
+        Err(err) => Err(Attempt::Fail(Error::Local(format!(
+            "opening {}: {err}",
+            path.display()
+        )))),
     }
 }
 
