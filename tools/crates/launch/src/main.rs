@@ -9,8 +9,8 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use sematic_cli::registry::{ConnectionArgs, TransferArgs};
 use sematic_oci_core::reference::{validate_tag, Reference};
-use sematic_registry::cli::{self, ConnectionArgs, TransferArgs};
 use sematic_registry::push::{layout_digest, push_images, ImageSpec};
 use serde::Deserialize;
 
@@ -76,8 +76,7 @@ struct ImageEntry {
 }
 
 fn main() -> ExitCode {
-    let args: Args = cli::parse(PROGRAM);
-    cli::report(PROGRAM, run(args))
+    sematic_cli::main(PROGRAM, run)
 }
 
 fn run(args: Args) -> Result<()> {
@@ -139,10 +138,9 @@ fn run(args: Args) -> Result<()> {
                     uris.push((spec.label.clone(), pushed.reference.to_string()));
                 }
                 Err(err) => {
-                    eprintln!(
-                        "{PROGRAM}: error: image {}: {}",
-                        spec.label,
-                        format!("{err:#}").replace('\n', " ")
+                    sematic_cli::error(
+                        PROGRAM,
+                        &format!("image {}: {}", spec.label, sematic_cli::one_line(&err)),
                     );
                     failed = true;
                 }

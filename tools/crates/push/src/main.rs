@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use sematic_cli::registry::{ConnectionArgs, TransferArgs};
 use sematic_oci_core::fsutil::write_atomic;
 use sematic_oci_core::reference::{validate_tag, Reference};
-use sematic_registry::cli::{self, ConnectionArgs, TransferArgs};
 use sematic_registry::push::{push_images, ImageSpec};
 
 const PROGRAM: &str = "sematic-push";
@@ -56,8 +56,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args: Args = cli::parse(PROGRAM);
-    cli::report(PROGRAM, run(args))
+    sematic_cli::main(PROGRAM, run)
 }
 
 fn run(args: Args) -> Result<()> {

@@ -8,7 +8,6 @@
 //! Failures are an [`Error`].
 
 pub mod blobs;
-pub mod cli;
 pub mod credentials;
 pub mod error;
 pub mod manifests;

@@ -1,15 +1,12 @@
-//! What the `sematic-push`, `sematic-pull` and `sematic-launch` command lines share: the
-//! connection flags, one-line errors, and building a [`Client`] from the flags.
+//! The flags of the tools that talk to registries (`sematic-push`, `sematic-pull`,
+//! `sematic-launch`), and the client and progress reporter they describe.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::error::ErrorKind;
-
-use crate::progress::{Mode, Progress};
-use crate::transport::Client;
+use sematic_registry::progress::{Mode, Progress};
+use sematic_registry::Client;
 
 /// Flags for reaching registries.
 #[derive(clap::Args, Debug, Clone)]
@@ -38,7 +35,9 @@ impl ConnectionArgs {
         .timeout(Duration::from_secs(self.timeout));
         for registry in insecure {
             builder = builder.insecure_registry(registry);
-            warn_insecure(program, registry);
+            eprintln!(
+                "{program}: warning: --insecure: TLS certificates of {registry} are not verified and plain HTTP is allowed"
+            );
         }
         Ok(builder.build()?)
     }
@@ -66,54 +65,4 @@ impl TransferArgs {
     pub fn progress(&self, program: &str) -> Result<Progress> {
         Ok(Progress::new(program, Mode::parse(&self.progress)?))
     }
-}
-
-/// Parses the command line; usage errors become one `PROGRAM: error: …` line (exit 2),
-/// `--help` and `--version` print as usual.
-pub fn parse<T: clap::Parser>(program: &str) -> T {
-    match T::try_parse() {
-        Ok(args) => args,
-        Err(err)
-            if matches!(
-                err.kind(),
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
-            ) =>
-        {
-            err.exit()
-        }
-        Err(err) => {
-            // clap spreads one error over several lines (the missing arguments, a usage
-            // block, a hint); keep the message part, on one line.
-            let text = err.to_string();
-            let message = text.split("Usage:").next().unwrap_or(&text);
-            let first = message
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
-                .collect::<Vec<_>>()
-                .join(" ");
-            let first = first.trim_start_matches("error: ");
-            eprintln!("{program}: error: {first} (see --help)");
-            std::process::exit(2);
-        }
-    }
-}
-
-/// Prints an error chain as one line, `PROGRAM: error: outer: inner: …`.
-pub fn report(program: &str, result: Result<()>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            let text = format!("{err:#}").replace('\n', " ");
-            eprintln!("{program}: error: {text}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// The one warning `--insecure` prints.
-pub fn warn_insecure(program: &str, registry: &str) {
-    eprintln!(
-        "{program}: warning: --insecure: TLS certificates of {registry} are not verified and plain HTTP is allowed"
-    );
 }
