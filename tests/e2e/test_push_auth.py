@@ -206,13 +206,15 @@ def test_anonymous_pull_and_denied_push(tools, make_registry, make_token_server,
     assert_no_secrets(result, "bob-Pass-1", *server.issued)
 
 
-def test_credentials_never_follow_a_redirect_to_another_host(tools, make_registry, make_proxy, tmp_path, image):
+@pytest.mark.parametrize("storage_host", ["localhost", "127.0.0.1"])
+def test_credentials_never_follow_a_redirect_to_another_origin(
+        tools, make_registry, make_proxy, tmp_path, image, storage_host):
     registry = make_registry(htpasswd=f"{USER}:{PASSWORD}")
     # "Storage" authorizes by itself (like a signed URL); the front door redirects blob reads
-    # there, under another host name.
+    # there: under another host name, or on another port of the very same host.
     storage = make_proxy(registry.host, inject_authorization=registry.admin_auth)
     storage_port = storage.address.rsplit(":", 1)[1]
-    front = make_proxy(registry.host, redirect_blob_gets_to=f"localhost:{storage_port}")
+    front = make_proxy(registry.host, redirect_blob_gets_to=f"{storage_host}:{storage_port}")
     docker_config(tools, basic_auths(front.address))
     push = tools.push(image.layout, f"{front.address}/base/img", "--tag", "t")
     assert push.returncode == 0, push.stderr

@@ -36,7 +36,7 @@ impl ConnectionArgs {
         for registry in insecure {
             builder = builder.insecure_registry(registry);
             eprintln!(
-                "{program}: warning: --insecure: TLS certificates of {registry} are not verified and plain HTTP is allowed"
+                "{program}: warning: --insecure: TLS certificates of {registry} are not verified and plain HTTP is allowed, for that host and port only (not its token server or where it redirects to)"
             );
         }
         Ok(builder.build()?)

@@ -9,6 +9,7 @@ use base64::Engine as _;
 use ureq::http::Response;
 
 use super::challenge::{self, Challenge};
+use super::origin::Origin;
 use super::{lock, Client, Registry};
 use crate::credentials::{Credentials, Found};
 use crate::error::{Context as _, Error, Result};
@@ -112,6 +113,7 @@ impl Client {
                         });
                     }
                 }
+                check_realm(registry, &realm)?;
                 let (token, lifetime) = self
                     .fetch_token(registry, &realm, service.as_deref(), scope, found.as_ref())
                     .with_context(|| format!("authenticating to registry {}", registry.name))?;
@@ -141,6 +143,28 @@ impl Client {
         }
         auth.tokens.remove(&scope.key()).is_some()
     }
+}
+
+/// A token realm gets the credentials: it must be https, unless it is on a loopback host or
+/// on the host of a registry named insecure.
+fn check_realm(registry: &Registry, realm: &str) -> Result<()> {
+    let Some(origin) = Origin::of(realm) else {
+        return Err(Error::Auth(format!(
+            "registry {} names a token server that is not an http(s) URL: {realm:?}",
+            registry.name
+        )));
+    };
+    let registry_host = Origin::of(&registry.base).map(|o| o.host);
+    if origin.scheme == "https"
+        || origin.is_loopback()
+        || (registry.insecure && registry_host.as_deref() == Some(origin.host.as_str()))
+    {
+        return Ok(());
+    }
+    Err(Error::Auth(format!(
+        "registry {} names the plain-HTTP token server {realm}: refusing to send credentials to it in cleartext (only a token server on the host of a registry named insecure, or on loopback, may use http)",
+        registry.name
+    )))
 }
 
 /// The first challenge of a response we understand.

@@ -2,7 +2,8 @@
 //! [`tls`] (roots, proxies, connection pools), [`ping`] (scheme and challenge),
 //! [`authorize`] (credentials, token cache, scopes), [`bearer`] (the token protocol),
 //! [`retry`] (budget, backoff, which failures are transient), [`origin`] (what credentials
-//! are scoped to), [`challenge`] (`WWW-Authenticate`). This file sends requests.
+//! are scoped to), [`redirect`] (followed by hand), [`challenge`] (`WWW-Authenticate`). This
+//! file sends requests.
 //!
 //! One [`Client`] serves every registry of a run and is cheap to share between threads: it
 //! learns each registry's scheme and challenge once and caches bearer tokens per scope.
@@ -12,6 +13,7 @@ mod bearer;
 pub mod challenge;
 pub mod origin;
 mod ping;
+mod redirect;
 pub mod retry;
 mod tls;
 
@@ -29,6 +31,7 @@ use crate::error::{Error, HttpError, Result};
 pub use authorize::Scope;
 use authorize::{AuthState, Authorization};
 use origin::{same_origin, Origin};
+use redirect::{next_hop, MAX_REDIRECTS};
 pub use retry::{retry_after, retry_on_status, Attempt, RetryPolicy};
 use tls::{is_certificate_error, Agents, ConnectionSettings};
 
@@ -268,10 +271,17 @@ impl Client {
             let request = builder
                 .body(body)
                 .map_err(|err| Error::Local(format!("building a request to {url}: {err}")))?;
-            let mut response = self
+            let response = self
                 .agent(registry, url)
                 .run(request)
                 .map_err(|err| connection_error(err, url))?;
+            let auth_header = auth.header.as_deref();
+            let mut response = self.follow_redirects(
+                registry,
+                (method, url, headers),
+                auth_header.map(|value| (value, registry.base.as_str())),
+                response,
+            )?;
             if response.status() != 401 {
                 return Ok(response);
             }
@@ -300,9 +310,49 @@ impl Client {
         }
     }
 
+    /// Follows the redirects a GET or HEAD answered with. `authorization` goes only to the
+    /// origin it was issued for; the other headers (`Accept`) go everywhere.
+    fn follow_redirects(
+        &self,
+        registry: &Registry,
+        (method, url, headers): (&str, &str, &[(&str, &str)]),
+        authorization: Option<(&str, &str)>,
+        mut response: Response<ureq::Body>,
+    ) -> Result<Response<ureq::Body>> {
+        let mut current = url.to_owned();
+        for _ in 0..MAX_REDIRECTS {
+            let Some(next) = next_hop(method, &current, &response)? else {
+                return Ok(response);
+            };
+            let mut builder = http::Request::builder().method(method).uri(&next);
+            for (name, value) in headers {
+                builder = builder.header(*name, *value);
+            }
+            if let Some((value, origin)) = authorization {
+                if same_origin(&next, origin) {
+                    builder = builder.header("Authorization", value);
+                }
+            }
+            let request = builder
+                .body(ureq::SendBody::none())
+                .map_err(|err| Error::Local(format!("building a request to {next}: {err}")))?;
+            response = self
+                .agent(registry, &next)
+                .run(request)
+                .map_err(|err| connection_error(err, &next))?;
+            current = next;
+        }
+        Err(Error::Content(format!(
+            "{url} redirects more than {MAX_REDIRECTS} times"
+        )))
+    }
+
+    /// The pool for a request to `url`: certificates are verified, except on the very origin
+    /// of a registry named insecure (not its token server, not where it redirects to).
     fn agent(&self, registry: &Registry, url: &str) -> &ureq::Agent {
         let loopback = Origin::of(url).is_some_and(|origin| origin.is_loopback());
-        self.agents.pick(loopback, !registry.insecure)
+        let relaxed = registry.insecure && same_origin(url, &registry.base);
+        self.agents.pick(loopback, !relaxed)
     }
 
     /// A request without the registry's authentication (the probe and the token server).
@@ -332,9 +382,16 @@ impl Client {
         let request = builder
             .body(body)
             .map_err(|err| Error::Local(format!("building a request to {url}: {err}")))?;
-        self.agent(registry, url)
+        let response = self
+            .agent(registry, url)
             .run(request)
-            .map_err(|err| connection_error(err, url))
+            .map_err(|err| connection_error(err, url))?;
+        self.follow_redirects(
+            registry,
+            (method, url, headers),
+            authorization.map(|value| (value, url)),
+            response,
+        )
     }
 }
 
@@ -346,13 +403,7 @@ impl Registry {
 
     /// Resolves a `Location` header (absolute, or relative to the registry).
     pub fn resolve_location(&self, location: &str) -> String {
-        if location.starts_with("http://") || location.starts_with("https://") {
-            location.to_owned()
-        } else if location.starts_with('/') {
-            format!("{}{location}", self.base)
-        } else {
-            format!("{}/{location}", self.base)
-        }
+        redirect::resolve(&format!("{}/", self.base), location)
     }
 }
 

@@ -66,10 +66,9 @@ impl Pools {
                 .http_status_as_error(false)
                 .user_agent(settings.user_agent)
                 .tls_config(tls.clone())
-                .max_redirects(5)
-                // Blob downloads may be redirected to storage on another host, which must
-                // never see the registry credentials.
-                .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
+                // Redirects are followed by hand (redirect.rs), to keep credentials on their
+                // origin.
+                .max_redirects(0)
                 .timeout_connect(Some(settings.timeout.min(Duration::from_secs(15))))
                 .timeout_recv_response(Some(settings.timeout))
                 .timeout_per_read(Some(settings.timeout))

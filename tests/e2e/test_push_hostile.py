@@ -1,0 +1,123 @@
+"""Hostile and broken registries (scripted servers on loopback): credentials stay on their
+origin, plain-HTTP token servers and redirected uploads are refused, --insecure relaxes only
+the registry it names."""
+
+import json
+
+from harness.credentials import PASSWORD, USER, assert_no_secrets, b64, basic_auths, docker_config
+from harness.fixtures import assert_one_line_error
+from harness.hostile import Reply
+from harness.images import OCI_MANIFEST, layer, write_layout
+
+BASIC = "Basic " + b64(f"{USER}:{PASSWORD}")
+
+
+def serving(image, *, redirect_reads_to=None, realm=None, open_to_all=False):
+    """A handler playing a registry that holds `image`: Basic auth (or a Bearer challenge naming
+    `realm`; none if `open_to_all`), reads redirected to `redirect_reads_to` (host:port)."""
+    blobs = {image.digest: (image.manifest, OCI_MANIFEST), image.config_digest: (image.config, None)}
+
+    def handle(request):
+        if request.authorization != BASIC and not open_to_all:
+            challenge = f'Bearer realm="{realm}",service="s"' if realm else 'Basic realm="r"'
+            return Reply(401, {"WWW-Authenticate": challenge})
+        if request.path == "/v2/":
+            return Reply(200)
+        if request.method == "GET" and redirect_reads_to:
+            return Reply(307, {"Location": f"http://{redirect_reads_to}{request.path}"})
+        digest = request.path.rsplit("/", 1)[1]
+        if digest in blobs:
+            body, media_type = blobs[digest]
+            return Reply(200, {"Content-Type": media_type or "application/octet-stream",
+                               "Docker-Content-Digest": digest}, body)
+        return Reply(404)
+
+    return handle
+
+
+def test_reads_redirected_to_another_port_of_the_same_host_carry_no_credentials(
+        tools, make_hostile, tmp_path):
+    image = write_layout(tmp_path / "img", [layer({"a": b"a"})])
+    # Storage authorizes by itself (like a signed URL).
+    storage = make_hostile(serving(image, open_to_all=True))
+    front = make_hostile(serving(image, redirect_reads_to=storage.address))
+    docker_config(tools, basic_auths(front.address))
+    result = tools.run("sematic-pull", "--image", f"{front.address}/base/img@{image.digest}",
+                       "--output", tmp_path / "pulled")
+    assert result.returncode == 0, result.stderr
+    assert sorted(r.path for r in storage.requests) == sorted([
+        f"/v2/base/img/manifests/{image.digest}", f"/v2/base/img/blobs/{image.config_digest}"])
+    assert all(r.authorization is None for r in storage.requests)
+    assert all(r.authorization == BASIC for r in front.requests if r.path != "/v2/")
+    assert_no_secrets(result, PASSWORD, b64(f"{USER}:{PASSWORD}"))
+
+
+def test_an_upload_answered_with_a_redirect_is_refused_without_following_it(tools, make_hostile, tmp_path):
+    image = write_layout(tmp_path / "img", [layer({"a": b"a"})])
+    elsewhere = make_hostile(lambda request: Reply(201))
+
+    def handle(request):
+        if request.authorization != BASIC:
+            return Reply(401, {"WWW-Authenticate": 'Basic realm="r"'})
+        if request.path == "/v2/":
+            return Reply(200)
+        if request.method == "HEAD":
+            return Reply(404)
+        if request.method == "POST":
+            return Reply(202, {"Location": "/v2/app/x/blobs/uploads/u1"})
+        return Reply(302, {"Location": f"http://{elsewhere.address}/steal"})
+
+    front = make_hostile(handle)
+    docker_config(tools, basic_auths(front.address))
+    result = tools.push(image.layout, f"{front.address}/app/x", "--tag", "t", "--jobs", "1")
+    line = assert_one_line_error(result, "sematic-push", f"{front.address}/app/x", "HTTP 302 Found")
+    assert "giving up" not in line, "a redirect is an answer, not a glitch to retry"
+    assert elsewhere.requests == []
+    assert not [r for r in front.requests if r.method == "PUT" and "/manifests/" in r.path]
+
+
+def test_a_redirected_token_request_leaves_the_credentials_behind(tools, make_hostile, tmp_path):
+    image = write_layout(tmp_path / "img", [layer({"a": b"a"})])
+    tokens = make_hostile(lambda request: Reply(200, {"Content-Type": "application/json"},
+                                                json.dumps({"token": "anonymous-only"}).encode()))
+    realm = make_hostile(lambda request: Reply(307, {"Location": f"http://{tokens.address}/token"}))
+    registry = make_hostile(serving(image, realm=f"{realm.url}/token"))
+    docker_config(tools, basic_auths(registry.address))
+    result = tools.run("sematic-pull", "--image", f"{registry.address}/base/img@{image.digest}",
+                       "--output", tmp_path / "pulled")
+    assert result.returncode != 0
+    assert [r.authorization for r in realm.requests] == [BASIC]
+    assert tokens.requests and all(r.authorization is None for r in tokens.requests)
+
+
+def test_a_plain_http_token_server_elsewhere_never_gets_the_password(tools, make_hostile, tmp_path):
+    image = write_layout(tmp_path / "img", [layer({"a": b"a"})])
+    realm = "http://auth.registry.example/token"
+    registry = make_hostile(serving(image, realm=realm))
+    docker_config(tools, basic_auths(registry.address))
+    result = tools.push(image.layout, f"{registry.address}/app/x", "--tag", "t")
+    line = assert_one_line_error(result, "sematic-push")
+    assert line == (
+        f"sematic-push: error: preparing {image.layout} for push: checking for manifest {image.digest} "
+        f"in {registry.address}/app/x: registry {registry.address} names the plain-HTTP token server "
+        f"{realm}: refusing to send credentials to it in cleartext (only a token server on the host "
+        "of a registry named insecure, or on loopback, may use http)")
+    assert [r.path for r in registry.requests] == ["/v2/"]
+
+
+def test_insecure_relaxes_the_registry_named_and_not_its_token_server(tools, make_hostile, tmp_path):
+    image = write_layout(tmp_path / "img", [layer({"a": b"a"})])
+    realm = make_hostile(lambda request: Reply(200), tls_dir=tmp_path / "realm-tls")
+    registry = make_hostile(serving(image, realm=f"{realm.url}/token"), tls_dir=tmp_path / "registry-tls")
+    docker_config(tools, basic_auths(registry.address))
+    result = tools.push(image.layout, f"{registry.address}/app/x", "--tag", "t", "--insecure")
+    warnings = [l for l in result.stderr.splitlines() if ": warning: " in l]
+    assert warnings == [
+        f"sematic-push: warning: --insecure: TLS certificates of {registry.address} are not verified "
+        f"and plain HTTP is allowed, for that host and port only (not its token server or where it "
+        f"redirects to)"]
+    line = assert_one_line_error(result, "sematic-push", f"requesting a token from {realm.url}/token",
+                                 f"TLS handshake with {realm.address}")
+    assert "UnknownIssuer" in line or "certificate" in line, line
+    assert realm.requests == []
+    assert registry.requests, "the registry itself was reached despite its self-signed certificate"
