@@ -1,13 +1,16 @@
 """Hostile and broken registries (scripted servers on loopback): credentials stay on their
 origin, plain-HTTP token servers and redirected uploads are refused, --insecure relaxes only
-the registry it names."""
+the registry it names; trickles and silent credential helpers fail in bounded time; bodies are
+never read past their size."""
 
 import json
+import os
+import time
 
 from harness.credentials import PASSWORD, USER, assert_no_secrets, b64, basic_auths, docker_config
 from harness.fixtures import assert_one_line_error
 from harness.hostile import Reply
-from harness.images import OCI_MANIFEST, layer, write_layout
+from harness.images import OCI_MANIFEST, layer, random_layer, write_layout
 
 BASIC = "Basic " + b64(f"{USER}:{PASSWORD}")
 
@@ -16,6 +19,7 @@ def serving(image, *, redirect_reads_to=None, realm=None, open_to_all=False):
     """A handler playing a registry that holds `image`: Basic auth (or a Bearer challenge naming
     `realm`; none if `open_to_all`), reads redirected to `redirect_reads_to` (host:port)."""
     blobs = {image.digest: (image.manifest, OCI_MANIFEST), image.config_digest: (image.config, None)}
+    blobs.update({l.digest: (l.blob, None) for l in image.layers})
 
     def handle(request):
         if request.authorization != BASIC and not open_to_all:
@@ -121,3 +125,86 @@ def test_insecure_relaxes_the_registry_named_and_not_its_token_server(tools, mak
     assert "UnknownIssuer" in line or "certificate" in line, line
     assert realm.requests == []
     assert registry.requests, "the registry itself was reached despite its self-signed certificate"
+
+
+def test_a_trickling_registry_fails_in_bounded_time_naming_host_and_operation(tools, make_hostile, tmp_path):
+    image = write_layout(tmp_path / "img", [layer({"a": b"a"})])
+    handle = serving(image, open_to_all=True)
+
+    def trickle(request):
+        reply = handle(request)
+        if "/manifests/" in request.path:
+            reply.trickle = 1  # byte per second
+        return reply
+
+    registry = make_hostile(trickle)
+    started = time.monotonic()
+    result = tools.run("sematic-pull", "--image", f"{registry.address}/base/img@{image.digest}",
+                       "--output", tmp_path / "pulled", "--timeout", "2", "--min-rate-window", "2",
+                       "--attempts", "2")
+    assert time.monotonic() - started < 20
+    line = assert_one_line_error(result, "sematic-pull")
+    assert line == (
+        f"sematic-pull: error: fetching manifest {registry.address}/base/img@{image.digest}: "
+        f"giving up after 2 attempts: reading the manifest: {registry.address}: transfer slower "
+        f"than 10000 bytes/s over 2 s (--min-rate, --min-rate-window)")
+    assert not (tmp_path / "pulled").exists()
+
+
+def test_a_slow_but_steady_registry_is_waited_for(tools, make_hostile, tmp_path):
+    image = write_layout(tmp_path / "img", [random_layer(60_000, 1)])
+    handle = serving(image, open_to_all=True)
+
+    def slow(request):
+        reply = handle(request)
+        reply.trickle = 40_000
+        return reply
+
+    registry = make_hostile(slow)
+    result = tools.run("sematic-pull", "--image", f"{registry.address}/base/img@{image.digest}",
+                       "--output", tmp_path / "pulled", "--timeout", "2", "--min-rate", "10000",
+                       "--min-rate-window", "1", "--layers", "all")
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_credential_helper_that_never_answers_is_stopped(tools, make_hostile, tmp_path):
+    image = write_layout(tmp_path / "img", [layer({"a": b"a"})])
+    registry = make_hostile(serving(image))
+    helper = tmp_path / "bin" / "docker-credential-stuck"
+    helper.parent.mkdir()
+    helper.write_text("#!/bin/sh\nexec sleep 600\n")
+    helper.chmod(0o755)
+    docker_config(tools, {"credHelpers": {registry.address: "stuck"}})
+    started = time.monotonic()
+    result = tools.push(image.layout, f"{registry.address}/app/x", "--timeout", "2",
+                        env={"PATH": f"{helper.parent}:{os.environ['PATH']}"})
+    assert time.monotonic() - started < 15
+    line = assert_one_line_error(result, "sematic-push")
+    assert line.endswith(
+        f"credential helper docker-credential-stuck (for {registry.address}) did not answer within "
+        "2 s (--timeout); it was stopped"), line
+
+
+def test_a_blob_body_is_never_read_past_its_size(tools, make_hostile, tmp_path):
+    image = write_layout(tmp_path / "img", [random_layer(300_000, 2)])
+    handle = serving(image, open_to_all=True)
+    layer_digest = image.layers[0].digest
+
+    def endless(request):
+        if request.path.endswith(layer_digest):
+            # The right bytes, then 30 MB more, with no length announced.
+            return Reply(200, {}, image.layers[0].blob + bytes(30 << 20), chunked=True)
+        return handle(request)
+
+    registry = make_hostile(endless)
+    result = tools.run("sematic-pull", "--image", f"{registry.address}/base/img@{image.digest}",
+                       "--output", tmp_path / "pulled", "--layers", "all", "--attempts", "2")
+    line = assert_one_line_error(result, "sematic-pull")
+    assert f"downloading blob {layer_digest} from {registry.address}/base/img: giving up after 2 attempts" in line
+    reads = [r for r in registry.requests if r.path.endswith(layer_digest)]
+    assert len(reads) == 2
+    # What went out before the client hung up: its size, plus what socket buffers held.
+    assert all(r.sent < 8 << 20 for r in reads), [r.sent for r in reads]
+    assert not (tmp_path / "pulled").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+

@@ -25,6 +25,8 @@ class Request:
     path: str
     headers: dict
     body: bytes
+    # Bytes of the reply's body that went out before the client stopped reading.
+    sent: int = 0
 
     @property
     def authorization(self) -> Optional[str]:
@@ -36,10 +38,12 @@ class Reply:
     status: int = 200
     headers: dict = field(default_factory=dict)
     body: bytes = b""
-    # Send the body at this many bytes per second (in 1-byte writes when under 100).
+    # Send the body at this many bytes per second.
     trickle: Optional[float] = None
     # Announce this Content-Length instead of the body's.
     length: Optional[int] = None
+    # Send the body with chunked transfer encoding (no length announced).
+    chunked: bool = False
 
 
 def self_signed(directory: Path) -> tuple:
@@ -102,20 +106,29 @@ class HostileServer:
                 self.send_response(reply.status)
                 for key, value in reply.headers.items():
                     self.send_header(key, value)
-                self.send_header("Content-Length", str(reply.length if reply.length is not None
-                                                       else len(reply.body)))
+                if reply.chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                else:
+                    self.send_header("Content-Length", str(reply.length if reply.length is not None
+                                                           else len(reply.body)))
                 self.end_headers()
                 if self.command == "HEAD":
                     return
+                rate = reply.trickle
+                if not rate:
+                    step = 1 << 16
+                else:  # ten writes a second, or single bytes when slower than that
+                    step = max(1, int(rate / 10))
                 try:
-                    if reply.trickle:
-                        step = 1 if reply.trickle < 100 else int(reply.trickle / 10)
-                        for i in range(0, len(reply.body), step):
-                            self.wfile.write(reply.body[i:i + step])
-                            self.wfile.flush()
-                            time.sleep(step / reply.trickle)
-                    else:
-                        self.wfile.write(reply.body)
+                    for i in range(0, len(reply.body), step):
+                        piece = reply.body[i:i + step]
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if reply.chunked else piece)
+                        self.wfile.flush()
+                        request.sent += len(piece)
+                        if rate:
+                            time.sleep(step / rate)
+                    if reply.chunked:
+                        self.wfile.write(b"0\r\n\r\n")
                 except OSError:
                     self.close_connection = True
 

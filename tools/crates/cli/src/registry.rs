@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use sematic_registry::progress::{Mode, Progress};
+use sematic_registry::transport::{RetryPolicy, TransferLimits};
 use sematic_registry::Client;
 
 /// Flags for reaching registries.
@@ -16,10 +17,25 @@ pub struct ConnectionArgs {
     #[arg(long = "ca-cert", value_name = "FILE")]
     pub ca_certs: Vec<PathBuf>,
 
-    /// Seconds to wait for a connection, or for any read or write to make progress, before
-    /// the request is retried.
+    /// Seconds to wait for a connection, an answer, or any read or write to make progress,
+    /// before the request is retried.
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
+
+    /// A transfer averaging fewer bytes per second than this over --min-rate-window is
+    /// abandoned (and retried). Each request's deadline is --timeout plus the window plus its
+    /// size at this rate (a 10 GB layer at the default 10000: eleven days).
+    #[arg(long, value_name = "BYTES", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub min_rate: u64,
+
+    /// Seconds over which --min-rate is averaged.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub min_rate_window: u64,
+
+    /// Attempts per registry request (the first included) before giving up; failed requests
+    /// are retried with exponential backoff when the failure may be transient.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub attempts: u32,
 }
 
 impl ConnectionArgs {
@@ -32,7 +48,12 @@ impl ConnectionArgs {
             env!("CARGO_PKG_VERSION")
         ))
         .ca_certs(self.ca_certs.iter().cloned())
-        .timeout(Duration::from_secs(self.timeout));
+        .limits(TransferLimits {
+            timeout: Duration::from_secs(self.timeout),
+            min_rate: self.min_rate,
+            window: Duration::from_secs(self.min_rate_window),
+        })
+        .retry(RetryPolicy::default().with_attempts(self.attempts));
         for registry in insecure {
             builder = builder.insecure_registry(registry);
             eprintln!(

@@ -75,6 +75,7 @@ impl Client {
                     url: &url,
                     headers: &[],
                     scope: &scope,
+                    bytes: 0,
                 },
                 Body::Empty,
             )?;
@@ -130,6 +131,7 @@ impl Client {
                     url: &url,
                     headers: &[("Content-Type", "application/octet-stream")],
                     scope: &scope,
+                    bytes: size,
                 };
                 self.send_stream(call, &mut reader, size)
             };
@@ -187,12 +189,15 @@ impl Client {
         })
     }
 
-    /// Opens a streamed download of a blob (following redirects to storage hosts).
+    /// Opens a streamed download of a blob of `size` bytes (following redirects to storage
+    /// hosts). The stream ends after `size` bytes whatever the registry sends, and is held to
+    /// the minimum rate.
     pub fn open_blob(
         &self,
         registry: &Registry,
         repository: &str,
         digest: &Digest,
+        size: u64,
     ) -> Result<BlobReader, Attempt> {
         let url = registry.url(&format!("/v2/{repository}/blobs/{digest}"));
         let scope = Scope::pull(repository);
@@ -203,6 +208,7 @@ impl Client {
                 url: &url,
                 headers: &[],
                 scope: &scope,
+                bytes: size,
             },
             Body::Empty,
         )?;
@@ -212,7 +218,22 @@ impl Client {
                 registry.name
             ))));
         }
-        Ok(Box::new(response.into_body().into_reader()))
+        let announced = response
+            .headers()
+            .get("Content-Length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if announced.is_some_and(|length| length != size) {
+            return Err(Attempt::Retry(
+                Error::Content(format!(
+                    "the registry announces {} bytes for blob {digest} of {size} bytes",
+                    announced.unwrap_or_default()
+                )),
+                None,
+            ));
+        }
+        let body = response.into_body().into_with_config().limit(size).reader();
+        Ok(Box::new(self.guard(body, &url)))
     }
 
     /// Streams a blob into the file `destination` (atomically), verifying size and digest.
@@ -225,14 +246,11 @@ impl Client {
         destination: &Path,
     ) -> Result<()> {
         self.retrying(|| {
-            let mut reader = HashingReader::new(self.open_blob(registry, repository, digest)?);
+            let mut reader =
+                HashingReader::new(self.open_blob(registry, repository, digest, size)?);
             let mut file = AtomicFile::create(destination).map_err(Error::local)?;
-            std::io::copy(&mut reader, &mut file).map_err(|err| {
-                Attempt::Retry(
-                    Error::Connection(ureq::Error::Io(err)),
-                    None,
-                )
-            })?;
+            std::io::copy(&mut reader, &mut file)
+                .map_err(|err| Attempt::Retry(Error::io(err), None))?;
             let (actual, read) = reader.finish();
             if &actual != digest || read != size {
                 // Garbled or cut short on the way: the retry budget bounds a lying registry.
@@ -262,12 +280,12 @@ impl Client {
             )));
         }
         self.retrying(|| {
-            let reader = self.open_blob(registry, repository, digest)?;
+            let reader = self.open_blob(registry, repository, digest, size)?;
             let mut bytes = Vec::new();
             reader
                 .take(LIMIT + 1)
                 .read_to_end(&mut bytes)
-                .map_err(|err| Attempt::Retry(Error::Connection(ureq::Error::Io(err)), None))?;
+                .map_err(|err| Attempt::Retry(Error::io(err), None))?;
             // Other bytes than announced: something in between garbled them, and a second
             // try may get the right ones (the retry budget bounds it).
             verify_bytes(&bytes, digest, size).map_err(|err| Attempt::Retry(err, None))?;
@@ -313,6 +331,7 @@ fn start_upload(
             url: &url,
             headers: &[],
             scope,
+            bytes: 0,
         },
         Body::Empty,
     )?;
@@ -350,6 +369,7 @@ fn put_chunked(
                 ("Content-Range", &range),
             ],
             scope,
+            bytes: 0,
         };
         let response = client.send_stream(call, &mut chunk, length)?;
         if response.status() != 202 {
@@ -372,6 +392,7 @@ fn put_chunked(
         url: &url,
         headers: &[],
         scope,
+        bytes: 0,
     };
     client.send(call, Body::Empty)
 }

@@ -21,6 +21,9 @@ pub enum Error {
     /// The connection could not be made or broke: DNS, refused, reset, timed out.
     #[error("{0}")]
     Connection(ureq::Error),
+    /// A request outlived its deadline, or its body moved slower than the minimum rate.
+    #[error("{0}")]
+    TimedOut(String),
     /// The server's TLS certificate is not trusted (never retried, never downgraded).
     #[error("{message}: {cause}")]
     Certificate { message: String, cause: ureq::Error },
@@ -59,6 +62,14 @@ impl Error {
             Error::Context { inner, .. } => inner.root(),
             other => other,
         }
+    }
+
+    /// A failed read or write of a body: a timeout (our rate guard's included) is its own kind.
+    pub(crate) fn io(err: std::io::Error) -> Self {
+        if err.kind() == std::io::ErrorKind::TimedOut {
+            return Error::TimedOut(err.to_string());
+        }
+        Error::Connection(ureq::Error::Io(err))
     }
 
     /// The HTTP status a registry refused with, if that is what happened.

@@ -10,6 +10,7 @@
 pub mod blobs;
 pub mod credentials;
 pub mod error;
+mod helper_process;
 pub mod manifests;
 pub mod pool;
 pub mod progress;

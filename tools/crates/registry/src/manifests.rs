@@ -42,6 +42,7 @@ impl Client {
                     url: &url,
                     headers: &[("Accept", &accept)],
                     scope: &scope,
+                    bytes: 0,
                 },
                 Body::Empty,
             )?;
@@ -54,16 +55,11 @@ impl Client {
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
             let mut bytes = Vec::new();
-            response
-                .into_body()
-                .into_reader()
+            self.guard(response.into_body().into_reader(), &url)
                 .take(MANIFEST_LIMIT + 1)
                 .read_to_end(&mut bytes)
                 .map_err(|err| {
-                    Attempt::Retry(
-                        Error::Connection(ureq::Error::Io(err)).context("reading the manifest"),
-                        None,
-                    )
+                    Attempt::Retry(Error::io(err).context("reading the manifest"), None)
                 })?;
             if bytes.len() as u64 > MANIFEST_LIMIT {
                 return Err(Attempt::Fail(Error::Content(format!(
@@ -143,6 +139,7 @@ impl Client {
                     url: &url,
                     headers: &[("Content-Type", media_type)],
                     scope: &scope,
+                    bytes: 0,
                 },
                 Body::Bytes(bytes),
             )?;

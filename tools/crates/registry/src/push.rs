@@ -366,7 +366,7 @@ fn ensure_blob(
         Origin::Source(source) => {
             let source_registry = client.registry(source)?;
             client.upload_blob(registry, repository, upload, &mut || {
-                client.open_blob(&source_registry, &source.repository, digest)
+                client.open_blob(&source_registry, &source.repository, digest, task.size)
             })?;
             progress.blob_done(
                 "streamed",

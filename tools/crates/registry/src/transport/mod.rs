@@ -11,6 +11,7 @@
 pub mod authorize;
 mod bearer;
 pub mod challenge;
+pub mod deadline;
 pub mod origin;
 mod ping;
 mod redirect;
@@ -21,7 +22,6 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use sematic_oci_core::reference::Reference;
 use ureq::http::{self, Response};
@@ -30,6 +30,7 @@ use crate::credentials::CredentialStore;
 use crate::error::{Error, HttpError, Result};
 pub use authorize::Scope;
 use authorize::{AuthState, Authorization};
+pub use deadline::TransferLimits;
 use origin::{same_origin, Origin};
 use redirect::{next_hop, MAX_REDIRECTS};
 pub use retry::{retry_after, retry_on_status, Attempt, RetryPolicy};
@@ -41,20 +42,20 @@ use tls::{is_certificate_error, Agents, ConnectionSettings};
 pub struct ClientBuilder {
     user_agent: String,
     ca_certs: Vec<PathBuf>,
-    timeout: Duration,
+    limits: TransferLimits,
     retry: RetryPolicy,
     credentials: Option<CredentialStore>,
     insecure: HashSet<String>,
 }
 
 impl ClientBuilder {
-    /// Defaults: verified TLS with the system roots, a 60 s timeout, the default retry
+    /// Defaults: verified TLS with the system roots, the default transfer limits and retry
     /// policy, and the credentials docker and podman would use.
     pub fn new(user_agent: &str) -> Self {
         ClientBuilder {
             user_agent: user_agent.to_owned(),
             ca_certs: Vec::new(),
-            timeout: Duration::from_secs(60),
+            limits: TransferLimits::default(),
             retry: RetryPolicy::default(),
             credentials: None,
             insecure: HashSet::new(),
@@ -67,9 +68,10 @@ impl ClientBuilder {
         self
     }
 
-    /// The longest wait for a connection, or for any single read or write to make progress.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+    /// The longest wait for a connection, an answer, or any single read or write; the
+    /// minimum rate of a body; deadlines follow from both.
+    pub fn limits(mut self, limits: TransferLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -93,13 +95,17 @@ impl ClientBuilder {
         let agents = Agents::new(&ConnectionSettings {
             user_agent: &self.user_agent,
             ca_certs: &self.ca_certs,
-            timeout: self.timeout,
+            timeout: self.limits.timeout,
             any_insecure: !self.insecure.is_empty(),
         })?;
         Ok(Client {
             agents,
+            limits: self.limits,
             insecure: self.insecure,
-            credentials: self.credentials.unwrap_or_else(CredentialStore::from_env),
+            credentials: self
+                .credentials
+                .unwrap_or_else(CredentialStore::from_env)
+                .with_helper_timeout(self.limits.timeout),
             retry: self.retry,
             registries: Mutex::default(),
         })
@@ -109,6 +115,7 @@ impl ClientBuilder {
 /// Talks to any number of registries.
 pub struct Client {
     agents: Agents,
+    limits: TransferLimits,
     insecure: HashSet<String>,
     credentials: CredentialStore,
     pub(crate) retry: RetryPolicy,
@@ -133,6 +140,9 @@ pub struct Call<'a> {
     pub url: &'a str,
     pub headers: &'a [(&'a str, &'a str)],
     pub scope: &'a Scope,
+    /// Bytes the request or its response moves (a blob's size; 0 for small exchanges),
+    /// which size its deadline.
+    pub bytes: u64,
 }
 
 /// A request body that can be sent again after an authentication retry.
@@ -205,6 +215,7 @@ impl Client {
             url,
             headers,
             scope,
+            bytes: 0,
         };
         let mut response = self.attempt(call, Body::Empty)?;
         match response.status().as_u16() {
@@ -225,7 +236,8 @@ impl Client {
         body: &mut dyn Read,
         length: u64,
     ) -> Result<Response<ureq::Body>> {
-        let mut body = Some(body);
+        let mut guarded = self.limits.guard(body, &host_of(call.url));
+        let mut body = Some(&mut guarded as &mut dyn Read);
         self.send_with(call, false, |request| {
             let reader = body
                 .take()
@@ -251,6 +263,7 @@ impl Client {
             url,
             headers,
             scope,
+            bytes,
         } = call;
         let mut renewed = false;
         loop {
@@ -271,14 +284,11 @@ impl Client {
             let request = builder
                 .body(body)
                 .map_err(|err| Error::Local(format!("building a request to {url}: {err}")))?;
-            let response = self
-                .agent(registry, url)
-                .run(request)
-                .map_err(|err| connection_error(err, url))?;
+            let response = self.run(registry, url, request, bytes)?;
             let auth_header = auth.header.as_deref();
             let mut response = self.follow_redirects(
                 registry,
-                (method, url, headers),
+                (method, url, headers, bytes),
                 auth_header.map(|value| (value, registry.base.as_str())),
                 response,
             )?;
@@ -315,7 +325,7 @@ impl Client {
     fn follow_redirects(
         &self,
         registry: &Registry,
-        (method, url, headers): (&str, &str, &[(&str, &str)]),
+        (method, url, headers, bytes): (&str, &str, &[(&str, &str)], u64),
         authorization: Option<(&str, &str)>,
         mut response: Response<ureq::Body>,
     ) -> Result<Response<ureq::Body>> {
@@ -336,15 +346,53 @@ impl Client {
             let request = builder
                 .body(ureq::SendBody::none())
                 .map_err(|err| Error::Local(format!("building a request to {next}: {err}")))?;
-            response = self
-                .agent(registry, &next)
-                .run(request)
-                .map_err(|err| connection_error(err, &next))?;
+            response = self.run(registry, &next, request, bytes)?;
             current = next;
         }
         Err(Error::Content(format!(
             "{url} redirects more than {MAX_REDIRECTS} times"
         )))
+    }
+
+    /// Runs one exchange with `url`, within the deadline for moving `bytes`.
+    fn run<B: ureq::AsSendBody>(
+        &self,
+        registry: &Registry,
+        url: &str,
+        request: http::Request<B>,
+        bytes: u64,
+    ) -> Result<Response<ureq::Body>> {
+        let agent = self.agent(registry, url);
+        let request = agent
+            .configure_request(request)
+            .timeout_global(Some(self.limits.deadline(bytes)))
+            .build();
+        agent
+            .run(request)
+            .map_err(|err| self.connection_error(err, url, bytes))
+    }
+
+    /// `reader` (a response body), held to the minimum rate.
+    pub(crate) fn guard<R: Read>(&self, reader: R, url: &str) -> deadline::RateGuard<R> {
+        self.limits.guard(reader, &host_of(url))
+    }
+
+    /// A failed exchange with `url` as an [`Error`] naming the host: an untrusted certificate
+    /// and a missed deadline are their own kinds.
+    fn connection_error(&self, err: ureq::Error, url: &str, bytes: u64) -> Error {
+        let host = host_of(url);
+        match err {
+            err if is_certificate_error(&err) => Error::Certificate {
+                message: format!("TLS handshake with {host}"),
+                cause: err,
+            },
+            ureq::Error::Timeout(ureq::Timeout::Global) => Error::TimedOut(format!(
+                "{host}: no complete answer within the request's deadline of {} s",
+                self.limits.deadline(bytes).as_secs()
+            )),
+            ureq::Error::Io(io) => Error::io(io),
+            err => Error::Connection(err),
+        }
     }
 
     /// The pool for a request to `url`: certificates are verified, except on the very origin
@@ -382,13 +430,10 @@ impl Client {
         let request = builder
             .body(body)
             .map_err(|err| Error::Local(format!("building a request to {url}: {err}")))?;
-        let response = self
-            .agent(registry, url)
-            .run(request)
-            .map_err(|err| connection_error(err, url))?;
+        let response = self.run(registry, url, request, 0)?;
         self.follow_redirects(
             registry,
-            (method, url, headers),
+            (method, url, headers, 0),
             authorization.map(|value| (value, url)),
             response,
         )
@@ -407,17 +452,9 @@ impl Registry {
     }
 }
 
-/// A failed exchange with `url` as an [`Error`]: an untrusted certificate is its own kind.
-fn connection_error(err: ureq::Error, url: &str) -> Error {
-    if is_certificate_error(&err) {
-        let host =
-            Origin::of(url).map_or_else(|| url.to_owned(), |o| format!("{}:{}", o.host, o.port));
-        return Error::Certificate {
-            message: format!("TLS handshake with {host}"),
-            cause: err,
-        };
-    }
-    Error::Connection(err)
+/// `host:port` of `url`, for messages.
+fn host_of(url: &str) -> String {
+    Origin::of(url).map_or_else(|| url.to_owned(), |o| format!("{}:{}", o.host, o.port))
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -32,7 +32,8 @@ impl Attempt {
             }
             Error::Connection(
                 ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::Protocol(_),
-            ) => true,
+            )
+            | Error::TimedOut(_) => true,
             _ => false,
         };
         if transient {
