@@ -1,7 +1,7 @@
 """Hostile and broken registries (scripted servers on loopback): credentials stay on their
 origin, plain-HTTP token servers and redirected uploads are refused, --insecure relaxes only
 the registry it names; trickles and silent credential helpers fail in bounded time; bodies are
-never read past their size."""
+never read past their size; registry text cannot drive the terminal."""
 
 import json
 import os
@@ -208,3 +208,21 @@ def test_a_blob_body_is_never_read_past_its_size(tools, make_hostile, tmp_path):
     assert not (tmp_path / "pulled").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
+
+def test_registry_text_cannot_drive_the_terminal_or_flood_it(tools, make_hostile, tmp_path):
+    image = write_layout(tmp_path / "img", [layer({"a": b"a"})])
+    message = "\x1b[2J\x1b[31mall good\rOVERWRITTEN " + "x" * 200_000
+
+    def rude(request):
+        if request.path == "/v2/":
+            return Reply(200)
+        return Reply(400, {"Content-Type": "application/json"},
+                     json.dumps({"errors": [{"code": "DENIED", "message": message}]}).encode())
+
+    registry = make_hostile(rude)
+    result = tools.run("sematic-pull", "--image", f"{registry.address}/base/img@{image.digest}",
+                       "--output", tmp_path / "pulled")
+    line = assert_one_line_error(result, "sematic-pull")
+    assert "\x1b" not in result.stderr and "\r" not in result.stderr
+    assert "DENIED: \\u{1b}[2J\\u{1b}[31mall good OVERWRITTEN xxx" in line, line[:300]
+    assert len(line) < 2100 and "characters cut" in line

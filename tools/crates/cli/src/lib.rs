@@ -30,7 +30,7 @@ pub fn main<C: Parser>(program: &str, run: impl FnOnce(C) -> anyhow::Result<()>)
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            error(program, &one_line(&err));
+            error(program, &format!("{err:#}"));
             ExitCode::FAILURE
         }
     }
@@ -38,12 +38,34 @@ pub fn main<C: Parser>(program: &str, run: impl FnOnce(C) -> anyhow::Result<()>)
 
 /// Prints `PROGRAM: error: MESSAGE`, for a failure reported before the final one.
 pub fn error(program: &str, message: &str) {
-    eprintln!("{program}: error: {message}");
+    eprintln!("{program}: error: {}", terminal_safe(message));
 }
 
-/// The error and its causes joined with ": " on a single line.
-pub fn one_line(err: &anyhow::Error) -> String {
-    format!("{err:#}").replace(['\n', '\r'], " ")
+/// The longest error line printed, in characters: longer ones keep their start and end.
+const MAX_LINE: usize = 2000;
+const KEPT_END: usize = 400;
+
+/// `text` on one line, with control characters (which a registry's error text may carry to
+/// recolour, move or erase what the terminal shows) escaped, and at most [`MAX_LINE`]
+/// characters, saying how many were cut.
+pub fn terminal_safe(text: &str) -> String {
+    let escaped: Vec<String> = text
+        .chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => " ".to_owned(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    if escaped.len() <= MAX_LINE {
+        return escaped.concat();
+    }
+    let cut = escaped.len() - MAX_LINE;
+    format!(
+        "{} [… {cut} characters cut …] {}",
+        escaped[..MAX_LINE - KEPT_END].concat(),
+        escaped[escaped.len() - KEPT_END..].concat()
+    )
 }
 
 /// The paragraph of a clap error saying what is wrong, on one line, without clap's own
@@ -67,7 +89,26 @@ mod tests {
         let err = Err::<(), _>(anyhow::anyhow!("no such file\nsecond line"))
             .context("reading in/x")
             .unwrap_err();
-        assert_eq!(one_line(&err), "reading in/x: no such file second line");
+        assert_eq!(
+            terminal_safe(&format!("{err:#}")),
+            "reading in/x: no such file second line"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_long_lines_cut() {
+        assert_eq!(
+            terminal_safe("denied: \u{1b}[31mred\rgone\u{7}"),
+            "denied: \\u{1b}[31mred gone\\u{7}"
+        );
+        let long = format!("start {} end", "x".repeat(10_000));
+        let safe = terminal_safe(&long);
+        assert!(
+            safe.starts_with("start xxx") && safe.ends_with("xxx end"),
+            "{safe}"
+        );
+        assert!(safe.contains(" [… 8010 characters cut …] "), "{safe}");
+        assert!(safe.chars().count() < MAX_LINE + 40);
     }
 
     #[test]

@@ -138,10 +138,7 @@ fn run(args: Args) -> Result<()> {
                     uris.push((spec.label.clone(), pushed.reference.to_string()));
                 }
                 Err(err) => {
-                    sematic_cli::error(
-                        PROGRAM,
-                        &format!("image {}: {}", spec.label, sematic_cli::one_line(&err)),
-                    );
+                    sematic_cli::error(PROGRAM, &format!("image {}: {err:#}", spec.label));
                     failed = true;
                 }
             }
