@@ -1,13 +1,14 @@
 """Pushing through a fault-injecting proxy: every push either ends with the right digest in
 the registry or fails with one clear line and nothing tagged."""
 
+import random
 import time
 
 import pytest
 
 from harness.credentials import PASSWORD, USER, assert_no_secrets, b64, basic_auths, docker_config
 from harness.fixtures import assert_one_line_error, parse_summary, skopeo_copy_back
-from harness.images import random_layer, write_layout
+from harness.images import Layer, random_layer, sha256, write_layout
 
 
 @pytest.fixture
@@ -100,3 +101,29 @@ def test_a_manifest_that_never_uploads_fails_cleanly_with_nothing_tagged(tools, 
     result = tools.push(image.layout, f"{proxy.address}/app/nomanifest", "--tag", "t")
     assert_one_line_error(result, "sematic-push", "app/nomanifest", image.digest, "HTTP 502")
     assert registry.tags("app/nomanifest") == []
+
+
+def test_an_upload_cut_midway_resumes_from_what_the_registry_holds(tools, registry, make_proxy, tmp_path):
+    size = 200 << 20
+    data = random.Random(7).randbytes(size)
+    # Any bytes make a blob the registry stores; a gzip layer of this size would only be slower.
+    image = write_layout(tmp_path / "big", [Layer(data, sha256(data))])
+    patches = []
+
+    def seventh_patch(method, path):
+        patches.extend([path] if method == "PATCH" else [])
+        return len(patches) == 7 and method == "PATCH"
+
+    proxy = make_proxy(registry.host, script=[(seventh_patch, "cut")])
+    result = tools.push(image.layout, f"{proxy.address}/app/big", "--tag", "t", "--jobs", "1")
+    assert result.returncode == 0, result.stderr
+    assert registry.manifest_digest("app/big", "t") == image.digest
+    [cut] = [r for r in proxy.log if r.fault == "cut"]
+    uploads = [r for r in proxy.log if r.method in ("PATCH", "PUT") and "/blobs/uploads/" in r.path]
+    sent = sum(r.body_length for r in uploads)
+    assert size < sent <= 1.1 * size, f"{sent} bytes sent for a {size}-byte blob"
+    # After the cut: the upload's status (six chunks held), then the rest of the blob.
+    after = proxy.log[proxy.log.index(cut) + 1:]
+    assert [(r.method, r.status) for r in after if "/blobs/uploads/" in r.path][0] == ("GET", 204)
+    resent = sum(r.body_length for r in after if r.method == "PATCH")
+    assert resent == size - 6 * (16 << 20)

@@ -10,7 +10,10 @@ answered with a fault instead of (or after) being forwarded:
 * ``500``/``502`` an error status with a registry-style JSON body;
 * ``429``       Too Many Requests with ``Retry-After``;
 * ``truncate``  the response is forwarded with its full Content-Length but only half of
-                its body, then the connection is closed.
+                its body, then the connection is closed;
+* ``cut``       half of the request body is read, then the connection is reset; the registry
+                never sees the request (a proxy that buffers request bodies, as nginx does by
+                default, losing its client midway through an upload).
 
 `script` entries `(predicate(method, path), fault[, count])` fire `count` times each (once
 by default, forever with None), before the random ones;
@@ -36,6 +39,8 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 FAULTS = ("reset", "reset-after", "stall", "500", "502", "429", "truncate")
+# Only scripted: it is meaningful for upload requests alone.
+CUT = "cut"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te"}
 
 
@@ -141,11 +146,16 @@ class FaultProxy:
                 connection.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent a TLS handshake to an HTTP server.\n")
                 return
             while not self._stopping.is_set():
-                request = _read_request(reader)
-                if request is None:
+                head = _read_head(reader)
+                if head is None:
                     return
-                method, path, headers, body = request
-                if not self._handle(connection, method, path, headers, body):
+                method, path, headers = head
+                fault = self._choose_fault(method, path)
+                if fault == CUT:
+                    self._cut(connection, reader, method, path, headers)
+                    return
+                body, headers = _read_body(reader, headers)
+                if not self._handle(connection, method, path, headers, body, fault):
                     return
         except (OSError, ValueError):
             return
@@ -163,9 +173,37 @@ class FaultProxy:
             self.log.append(Record(time.monotonic(), method, path, fault, status, len(body),
                                    authorization))
 
-    def _handle(self, connection, method, path, headers, body) -> bool:
+    def _cut(self, connection, reader, method, path, headers):
+        """Reads half of the body, then resets the client; nothing reaches the registry."""
+        length = int({k.lower(): v for k, v in headers}.get("content-length", "0"))
+        arrived = reader.read(length // 2)
+        self._record(method, path, CUT, None, arrived, headers)
+        _reset(connection)
+
+    def _forward(self, method, path, headers, body):
+        """Sends the request to the registry: (status, reason, headers, body) of its answer."""
+        upstream = http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=120)
+        try:
+            forward = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
+            if self.inject_authorization:
+                forward = [(k, v) for k, v in forward if k.lower() != "authorization"]
+                forward.append(("Authorization", self.inject_authorization))
+            upstream.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            for key, value in forward:
+                upstream.putheader(key, value)
+            if body and not any(k.lower() == "content-length" for k, _ in forward):
+                upstream.putheader("Content-Length", str(len(body)))
+            upstream.endheaders(body if body else None)
+            response = upstream.getresponse()
+            response_body = response.read()
+            response_headers = [(k, v) for k, v in response.getheaders()
+                                if k.lower() not in HOP_BY_HOP]
+            return response.status, response.reason, response_headers, response_body
+        finally:
+            upstream.close()
+
+    def _handle(self, connection, method, path, headers, body, fault) -> bool:
         """Answers one request; False closes the client connection."""
-        fault = self._choose_fault(method, path)
         if (self.redirect_blob_gets_to and method == "GET" and "/blobs/sha256:" in path
                 and not fault):
             self._record(method, path, "redirect", 307, body, headers)
@@ -195,25 +233,7 @@ class FaultProxy:
                   payload, method)
             return True
 
-        upstream = http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=120)
-        try:
-            forward = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
-            if self.inject_authorization:
-                forward = [(k, v) for k, v in forward if k.lower() != "authorization"]
-                forward.append(("Authorization", self.inject_authorization))
-            upstream.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-            for key, value in forward:
-                upstream.putheader(key, value)
-            if body and not any(k.lower() == "content-length" for k, _ in forward):
-                upstream.putheader("Content-Length", str(len(body)))
-            upstream.endheaders(body if body else None)
-            response = upstream.getresponse()
-            response_body = response.read()
-            status, reason = response.status, response.reason
-            response_headers = [(k, v) for k, v in response.getheaders()
-                                if k.lower() not in HOP_BY_HOP]
-        finally:
-            upstream.close()
+        status, reason, response_headers, response_body = self._forward(method, path, headers, body)
         if self.rewrite:
             response_body = self.rewrite(method, path, status, response_body)
             if method != "HEAD":
@@ -230,7 +250,8 @@ class FaultProxy:
         return True
 
 
-def _read_request(reader):
+def _read_head(reader):
+    """(method, path, headers) of the next request, None at the end of the connection."""
     line = reader.readline(65537)
     if not line:
         return None
@@ -242,6 +263,11 @@ def _read_request(reader):
             break
         key, _, value = header.decode("latin-1").partition(":")
         headers.append((key.strip(), value.strip()))
+    return method, path, headers
+
+
+def _read_body(reader, headers):
+    """The request body, and the headers with a chunked body's length made explicit."""
     lookup = {k.lower(): v for k, v in headers}
     if "content-length" in lookup:
         body = reader.read(int(lookup["content-length"]))
@@ -259,7 +285,7 @@ def _read_request(reader):
         headers.append(("Content-Length", str(len(body))))
     else:
         body = b""
-    return method, path, headers, body
+    return body, headers
 
 
 def _send(connection, status, reason, headers, body, method, truncate=False):

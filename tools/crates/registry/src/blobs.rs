@@ -1,5 +1,5 @@
-//! Blob transfer: existence checks, cross-repository mounts, streamed uploads (monolithic,
-//! with a chunked fallback) and streamed downloads.
+//! Blobs: existence checks, cross-repository mounts and streamed downloads (uploads are in
+//! [`crate::upload`]).
 
 use std::io::Read;
 use std::path::Path;
@@ -9,31 +9,11 @@ use sematic_oci_core::fsutil::AtomicFile;
 use sematic_oci_core::Digest;
 use ureq::http::Response;
 
-use crate::error::{status_error, Context as _, Error, HttpError, Result};
-use crate::progress::Transfer;
-use crate::transport::retry::is_transient_status;
-use crate::transport::{retry_after, Attempt, Body, Call, Client, Registry, Scope};
+use crate::error::{status_error, Context as _, Error, Result};
+use crate::transport::{Attempt, Body, Call, Client, Registry, Scope};
 
-/// Size of one `PATCH` when a registry refuses monolithic uploads. Each chunk is streamed,
-/// so this bounds request count, not memory.
-const CHUNK_SIZE: u64 = 16 << 20;
-
-/// An upload whose connection dies this many times switches to chunks: a proxy with a
-/// body-size limit often resets the connection instead of answering 413.
-const MONOLITHIC_TRANSPORT_FAILURES: u32 = 3;
-
-/// A stream of blob bytes, reopened from the start for every upload attempt.
+/// A stream of blob bytes.
 pub type BlobReader = Box<dyn Read + Send>;
-
-/// A blob to upload.
-pub struct Upload<'a> {
-    pub digest: &'a Digest,
-    pub size: u64,
-    /// An upload session the registry already opened (it declined a mount); used first.
-    pub session: Option<String>,
-    /// Where the bytes sent are counted.
-    pub transfer: &'a Transfer,
-}
 
 /// Result of asking a registry to mount a blob from another repository.
 pub enum Mount {
@@ -83,108 +63,6 @@ impl Client {
                 201 => Ok(Mount::Mounted),
                 202 => Ok(Mount::Session(location(registry, &response)?)),
                 _ => Err(Attempt::Fail(status_error(&mut response))),
-            }
-        })
-    }
-
-    /// Uploads a blob whose content comes from `open` (called again for every attempt, so a
-    /// retry re-reads the source from its start).
-    pub fn upload_blob(
-        &self,
-        registry: &Registry,
-        repository: &str,
-        upload: Upload<'_>,
-        open: &mut dyn FnMut() -> Result<BlobReader, Attempt>,
-    ) -> Result<()> {
-        let Upload {
-            digest,
-            size,
-            mut session,
-            transfer,
-        } = upload;
-        let scope = Scope::push(repository);
-        let head_url = registry.url(&format!("/v2/{repository}/blobs/{digest}"));
-        let mut chunked = false;
-        let mut transport_failures = 0;
-        let mut first = true;
-        self.retrying(|| {
-            // A failed attempt may still have completed on the registry's side (the
-            // connection dropped before its 201 reached us).
-            if !std::mem::replace(&mut first, false)
-                && head_blob(self, registry, &head_url, &scope)?
-            {
-                return Ok(());
-            }
-            let location = match session.take() {
-                Some(location) => location,
-                None => start_upload(self, registry, repository, &scope)?,
-            };
-            transfer.reset();
-            let mut reader = HashingReader::new(transfer.reader(open()?));
-            let result = if chunked {
-                put_chunked(self, registry, &location, digest, size, &mut reader, &scope)
-            } else {
-                let url = with_digest(&location, digest);
-                let call = Call {
-                    registry,
-                    method: "PUT",
-                    url: &url,
-                    headers: &[("Content-Type", "application/octet-stream")],
-                    scope: &scope,
-                    bytes: size,
-                };
-                self.send_stream(call, &mut reader, size)
-            };
-            let mut response = match result {
-                Ok(response) => response,
-                Err(err) => {
-                    transport_failures += 1;
-                    if transport_failures >= MONOLITHIC_TRANSPORT_FAILURES {
-                        chunked = true;
-                    }
-                    return Err(Attempt::of(err));
-                }
-            };
-            let status = response.status().as_u16();
-            if status == 201 || status == 204 {
-                return check_digest_header(&response, digest).map_err(Attempt::Fail);
-            }
-            let rejection = HttpError::from_response(&mut response);
-            let code = rejection.code.clone();
-            let err = Error::from(rejection);
-            match status {
-                401 => Err(Attempt::Retry(err, None)),
-                400 if code.as_deref() == Some("DIGEST_INVALID") => {
-                    let (actual, read) = reader.finish();
-                    if read == size && &actual != digest {
-                        Err(Attempt::Fail(Error::Content(format!(
-                            "the source content hashes to {actual}, not {digest}"
-                        ))))
-                    } else if read != size {
-                        Err(Attempt::Retry(
-                            Error::Content(format!(
-                                "the source ended after {read} of {size} bytes"
-                            )),
-                            None,
-                        ))
-                    } else {
-                        Err(Attempt::Retry(err, None))
-                    }
-                }
-                404 if code.as_deref() == Some("BLOB_UPLOAD_UNKNOWN") => {
-                    Err(Attempt::Retry(err, None))
-                }
-                400 | 405 | 413 | 501 if !chunked => {
-                    chunked = true;
-                    Err(Attempt::Retry(
-                        err.context("the registry refused a monolithic upload; retrying in chunks"),
-                        None,
-                    ))
-                }
-                _ if is_transient_status(status) => {
-                    Err(Attempt::Retry(err, retry_after(&response)))
-                }
-                _ => Err(Attempt::Fail(err)),
             }
         })
     }
@@ -308,7 +186,7 @@ fn verify_bytes(bytes: &[u8], digest: &Digest, size: u64) -> Result<()> {
 }
 
 /// `HEAD` a blob: whether it is present.
-fn head_blob(
+pub(crate) fn head_blob(
     client: &Client,
     registry: &Registry,
     url: &str,
@@ -317,87 +195,10 @@ fn head_blob(
     Ok(client.head(registry, url, &[], scope)?.is_some())
 }
 
-fn start_upload(
-    client: &Client,
+pub(crate) fn location(
     registry: &Registry,
-    repository: &str,
-    scope: &Scope,
+    response: &Response<ureq::Body>,
 ) -> Result<String, Attempt> {
-    let url = registry.url(&format!("/v2/{repository}/blobs/uploads/"));
-    let mut response = client.attempt(
-        Call {
-            registry,
-            method: "POST",
-            url: &url,
-            headers: &[],
-            scope,
-            bytes: 0,
-        },
-        Body::Empty,
-    )?;
-    match response.status().as_u16() {
-        202 => location(registry, &response),
-        // An expired token on a streamed request comes back as 401; renew and retry.
-        401 => Err(Attempt::Retry(status_error(&mut response), None)),
-        _ => Err(Attempt::Fail(
-            status_error(&mut response).context("opening an upload session"),
-        )),
-    }
-}
-
-fn put_chunked(
-    client: &Client,
-    registry: &Registry,
-    location: &str,
-    digest: &Digest,
-    size: u64,
-    reader: &mut dyn Read,
-    scope: &Scope,
-) -> Result<Response<ureq::Body>> {
-    let mut location = location.to_owned();
-    let mut offset = 0;
-    while offset < size {
-        let length = CHUNK_SIZE.min(size - offset);
-        let range = format!("{offset}-{}", offset + length - 1);
-        let mut chunk = (&mut *reader).take(length);
-        let call = Call {
-            registry,
-            method: "PATCH",
-            url: &location,
-            headers: &[
-                ("Content-Type", "application/octet-stream"),
-                ("Content-Range", &range),
-            ],
-            scope,
-            bytes: 0,
-        };
-        let response = client.send_stream(call, &mut chunk, length)?;
-        if response.status() != 202 {
-            return Ok(response);
-        }
-        location = match response
-            .headers()
-            .get("Location")
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(next) => registry.resolve_location(next),
-            None => location,
-        };
-        offset += length;
-    }
-    let url = with_digest(&location, digest);
-    let call = Call {
-        registry,
-        method: "PUT",
-        url: &url,
-        headers: &[],
-        scope,
-        bytes: 0,
-    };
-    client.send(call, Body::Empty)
-}
-
-fn location(registry: &Registry, response: &Response<ureq::Body>) -> Result<String, Attempt> {
     response
         .headers()
         .get("Location")
@@ -409,11 +210,6 @@ fn location(registry: &Registry, response: &Response<ureq::Body>) -> Result<Stri
                 None,
             )
         })
-}
-
-fn with_digest(location: &str, digest: &Digest) -> String {
-    let separator = if location.contains('?') { '&' } else { '?' };
-    format!("{location}{separator}digest={digest}")
 }
 
 /// The registry's `Docker-Content-Digest`, when sent, must be what we uploaded.
@@ -438,19 +234,6 @@ pub(crate) fn check_digest_header(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn digest_is_appended_to_upload_locations() {
-        let digest = Digest::of_bytes(b"");
-        assert_eq!(
-            with_digest("http://r/v2/a/blobs/uploads/u?_state=x", &digest),
-            format!("http://r/v2/a/blobs/uploads/u?_state=x&digest={digest}")
-        );
-        assert_eq!(
-            with_digest("/v2/a/blobs/uploads/u", &digest),
-            format!("/v2/a/blobs/uploads/u?digest={digest}")
-        );
-    }
 
     #[test]
     fn verify_bytes_checks_digest_and_size() {

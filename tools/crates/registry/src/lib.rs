@@ -3,7 +3,7 @@
 //! Blocking HTTP (ureq, rustls) used from a bounded pool of threads; every blob is streamed
 //! with a fixed buffer, so memory stays flat whatever the layer size. Modules:
 //! [`transport`] (connections, TLS, authentication, retries), [`credentials`] (where
-//! credentials are found), [`blobs`], [`manifests`], [`progress`], [`pool`] (bounded
+//! credentials are found), [`blobs`], [`upload`], [`manifests`], [`progress`], [`pool`] (bounded
 //! parallelism), [`push`] (pushing image layouts) and [`pull`] (fetching one into a layout).
 //! Failures are an [`Error`].
 
@@ -18,6 +18,7 @@ pub mod pull;
 pub mod push;
 mod pushable;
 pub mod transport;
+pub mod upload;
 
 pub use error::{Error, Result};
 pub use transport::{Client, ClientBuilder};

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,12 +13,13 @@ use anyhow::{bail, Context, Result};
 use sematic_oci_core::reference::{validate_tag, Reference};
 use sematic_oci_core::Digest;
 
-use crate::blobs::{BlobReader, Mount, Upload};
+use crate::blobs::{BlobReader, Mount};
 use crate::error::Error;
 use crate::pool::parallel;
 use crate::progress::Progress;
 use crate::pushable::{read_pushable, Origin, Pushable};
 use crate::transport::{lock, Attempt, Client, Registry};
+use crate::upload::Upload;
 
 pub use crate::pushable::layout_digest;
 
@@ -356,7 +358,9 @@ fn ensure_blob(
     };
     match &task.origin {
         Origin::File(path) => {
-            client.upload_blob(registry, repository, upload, &mut || open_file(path))?;
+            client.upload_blob(registry, repository, upload, &mut |offset| {
+                open_file_at(path, offset)
+            })?;
             progress.blob_done(
                 "uploaded",
                 &format!("{target}: {digest} uploaded ({} bytes)", task.size),
@@ -365,8 +369,10 @@ fn ensure_blob(
         }
         Origin::Source(source) => {
             let source_registry = client.registry(source)?;
-            client.upload_blob(registry, repository, upload, &mut || {
-                client.open_blob(&source_registry, &source.repository, digest, task.size)
+            client.upload_blob(registry, repository, upload, &mut |offset| {
+                let blob =
+                    client.open_blob(&source_registry, &source.repository, digest, task.size)?;
+                skip(blob, offset)
             })?;
             progress.blob_done(
                 "streamed",
@@ -377,14 +383,27 @@ fn ensure_blob(
     }
 }
 
-fn open_file(path: &Path) -> Result<BlobReader, Attempt> {
-    match File::open(path) {
+/// The layout's blob file, from `offset` on.
+fn open_file_at(path: &Path, offset: u64) -> Result<BlobReader, Attempt> {
+    let opened = File::open(path).and_then(|mut file| {
+        file.seek(SeekFrom::Start(offset))?;
+        Ok(file)
+    });
+    match opened {
         Ok(file) => Ok(Box::new(file)),
         Err(err) => Err(Attempt::Fail(Error::Local(format!(
             "opening {}: {err}",
             path.display()
         )))),
     }
+}
+
+/// A stream from another registry, from `offset` on (the bytes before are read and dropped: a
+/// resumed copy costs the source, never the destination, the bytes already sent).
+fn skip(mut blob: BlobReader, offset: u64) -> Result<BlobReader, Attempt> {
+    std::io::copy(&mut (&mut blob).take(offset), &mut std::io::sink())
+        .map_err(|err| Attempt::Retry(Error::io(err), None))?;
+    Ok(blob)
 }
 
 #[cfg(test)]
