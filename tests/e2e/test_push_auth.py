@@ -247,3 +247,41 @@ def test_streaming_between_two_authenticated_registries(tools, make_registry, ma
     assert ["repository:base/python:pull"] in [r["scopes"] for r in server.requests]
     assert target.manifest_digest("app/x", "t") == app.digest
     assert_no_secrets(result, PASSWORD, f"{PASSWORD}-b", *server.issued)
+
+
+def bazel_helper(tmp_path, authorization: str):
+    """A Bazel-protocol credential helper answering `authorization`, logging its requests."""
+    helper = tmp_path / "bazel-helper"
+    log = tmp_path / "bazel-helper.log"
+    reply = json.dumps({"headers": {"Authorization": [authorization]}, "expires": "2030-01-01T00:00:00Z"})
+    helper.write_text(f"#!/bin/sh\n[ \"$1\" = get ] || exit 2\ncat >> {log}\necho >> {log}\n"
+                      f"cat <<'JSON'\n{reply}\nJSON\n")
+    helper.chmod(0o755)
+    return helper, log
+
+
+def test_bazel_credential_helper_comes_before_the_docker_config(tools, make_registry, tmp_path, image):
+    registry = make_registry(htpasswd=f"{USER}:{PASSWORD}")
+    # The docker config is wrong: only the helper's credentials work.
+    docker_config(tools, basic_auths(registry.host, password="not-this-one"))
+    helper, log = bazel_helper(tmp_path, "Basic " + b64(f"{USER}:{PASSWORD}"))
+    result = tools.push(image.layout, f"{registry.host}/app/helped", "--tag", "t",
+                        "--credential-helper", helper)
+    assert result.returncode == 0, result.stderr
+    assert registry.tags("app/helped") == ["t"]
+    requests = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    assert requests and all(r == {"uri": f"https://{registry.host}"} for r in requests)
+    assert_no_secrets(result, PASSWORD, b64(f"{USER}:{PASSWORD}"))
+
+
+def test_bazel_credential_helper_bearer_is_a_registry_token(tools, make_registry, make_token_server, tmp_path, image):
+    server, registry = token_registry(make_registry, make_token_server)
+    token = server.issue(USER, ["repository:app/token:pull,push"])
+    helper, _ = bazel_helper(tmp_path, f"Bearer {token}")
+    mark = len(server.requests)
+    result = tools.push(image.layout, f"{registry.host}/app/token", "--tag", "t",
+                        env={"SEMATIC_CREDENTIAL_HELPER": str(helper)})
+    assert result.returncode == 0, result.stderr
+    assert server.requests[mark:] == [], "the helper's token is used as it is, not exchanged"
+    assert registry.tags("app/token") == ["t"]
+    assert_no_secrets(result, token)

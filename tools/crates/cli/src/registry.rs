@@ -5,9 +5,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
+use sematic_registry::credentials::CredentialStore;
 use sematic_registry::progress::{Mode, Progress};
 use sematic_registry::transport::{RetryPolicy, TransferLimits};
 use sematic_registry::Client;
+
+/// The environment variable naming a Bazel credential helper when --credential-helper does not.
+const CREDENTIAL_HELPER_VAR: &str = "SEMATIC_CREDENTIAL_HELPER";
 
 /// Flags for reaching registries.
 #[derive(clap::Args, Debug, Clone)]
@@ -16,6 +20,12 @@ pub struct ConnectionArgs {
     /// web roots and the system bundle ($SSL_CERT_FILE, else /etc/ssl/certs/ca-certificates.crt).
     #[arg(long = "ca-cert", value_name = "FILE")]
     pub ca_certs: Vec<PathBuf>,
+
+    /// A credential helper speaking Bazel's protocol (`HELPER get`, {"uri": "https://REGISTRY"}
+    /// on stdin, {"headers": {"Authorization": [...]}} on stdout), asked before the docker and
+    /// podman credential files. Default: $SEMATIC_CREDENTIAL_HELPER.
+    #[arg(long, value_name = "HELPER")]
+    pub credential_helper: Option<PathBuf>,
 
     /// Seconds to wait for a connection, an answer, or any read or write to make progress,
     /// before the request is retried.
@@ -54,6 +64,14 @@ impl ConnectionArgs {
             window: Duration::from_secs(self.min_rate_window),
         })
         .retry(RetryPolicy::default().with_attempts(self.attempts));
+        let helper = self.credential_helper.clone().or_else(|| {
+            std::env::var_os(CREDENTIAL_HELPER_VAR)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        if let Some(helper) = helper {
+            builder = builder.credentials(CredentialStore::from_env().with_bazel_helper(helper));
+        }
         for registry in insecure {
             builder = builder.insecure_registry(registry);
             eprintln!(

@@ -1,6 +1,7 @@
 //! Registry credentials, found where `docker push` and `podman push` find them.
 //!
-//! Sources, first match wins: `$REGISTRY_AUTH_FILE`; `$DOCKER_CONFIG/config.json` (else
+//! Sources, first match wins: a Bazel credential helper when one is configured
+//! ([`crate::bazel_helper`]); `$REGISTRY_AUTH_FILE`; `$DOCKER_CONFIG/config.json` (else
 //! `~/.docker/config.json`); `$XDG_RUNTIME_DIR/containers/auth.json`;
 //! `~/.config/containers/auth.json`. In each file `credHelpers` (per registry) beats
 //! `credsStore` (default helper), which beats `auths`. A file that does not exist is skipped.
@@ -14,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use crate::helper_process;
+use crate::{bazel_helper, helper_process};
 
 /// What to authenticate with. `Debug` never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -25,6 +26,8 @@ pub enum Credentials {
     },
     /// An OAuth2 refresh token (`identitytoken`), exchanged at the token server.
     IdentityToken(String),
+    /// A registry access token, sent as `Authorization: Bearer` as it is.
+    RegistryToken(String),
 }
 
 impl fmt::Debug for Credentials {
@@ -32,6 +35,7 @@ impl fmt::Debug for Credentials {
         match self {
             Credentials::Basic { username, .. } => write!(f, "Basic({username}, <redacted>)"),
             Credentials::IdentityToken(_) => f.write_str("IdentityToken(<redacted>)"),
+            Credentials::RegistryToken(_) => f.write_str("RegistryToken(<redacted>)"),
         }
     }
 }
@@ -43,9 +47,11 @@ pub struct Found {
     pub origin: String,
 }
 
-/// The credential files to consult, in order.
+/// Where credentials are looked for: a Bazel credential helper, if one is configured, then the
+/// credential files in order.
 #[derive(Clone, Debug)]
 pub struct CredentialStore {
+    bazel_helper: Option<PathBuf>,
     files: Vec<PathBuf>,
     /// How long a credential helper may take to answer.
     helper_timeout: Duration,
@@ -75,8 +81,17 @@ impl CredentialStore {
 
     pub fn with_files(files: Vec<PathBuf>) -> Self {
         CredentialStore {
+            bazel_helper: None,
             files,
             helper_timeout: HELPER_TIMEOUT,
+        }
+    }
+
+    /// This store, asking the Bazel credential helper `helper` first.
+    pub fn with_bazel_helper(self, helper: PathBuf) -> Self {
+        CredentialStore {
+            bazel_helper: Some(helper),
+            ..self
         }
     }
 
@@ -91,6 +106,14 @@ impl CredentialStore {
     /// Credentials for `repository` (`name/space`) on `registry` (as the user wrote it), or
     /// `None` to go anonymous.
     pub fn find(&self, registry: &str, repository: &str) -> Result<Option<Found>> {
+        if let Some(helper) = &self.bazel_helper {
+            if let Some(credentials) = bazel_helper::query(helper, registry, self.helper_timeout)? {
+                return Ok(Some(Found {
+                    credentials,
+                    origin: format!("credential helper {}", helper.display()),
+                }));
+            }
+        }
         for file in &self.files {
             let text = match std::fs::read(file) {
                 Ok(text) => text,

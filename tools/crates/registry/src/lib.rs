@@ -7,6 +7,7 @@
 //! parallelism), [`push`] (pushing image layouts) and [`pull`] (fetching one into a layout).
 //! Failures are an [`Error`].
 
+mod bazel_helper;
 pub mod blobs;
 pub mod credentials;
 pub mod error;

@@ -93,6 +93,13 @@ impl Client {
         }
         let found = auth.credentials.get(&repository).cloned().flatten();
         let origin = found.as_ref().map(|f| f.origin.clone());
+        if let Some(Credentials::RegistryToken(token)) = found.as_ref().map(|f| &f.credentials) {
+            return Ok(Authorization {
+                header: Some(format!("Bearer {token}")),
+                fresh: true,
+                origin,
+            });
+        }
         match challenge {
             Challenge::Basic => Ok(match found.map(|f| f.credentials) {
                 Some(Credentials::Basic { username, password }) => Authorization {
@@ -101,7 +108,9 @@ impl Client {
                     origin,
                 },
                 // An identity token is meaningless without a token server.
-                Some(Credentials::IdentityToken(_)) | None => Authorization::default(),
+                Some(Credentials::IdentityToken(_) | Credentials::RegistryToken(_)) | None => {
+                    Authorization::default()
+                }
             }),
             Challenge::Bearer { realm, service } => {
                 if let Some((token, expires)) = auth.tokens.get(&scope.key()) {
