@@ -122,3 +122,35 @@ def test_one_image_failing_does_not_blame_the_image_it_shares_blobs_with(tools, 
     assert errors[1] == "sematic-launch: error: not launching: an image failed to push"
     assert registry.manifest_digest("sematic/a", "main_default") is not None
     assert registry.tags("sematic/b") == []
+
+
+def test_two_keys_in_one_repository_count_each_blob_once_plus_a_total(tools, registry, tmp_path):
+    base = [random_layer(100_000, s) for s in range(3)]
+    images = {"default": base + [layer({"app": b"cpu"})], "cuda": base + [layer({"app": b"gpu"})]}
+    repository = f"{registry.host}/sematic/one-repo"
+    runfiles, _ = make_runfiles(tmp_path, images, {"default": repository, "cuda": repository})
+    mark = len(registry.access_log())
+    result, dumped, _ = launch(tools, runfiles, tmp_path)
+    assert result.returncode == 0, result.stderr
+    uploads = registry.blob_uploads(mark)
+    # Three shared layers, two app layers, two configs: each uploaded once.
+    assert len(uploads) == 7
+    summaries = {s["key"]: s for s in parse_summaries(result.stderr)}
+    assert summaries["default"]["uploaded"] + summaries["cuda"]["uploaded"] == 7
+    [total] = [l for l in result.stderr.splitlines() if l.startswith("sematic-launch: total: ")]
+    uploaded_bytes = sum(s["bytes"] for s in summaries.values())
+    assert total == (f"sematic-launch: total: uploaded=7 ({uploaded_bytes} bytes) existed=0 mounted=0 "
+                     "streamed=0 images=2")
+
+
+def test_a_missing_launch_script_stops_the_launch_before_any_push(tools, registry, tmp_path):
+    runfiles, _ = make_runfiles(tmp_path, {"default": [layer({"a": b"1"})]},
+                                {"default": f"{registry.host}/sematic/never"})
+    (runfiles / BINARY).unlink()
+    mark = len(registry.access_log())
+    result, dumped, _ = launch(tools, runfiles, tmp_path)
+    line = assert_one_line_error(result, "sematic-launch")
+    assert line == (f"sematic-launch: error: the launch script {runfiles / BINARY} is missing or not "
+                    "executable: build the launcher target again")
+    assert dumped is None
+    assert registry.access_log()[mark:] == []

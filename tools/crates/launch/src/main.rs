@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -11,7 +12,8 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use sematic_cli::registry::{ConnectionArgs, TransferArgs};
 use sematic_oci_core::reference::{validate_tag, Reference};
-use sematic_registry::push::{layout_digest, push_images, ImageSpec};
+use sematic_oci_core::Digest;
+use sematic_registry::push::{layout_digest, push_images, Counts, ImageSpec};
 use serde::Deserialize;
 
 const PROGRAM: &str = "sematic-launch";
@@ -92,67 +94,31 @@ fn run(args: Args) -> Result<()> {
     let config: LaunchConfig = serde_json::from_slice(&text)
         .with_context(|| format!("{} is not a valid launch config", config_path.display()))?;
     let specs = image_specs(&config, &runfiles)?;
+    // Everything that can be checked before a push is: nothing is pushed for a launch that
+    // cannot happen.
+    let binary = runfiles.join(&config.launch_binary);
+    check_executable(&binary)?;
+    let digests = specs
+        .iter()
+        .map(|spec| layout_digest(&spec.layout).with_context(|| format!("image {}", spec.label)))
+        .collect::<Result<Vec<_>>>()?;
 
-    let mut uris: Vec<(String, String)> = Vec::new();
-    if args.no_push {
-        for spec in &specs {
-            let digest =
-                layout_digest(&spec.layout).with_context(|| format!("image {}", spec.label))?;
-            uris.push((
-                spec.label.clone(),
-                spec.repository.with_digest(digest).to_string(),
-            ));
-        }
-    } else {
-        let insecure: Vec<String> = specs
+    let uris: Vec<(String, String)> = if args.no_push {
+        specs
             .iter()
-            .zip(&config.images)
-            .filter(|(_, entry)| entry.insecure)
-            .map(|(spec, _)| spec.repository.registry.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let client = args.connection.client(PROGRAM, &insecure)?;
-        let progress = args.transfer.progress(PROGRAM)?;
-        let results = push_images(&client, &specs, args.transfer.jobs(), &progress);
-        progress.finish();
-        let mut failed = false;
-        for (spec, result) in specs.iter().zip(results) {
-            let verified = result.and_then(|pushed| {
-                let expected = layout_digest(&spec.layout)?;
-                if pushed.reference.digest.as_ref() != Some(&expected) {
-                    bail!(
-                        "the registry holds {} but the layout's manifest is {expected}",
-                        pushed.reference
-                    );
-                }
-                Ok(pushed)
-            });
-            match verified {
-                Ok(pushed) => {
-                    eprintln!(
-                        "{PROGRAM}: summary: key={} {}",
-                        spec.label,
-                        pushed.summary()
-                    );
-                    uris.push((spec.label.clone(), pushed.reference.to_string()));
-                }
-                Err(err) => {
-                    sematic_cli::error(PROGRAM, &format!("image {}: {err:#}", spec.label));
-                    failed = true;
-                }
-            }
-        }
-        if failed {
-            bail!("not launching: an image failed to push");
-        }
-    }
-
+            .zip(digests)
+            .map(|(spec, digest)| {
+                let uri = spec.repository.with_digest(digest).to_string();
+                (spec.label.clone(), uri)
+            })
+            .collect()
+    } else {
+        push_all(&args, &config, &specs, &digests)?
+    };
     let uris = sorted_keys(uris);
     for (key, uri) in &uris {
         eprintln!("{PROGRAM}: {key} -> {uri}");
     }
-    let binary = runfiles.join(&config.launch_binary);
     let mut command = Command::new(&binary);
     command.args(&args.args).env("RUNFILES_DIR", &runfiles);
     match image_env(&uris) {
@@ -169,6 +135,80 @@ fn run(args: Args) -> Result<()> {
     }
     let err = command.exec();
     Err(err).with_context(|| format!("executing {}", binary.display()))
+}
+
+/// Pushes every image, then prints a summary per key (each blob counted once, with the first
+/// key that needed it) and a total; the URIs by key, or an error if any push failed.
+fn push_all(
+    args: &Args,
+    config: &LaunchConfig,
+    specs: &[ImageSpec],
+    digests: &[Digest],
+) -> Result<Vec<(String, String)>> {
+    let insecure: Vec<String> = specs
+        .iter()
+        .zip(&config.images)
+        .filter(|(_, entry)| entry.insecure)
+        .map(|(spec, _)| spec.repository.registry.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let client = args.connection.client(PROGRAM, &insecure)?;
+    let progress = args.transfer.progress(PROGRAM)?;
+    let results = push_images(&client, specs, args.transfer.jobs(), &progress);
+    progress.finish();
+    let mut uris = Vec::new();
+    let mut total = Counts::default();
+    let mut failed = false;
+    for ((spec, expected), result) in specs.iter().zip(digests).zip(results) {
+        let verified = result.and_then(|pushed| {
+            if pushed.reference.digest.as_ref() != Some(expected) {
+                bail!(
+                    "the registry holds {} but the layout's manifest is {expected}",
+                    pushed.reference
+                );
+            }
+            Ok(pushed)
+        });
+        match verified {
+            Ok(pushed) => {
+                eprintln!(
+                    "{PROGRAM}: summary: key={} {}",
+                    spec.label,
+                    pushed.summary()
+                );
+                total.add(&pushed.counts);
+                uris.push((spec.label.clone(), pushed.reference.to_string()));
+            }
+            Err(err) => {
+                sematic_cli::error(PROGRAM, &format!("image {}: {err:#}", spec.label));
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        bail!("not launching: an image failed to push");
+    }
+    eprintln!(
+        "{PROGRAM}: total: {} images={}",
+        total.summary(),
+        uris.len()
+    );
+    Ok(uris)
+}
+
+/// The launch script must be there to run: checked before anything is pushed.
+fn check_executable(binary: &Path) -> Result<()> {
+    let executable = std::fs::metadata(binary)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false);
+    if !executable {
+        bail!(
+            "the launch script {} is missing or not executable: build the launcher target again",
+            binary.display()
+        );
+    }
+    Ok(())
 }
 
 /// Validates the config's images and turns them into push specs (label = key).

@@ -59,18 +59,32 @@ pub struct Pushed {
     pub tags: Vec<String>,
 }
 
+impl Counts {
+    /// `uploaded=N (B bytes) existed=N mounted=N streamed=N`.
+    pub fn summary(&self) -> String {
+        format!(
+            "uploaded={} ({} bytes) existed={} mounted={} streamed={}",
+            self.uploaded, self.uploaded_bytes, self.existed, self.mounted, self.streamed
+        )
+    }
+
+    /// Adds the blobs of `other`.
+    pub fn add(&mut self, other: &Counts) {
+        self.uploaded += other.uploaded;
+        self.uploaded_bytes += other.uploaded_bytes;
+        self.existed += other.existed;
+        self.mounted += other.mounted;
+        self.streamed += other.streamed;
+    }
+}
+
 impl Pushed {
     /// The stable summary format tests and scripts parse:
     /// `uploaded=N (B bytes) existed=N mounted=N streamed=N manifest=pushed|existed tags=a,b|-`.
     pub fn summary(&self) -> String {
-        let c = &self.counts;
         format!(
-            "uploaded={} ({} bytes) existed={} mounted={} streamed={} manifest={} tags={}",
-            c.uploaded,
-            c.uploaded_bytes,
-            c.existed,
-            c.mounted,
-            c.streamed,
+            "{} manifest={} tags={}",
+            self.counts.summary(),
             if self.manifest_existed {
                 "existed"
             } else {
@@ -113,7 +127,8 @@ struct Task {
 }
 
 /// Pushes `specs` with at most `jobs` blob transfers at a time. One result per spec, in
-/// order; a failed image gets no manifest and no tag.
+/// order; a failed image gets no manifest and no tag. A blob several images need in one
+/// repository moves once and is counted with the first of them.
 pub fn push_images(
     client: &Client,
     specs: &[ImageSpec],
@@ -224,6 +239,12 @@ pub fn push_images(
                 }
             }
             for &t in &mine {
+                if tasks[t].images[0] != image {
+                    // Counted with the first image that needed it: each blob once.
+                    if outcomes[t].as_ref().is_some_and(|o| o.is_ok()) {
+                        continue;
+                    }
+                }
                 match &outcomes[t] {
                     Some(Ok(Outcome::Existed)) => counts.existed += 1,
                     Some(Ok(Outcome::Mounted)) => counts.mounted += 1,
