@@ -1,7 +1,8 @@
-//! Uploading a blob. Small blobs go in one `PUT`; big ones in `PATCH` requests of 16 MiB which,
-//! when the connection breaks, resume from the offset the registry reports for the upload
-//! session (`GET` on its latest location answers `Range: 0-N`) instead of sending everything
-//! again. A registry that refuses a monolithic `PUT` (or a proxy that resets it) gets chunks too.
+//! Uploading a blob. Small blobs go in one `PUT`; big ones in `PATCH` requests of a sixteenth
+//! of the blob (at least 16 MiB) which, when the connection breaks, resume from the offset the
+//! registry reports for the upload session (`GET` on its latest location answers `Range: 0-N`)
+//! instead of sending everything again. A registry that refuses a monolithic `PUT` (or a proxy
+//! that resets it) gets 16 MiB chunks.
 //!
 //! A registry that kept part of a broken request (docker-registry does; a proxy buffering
 //! request bodies, as nginx does by default, forwards nothing) no longer matches the session
@@ -23,9 +24,15 @@ use crate::transport::{retry_after, Attempt, Body, Call, Client, Registry, Scope
 /// a monolithic `PUT`, and little to send again.
 const RESUMABLE_FROM: u64 = 64 << 20;
 
-/// Size of one `PATCH`: what a broken connection costs at most. Each chunk is streamed, so
-/// this bounds request count, not memory.
+/// The smallest `PATCH` of a resumable upload, and the size of every `PATCH` when a registry
+/// refuses monolithic uploads. Each chunk is streamed, so this bounds request count, not
+/// memory.
 const CHUNK_SIZE: u64 = 16 << 20;
+
+/// A resumable upload goes in this many `PATCH` requests (of at least [`CHUNK_SIZE`]): a broken
+/// connection costs at most that fraction of the blob again, while every request costs the
+/// registry a session resume (docker-registry reloads its hash state).
+const RESUMABLE_CHUNKS: u64 = 16;
 
 /// A monolithic upload whose connection dies this many times switches to chunks: a proxy with
 /// a body-size limit often resets the connection instead of answering 413.
@@ -48,8 +55,8 @@ pub type OpenAt<'a> = dyn FnMut(u64) -> Result<BlobReader, Attempt> + 'a;
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Monolithic,
-    /// `PATCH` requests of [`CHUNK_SIZE`], then an empty `PUT`.
-    Patches,
+    /// `PATCH` requests of at most this many bytes, then an empty `PUT`.
+    Patches(u64),
 }
 
 /// An upload session and how many bytes of the blob the registry holds in it.
@@ -76,7 +83,7 @@ impl Client {
         let scope = Scope::push(repository);
         let head_url = registry.url(&format!("/v2/{repository}/blobs/{digest}"));
         let mut mode = if size >= RESUMABLE_FROM {
-            Mode::Patches
+            Mode::Patches(CHUNK_SIZE.max(size.div_ceil(RESUMABLE_CHUNKS)))
         } else {
             Mode::Monolithic
         };
@@ -122,9 +129,13 @@ impl Client {
                     };
                     self.send_stream(call, &mut reader, size)
                 }
-                Mode::Patches => {
-                    self.send_patches(registry, &mut current, (digest, size), &mut reader, &scope)
-                }
+                Mode::Patches(chunk) => self.send_patches(
+                    registry,
+                    &mut current,
+                    (digest, size, chunk),
+                    &mut reader,
+                    &scope,
+                ),
             };
             let resumed_from = current.offset;
             let mut response = match result {
@@ -134,9 +145,9 @@ impl Client {
                     if mode == Mode::Monolithic
                         && transport_failures >= MONOLITHIC_TRANSPORT_FAILURES
                     {
-                        mode = Mode::Patches;
+                        mode = Mode::Patches(CHUNK_SIZE);
                     }
-                    if mode == Mode::Patches {
+                    if let Mode::Patches(_) = mode {
                         session = Some(current);
                         interrupted = true;
                     }
@@ -152,7 +163,7 @@ impl Client {
             let err = Error::from(rejection);
             // The session stays usable after a refusal worth retrying, except for the two
             // refusals that say the session (or what is in it) is wrong.
-            if mode == Mode::Patches {
+            if let Mode::Patches(_) = mode {
                 session = Some(current);
                 interrupted = true;
             }
@@ -184,7 +195,7 @@ impl Client {
                     Err(Attempt::Retry(err, None))
                 }
                 400 | 405 | 413 | 501 if mode == Mode::Monolithic => {
-                    mode = Mode::Patches;
+                    mode = Mode::Patches(CHUNK_SIZE);
                     session = None;
                     Err(Attempt::Retry(
                         err.context("the registry refused a monolithic upload; retrying in chunks"),
@@ -200,18 +211,18 @@ impl Client {
     }
 
     /// Streams the rest of the blob from `session.offset` in `PATCH` requests of at most
-    /// [`CHUNK_SIZE`], then closes the upload with `PUT ?digest=`. `session` follows what the
+    /// `chunk` bytes, then closes the upload with `PUT ?digest=`. `session` follows what the
     /// registry acknowledged, so a broken connection can resume from there.
     fn send_patches(
         &self,
         registry: &Registry,
         session: &mut Session,
-        (digest, size): (&Digest, u64),
+        (digest, size, chunk): (&Digest, u64, u64),
         reader: &mut dyn Read,
         scope: &Scope,
     ) -> Result<Response<ureq::Body>> {
         while session.offset < size {
-            let length = CHUNK_SIZE.min(size - session.offset);
+            let length = chunk.min(size - session.offset);
             let range = format!("{}-{}", session.offset, session.offset + length - 1);
             let mut part = (&mut *reader).take(length);
             let call = Call {
