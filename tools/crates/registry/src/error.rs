@@ -14,7 +14,7 @@ pub(crate) const SMALL_BODY_LIMIT: u64 = 1 << 20;
 pub enum Error {
     /// The registry, or a server in front of it, answered with an error status.
     #[error("{0}")]
-    Status(#[from] HttpError),
+    Status(HttpError),
     /// No usable credentials, credentials refused, or a token server that cannot be used.
     #[error("{0}")]
     Auth(String),
@@ -41,6 +41,14 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+// No `#[from]` on the variant: that would also make the refusal the error's `source()`, and
+// chains (anyhow's `{:#}`) would print it twice.
+impl From<HttpError> for Error {
+    fn from(err: HttpError) -> Self {
+        Error::Status(err)
+    }
+}
 
 impl Error {
     /// An error of this machine, with the causes of `err` on one line.
@@ -190,6 +198,18 @@ mod tests {
             (err.code.clone(), err.to_string()),
             (None, "HTTP 502 Bad Gateway".to_owned())
         );
+    }
+
+    #[test]
+    fn chains_print_each_cause_once() {
+        let refused = Error::from(HttpError::new(StatusCode::BAD_GATEWAY, b""));
+        let err = anyhow::Error::from(refused).context("pushing manifest m");
+        assert_eq!(
+            format!("{err:#}"),
+            "pushing manifest m: HTTP 502 Bad Gateway"
+        );
+        let wrapped = anyhow::Error::from(Error::Content("short".into()).context("reading"));
+        assert_eq!(format!("{wrapped:#}"), "reading: short");
     }
 
     #[test]

@@ -30,7 +30,7 @@ impl Client {
     ) -> Result<(String, Duration)> {
         let scopes = scope.token_scopes();
         let server = strip_query(realm);
-        let mut response = self
+        let (status, body) = self
             .retry
             .run(|| {
                 let result = match found.map(|f| &f.credentials) {
@@ -71,10 +71,17 @@ impl Client {
                         self.raw(registry, "GET", &url, &[], Body::Empty, basic.as_deref())
                     }
                 };
-                retry_on_status(result.map_err(Attempt::of)?)
+                let mut response = retry_on_status(result.map_err(Attempt::of)?)?;
+                // A body cut short is a broken exchange like any other: try again.
+                let body = response
+                    .body_mut()
+                    .with_config()
+                    .limit(SMALL_BODY_LIMIT)
+                    .read_to_vec()
+                    .map_err(|err| Attempt::Retry(Error::Connection(err), None))?;
+                Ok((response.status().as_u16(), body))
             })
             .with_context(|| format!("requesting a token from {server}"))?;
-        let status = response.status().as_u16();
         if status == 401 || status == 403 {
             return Err(Error::Auth(format!(
                 "the token server {server} refused {} (HTTP {status})",
@@ -89,12 +96,6 @@ impl Client {
                 "the token server {server} answered HTTP {status}"
             )));
         }
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(SMALL_BODY_LIMIT)
-            .read_to_vec()
-            .map_err(|err| Error::Auth(format!("reading the token from {server}: {err}")))?;
         let reply: TokenReply = serde_json::from_slice(&body)
             .map_err(|_| Error::Auth(format!("the token server {server} sent no JSON token")))?;
         let token = reply
