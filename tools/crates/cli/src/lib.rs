@@ -9,6 +9,7 @@ use clap::Parser;
 
 #[cfg(feature = "registry")]
 pub mod registry;
+pub mod stamp;
 
 /// Exit status of a command line that cannot be run as given.
 const USAGE_ERROR: u8 = 2;

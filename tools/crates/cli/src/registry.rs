@@ -49,15 +49,20 @@ pub struct ConnectionArgs {
 }
 
 impl ConnectionArgs {
-    /// A client configured from these flags and the environment's credential files, which
-    /// skips TLS verification and allows plain HTTP for the `insecure` registries only (and
-    /// warns once for each).
-    pub fn client(&self, program: &str, insecure: &[String]) -> Result<Client> {
+    /// A client configured from these flags and the environment's credential files, also
+    /// trusting `ca_certs`, which skips TLS verification and allows plain HTTP for the
+    /// `insecure` registries only (and warns once for each).
+    pub fn client(
+        &self,
+        program: &str,
+        insecure: &[String],
+        ca_certs: &[PathBuf],
+    ) -> Result<Client> {
         let mut builder = Client::builder(&format!(
             "rules_sematic-{program}/{}",
             env!("CARGO_PKG_VERSION")
         ))
-        .ca_certs(self.ca_certs.iter().cloned())
+        .ca_certs(self.ca_certs.iter().chain(ca_certs).cloned())
         .limits(TransferLimits {
             timeout: Duration::from_secs(self.timeout),
             min_rate: self.min_rate,

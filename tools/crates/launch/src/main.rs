@@ -11,6 +11,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use sematic_cli::registry::{ConnectionArgs, TransferArgs};
+use sematic_cli::stamp::Status;
 use sematic_oci_core::reference::{validate_tag, Reference};
 use sematic_oci_core::Digest;
 use sematic_registry::push::{layout_digest, push_images, Counts, ImageSpec};
@@ -30,7 +31,8 @@ const DEFAULT_KEY: &str = "default";
 /// (otherwise removed: Sematic would ignore the other keys), and RUNFILES_DIR set.
 ///
 /// LAUNCH.json: {"launch_binary": PATH, "images": [{"key", "layout", "repository", "tags",
-/// "insecure"}]}; PATH and layout are relative to the runfiles directory.
+/// "insecure", "ca_certs"}]}; PATH, layout and ca_certs are relative to the runfiles
+/// directory.
 #[derive(Parser, Debug)]
 #[command(name = PROGRAM, version, args_override_self = true)]
 struct Args {
@@ -46,6 +48,12 @@ struct Args {
     /// the registry for the pipeline to run remotely).
     #[arg(long)]
     no_push: bool,
+
+    /// A Bazel workspace status file (`KEY VALUE` lines) for `{KEY}` in the config's tags
+    /// (repeatable; launcher targets pass stable-status.txt and volatile-status.txt under
+    /// --stamp).
+    #[arg(long = "status-file", value_name = "FILE")]
+    status_files: Vec<PathBuf>,
 
     #[command(flatten)]
     connection: ConnectionArgs,
@@ -75,6 +83,9 @@ struct ImageEntry {
     tags: Vec<String>,
     #[serde(default)]
     insecure: bool,
+    /// CA certificates (PEM) trusted for this image's registry, relative to the runfiles.
+    #[serde(default)]
+    ca_certs: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -93,7 +104,7 @@ fn run(args: Args) -> Result<()> {
         .with_context(|| format!("reading {}", config_path.display()))?;
     let config: LaunchConfig = serde_json::from_slice(&text)
         .with_context(|| format!("{} is not a valid launch config", config_path.display()))?;
-    let specs = image_specs(&config, &runfiles)?;
+    let specs = image_specs(&config, &runfiles, &Status::read(&args.status_files)?)?;
     // Everything that can be checked before a push is: nothing is pushed for a launch that
     // cannot happen.
     let binary = runfiles.join(&config.launch_binary);
@@ -113,7 +124,12 @@ fn run(args: Args) -> Result<()> {
             })
             .collect()
     } else {
-        push_all(&args, &config, &specs, &digests)?
+        let ca_certs: Vec<PathBuf> = config
+            .images
+            .iter()
+            .flat_map(|entry| entry.ca_certs.iter().map(|cert| runfiles.join(cert)))
+            .collect();
+        push_all(&args, &config, &specs, &digests, &ca_certs)?
     };
     let uris = sorted_keys(uris);
     for (key, uri) in &uris {
@@ -144,6 +160,7 @@ fn push_all(
     config: &LaunchConfig,
     specs: &[ImageSpec],
     digests: &[Digest],
+    ca_certs: &[PathBuf],
 ) -> Result<Vec<(String, String)>> {
     let insecure: Vec<String> = specs
         .iter()
@@ -153,7 +170,7 @@ fn push_all(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let client = args.connection.client(PROGRAM, &insecure)?;
+    let client = args.connection.client(PROGRAM, &insecure, ca_certs)?;
     let progress = args.transfer.progress(PROGRAM)?;
     let results = push_images(&client, specs, args.transfer.jobs(), &progress);
     progress.finish();
@@ -211,8 +228,9 @@ fn check_executable(binary: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Validates the config's images and turns them into push specs (label = key).
-fn image_specs(config: &LaunchConfig, runfiles: &Path) -> Result<Vec<ImageSpec>> {
+/// Validates the config's images and turns them into push specs (label = key), their tags
+/// stamped from `status`.
+fn image_specs(config: &LaunchConfig, runfiles: &Path, status: &Status) -> Result<Vec<ImageSpec>> {
     let mut keys = BTreeSet::new();
     config
         .images
@@ -222,15 +240,22 @@ fn image_specs(config: &LaunchConfig, runfiles: &Path) -> Result<Vec<ImageSpec>>
             if !keys.insert(entry.key.as_str()) {
                 bail!("image key {:?} appears twice", entry.key);
             }
-            for tag in &entry.tags {
-                validate_tag(tag).with_context(|| format!("image {}", entry.key))?;
-            }
+            let tags = entry
+                .tags
+                .iter()
+                .map(|tag| {
+                    let tag = status.expand(tag)?;
+                    validate_tag(&tag)?;
+                    Ok(tag)
+                })
+                .collect::<Result<Vec<_>>>()
+                .with_context(|| format!("image {}", entry.key))?;
             Ok(ImageSpec {
                 label: entry.key.clone(),
                 layout: runfiles.join(&entry.layout),
                 repository: Reference::parse_repository(&entry.repository)
                     .with_context(|| format!("image {}", entry.key))?,
-                tags: entry.tags.clone(),
+                tags,
             })
         })
         .collect()
@@ -329,7 +354,7 @@ mod tests {
                 {"key": "default", "layout": "_main/m", "repository": "127.0.0.1:5000/a/c"}]}"#,
         )
         .unwrap();
-        let err = image_specs(&config, Path::new("/r"))
+        let err = image_specs(&config, Path::new("/r"), &Status::default())
             .unwrap_err()
             .to_string();
         assert!(err.contains("appears twice"), "{err}");

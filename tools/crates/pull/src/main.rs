@@ -75,7 +75,7 @@ fn run(args: Args) -> Result<()> {
         .then(|| image.registry.clone())
         .into_iter()
         .collect();
-    let client = args.connection.client(PROGRAM, &insecure)?;
+    let client = args.connection.client(PROGRAM, &insecure, &[])?;
     let layers = match args.layers.as_str() {
         "all" => Layers::All,
         _ => Layers::Shallow,
