@@ -18,8 +18,8 @@ answered with a fault instead of (or after) being forwarded:
 `script` entries `(predicate(method, path), fault[, count])` fire `count` times each (once
 by default, forever with None), before the random ones;
 `rewrite(method, path, status, body) -> body` alters forwarded bodies (a lying registry);
-`reject_put_bodies_over` answers 413 to PUTs with a larger body (a registry that refuses
-monolithic uploads);
+`reject_put_bodies_over` answers 413 to blob upload PUTs with a larger body (a registry that
+refuses monolithic uploads);
 `delay` slows every request down (to let short-lived tokens expire mid-push);
 `redirect_blob_gets_to` answers blob GETs with a 307 to the same path on another host:port
 (a registry that serves blobs from storage); `inject_authorization` replaces the
@@ -46,13 +46,14 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection
 
 @dataclass
 class Record:
-    time: float
+    time: float  # when the answer went out (or the fault struck)
     method: str
     path: str
     fault: Optional[str]
     status: Optional[int]
     body_length: int
     authorization: bool = False
+    started: float = 0.0  # when the request's head arrived
 
 
 class FaultProxy:
@@ -81,6 +82,8 @@ class FaultProxy:
         self._listener: Optional[socket.socket] = None
         self._connections: set = set()
         self._stopping = threading.Event()
+        # Per serving thread: when the request being handled arrived.
+        self._this_request = threading.local()
 
     @property
     def address(self) -> str:
@@ -150,6 +153,7 @@ class FaultProxy:
                 if head is None:
                     return
                 method, path, headers = head
+                self._this_request.started = time.monotonic()
                 fault = self._choose_fault(method, path)
                 if fault == CUT:
                     self._cut(connection, reader, method, path, headers)
@@ -171,7 +175,7 @@ class FaultProxy:
         authorization = any(k.lower() == "authorization" for k, _ in headers)
         with self._lock:
             self.log.append(Record(time.monotonic(), method, path, fault, status, len(body),
-                                   authorization))
+                                   authorization, getattr(self._this_request, "started", 0.0)))
 
     def _cut(self, connection, reader, method, path, headers):
         """Reads half of the body, then resets the client; nothing reaches the registry."""
@@ -212,7 +216,7 @@ class FaultProxy:
             return True
         if self.delay:
             time.sleep(self.delay)
-        if (self.reject_put_bodies_over is not None and method == "PUT"
+        if (self.reject_put_bodies_over is not None and method == "PUT" and "/blobs/uploads/" in path
                 and len(body) > self.reject_put_bodies_over and not fault):
             fault = "413"
         if fault == "reset":
