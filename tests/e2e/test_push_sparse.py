@@ -50,8 +50,10 @@ def test_missing_blob_without_source_is_a_clear_error(tools, registry, tmp_path)
     base = push_base(tools, registry, tmp_path)
     app = write_layout(tmp_path / "app", [layer({"x": b"x"})], base=base)  # no source
     result = tools.push(app.layout, f"{registry.host}/app/nosource", "--tag", "t")
-    assert_one_line_error(result, "sematic-push", base.layers[0].digest, "missing from layout",
-                          SOURCE_ANNOTATION)
+    line = assert_one_line_error(result, "sematic-push")
+    assert line == (f"sematic-push: error: preparing {app.layout} for push: blob {base.layers[0].digest} is "
+                    f"missing from layout {app.layout} and its index.json names no source repository "
+                    f"({SOURCE_ANNOTATION} annotation) to take it from")
     assert registry.tags("app/nosource") == []
 
 
