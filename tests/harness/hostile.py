@@ -6,10 +6,9 @@ request is recorded in `requests`, with whether it carried credentials."""
 import datetime
 import ipaddress
 import ssl
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -17,6 +16,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from .background import BackgroundServer
 
 
 @dataclass
@@ -73,11 +74,11 @@ class HostileServer:
         self.handler = handler
         self.tls_dir = tls_dir
         self.requests: list = []
-        self._server: Optional[ThreadingHTTPServer] = None
+        self._server: Optional[BackgroundServer] = None
 
     @property
     def port(self) -> int:
-        return self._server.server_address[1]
+        return self._server.port
 
     @property
     def address(self) -> str:
@@ -134,18 +135,15 @@ class HostileServer:
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _any
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        context = None
         if self.tls_dir:
             cert, key = self_signed(self.tls_dir)
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(cert, key)
-            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = BackgroundServer(Handler, tls=context)
         return self
 
     def stop(self) -> None:
         if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None

@@ -55,7 +55,7 @@ impl ConnectionArgs {
     pub fn client(
         &self,
         program: &str,
-        insecure: &[String],
+        insecure: impl IntoIterator<Item = String>,
         ca_certs: &[PathBuf],
     ) -> Result<Client> {
         let mut builder = Client::builder(&format!(
@@ -78,7 +78,7 @@ impl ConnectionArgs {
             builder = builder.credentials(CredentialStore::from_env().with_bazel_helper(helper));
         }
         for registry in insecure {
-            builder = builder.insecure_registry(registry);
+            builder = builder.insecure_registry(&registry);
             eprintln!(
                 "{program}: warning: --insecure: TLS certificates of {registry} are not verified and plain HTTP is allowed, for that host and port only (not its token server or where it redirects to)"
             );

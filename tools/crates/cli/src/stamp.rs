@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use sematic_oci_core::reference::validate_tag;
 
 /// Workspace status values.
 #[derive(Debug, Default)]
@@ -27,6 +28,17 @@ impl Status {
             }
         }
         Ok(Status(values))
+    }
+
+    /// `tags` stamped, each checked to be a valid tag.
+    pub fn tags(&self, tags: &[String]) -> Result<Vec<String>> {
+        tags.iter()
+            .map(|tag| {
+                let tag = self.expand(tag)?;
+                validate_tag(&tag)?;
+                Ok(tag)
+            })
+            .collect()
     }
 
     /// `tag` with every `{KEY}` replaced by its status value.

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use sematic_cli::registry::{ConnectionArgs, TransferArgs};
 use sematic_cli::stamp::Status;
-use sematic_oci_core::reference::{validate_tag, Reference};
+use sematic_oci_core::reference::Reference;
 use sematic_oci_core::Digest;
 use sematic_registry::push::{layout_digest, push_images, Counts, ImageSpec};
 use serde::Deserialize;
@@ -162,15 +162,13 @@ fn push_all(
     digests: &[Digest],
     ca_certs: &[PathBuf],
 ) -> Result<Vec<(String, String)>> {
-    let insecure: Vec<String> = specs
+    let insecure: BTreeSet<String> = specs
         .iter()
         .zip(&config.images)
         .filter(|(_, entry)| entry.insecure)
         .map(|(spec, _)| spec.repository.registry.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
         .collect();
-    let client = args.connection.client(PROGRAM, &insecure, ca_certs)?;
+    let client = args.connection.client(PROGRAM, insecure, ca_certs)?;
     let progress = args.transfer.progress(PROGRAM)?;
     let results = push_images(&client, specs, args.transfer.jobs(), &progress);
     progress.finish();
@@ -240,15 +238,8 @@ fn image_specs(config: &LaunchConfig, runfiles: &Path, status: &Status) -> Resul
             if !keys.insert(entry.key.as_str()) {
                 bail!("image key {:?} appears twice", entry.key);
             }
-            let tags = entry
-                .tags
-                .iter()
-                .map(|tag| {
-                    let tag = status.expand(tag)?;
-                    validate_tag(&tag)?;
-                    Ok(tag)
-                })
-                .collect::<Result<Vec<_>>>()
+            let tags = status
+                .tags(&entry.tags)
                 .with_context(|| format!("image {}", entry.key))?;
             Ok(ImageSpec {
                 label: entry.key.clone(),

@@ -70,12 +70,8 @@ fn run(args: Args) -> Result<()> {
         .iter()
         .map(|p| Platform::parse(p))
         .collect::<Result<Vec<_>>>()?;
-    let insecure: Vec<String> = args
-        .insecure
-        .then(|| image.registry.clone())
-        .into_iter()
-        .collect();
-    let client = args.connection.client(PROGRAM, &insecure, &[])?;
+    let insecure = args.insecure.then(|| image.registry.clone());
+    let client = args.connection.client(PROGRAM, insecure, &[])?;
     let layers = match args.layers.as_str() {
         "all" => Layers::All,
         _ => Layers::Shallow,

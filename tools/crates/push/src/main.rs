@@ -8,7 +8,7 @@ use clap::Parser;
 use sematic_cli::registry::{ConnectionArgs, TransferArgs};
 use sematic_cli::stamp::Status;
 use sematic_oci_core::fsutil::write_atomic;
-use sematic_oci_core::reference::{validate_tag, Reference};
+use sematic_oci_core::reference::Reference;
 use sematic_registry::push::{push_images, ImageSpec};
 
 const PROGRAM: &str = "sematic-push";
@@ -75,21 +75,9 @@ fn main() -> ExitCode {
 fn run(args: Args) -> Result<()> {
     let repository = destination(&args.repository, args.registry.as_deref())?;
     let status = Status::read(&args.status_files)?;
-    let tags = args
-        .tags
-        .iter()
-        .map(|tag| {
-            let tag = status.expand(tag)?;
-            validate_tag(&tag)?;
-            Ok(tag)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let insecure: Vec<String> = args
-        .insecure
-        .then(|| repository.registry.clone())
-        .into_iter()
-        .collect();
-    let client = args.connection.client(PROGRAM, &insecure, &[])?;
+    let tags = status.tags(&args.tags)?;
+    let insecure = args.insecure.then(|| repository.registry.clone());
+    let client = args.connection.client(PROGRAM, insecure, &[])?;
     let progress = args.transfer.progress(PROGRAM)?;
     let spec = ImageSpec {
         label: args.layout.display().to_string(),
