@@ -7,7 +7,8 @@ the only key) pointing at the images by digest.
 """
 
 load(":paths.bzl", "runfiles_path")
-load(":providers.bzl", "SematicImageInfo")
+load(":providers.bzl", "SematicPushInfo")
+load(":stamp.bzl", "STAMP_ATTRS", "stamp_files")
 load(":toolchains.bzl", "RUN_TOOLCHAIN_TYPE", "run_tools")
 load(":wrapper.bzl", "RUNFILES_ROOT", "write_tool_wrapper")
 
@@ -15,16 +16,17 @@ def _sematic_launcher_impl(ctx):
     workspace = ctx.workspace_name
     launch = ctx.attr.launch[DefaultInfo].files_to_run.executable
     images = []
-    layouts = []
-    for target, key in ctx.attr.images.items():
-        layout = target[SematicImageInfo].layout
-        layouts.append(layout)
+    files = []
+    for target, key in ctx.attr.pushes.items():
+        push = target[SematicPushInfo]
+        files += [push.image.layout] + push.ca_certs
         images.append({
-            "insecure": ctx.attr.insecure,
+            "ca_certs": [runfiles_path(workspace, cert) for cert in push.ca_certs],
+            "insecure": push.insecure,
             "key": key,
-            "layout": runfiles_path(workspace, layout),
-            "repository": "%s/%s" % (ctx.attr.registry, ctx.attr.repository),
-            "tags": ["%s_%s" % (ctx.attr.tag_prefix, key)],
+            "layout": runfiles_path(workspace, push.image.layout),
+            "repository": "%s/%s" % (push.registry, push.repository),
+            "tags": push.tags,
         })
     config = ctx.actions.declare_file(ctx.label.name + ".launch.json")
     ctx.actions.write(config, json.encode({
@@ -34,28 +36,28 @@ def _sematic_launcher_impl(ctx):
 
     tool = run_tools(ctx).launch
     arguments = ["--runfiles-dir", RUNFILES_ROOT, "--config", config]
+    status = stamp_files(ctx) if ctx.attr.push else []
+    for file in status:
+        arguments += ["--status-file", file]
     if not ctx.attr.push:
         arguments.append("--no-push")
     executable = write_tool_wrapper(ctx, tool, arguments + ["--"])
-    runfiles = ctx.runfiles(files = [tool, config] + layouts)
+    runfiles = ctx.runfiles(files = [tool, config] + files + status)
     runfiles = runfiles.merge(ctx.attr.launch[DefaultInfo].default_runfiles)
     return [DefaultInfo(executable = executable, runfiles = runfiles, files = depset([executable]))]
 
 sematic_launcher = rule(
     implementation = _sematic_launcher_impl,
     executable = True,
-    doc = "Runs `launch` with the Sematic image environment of `images` (pushed first if `push`).",
-    attrs = {
-        "images": attr.label_keyed_string_dict(
-            providers = [SematicImageInfo],
-            doc = "Image -> base key (Sematic's base_image_tag value).",
-        ),
-        "insecure": attr.bool(doc = "Allow plain HTTP and unverified TLS when pushing."),
+    doc = "Runs `launch` with the Sematic image environment of `pushes` (pushed first if `push`).",
+    attrs = dict({
         "launch": attr.label(mandatory = True, executable = True, cfg = "target", doc = "The launch script's py_binary."),
         "push": attr.bool(default = True, doc = "Push the images before launching; else use their build-time digests."),
-        "registry": attr.string(doc = "Registry host[:port]."),
-        "repository": attr.string(doc = "Repository within the registry."),
-        "tag_prefix": attr.string(doc = "Images are tagged `<tag_prefix>_<key>` when pushed."),
-    },
+        "pushes": attr.label_keyed_string_dict(
+            providers = [SematicPushInfo],
+            doc = "Push target -> base key (Sematic's base_image_tag value): the image, registry, " +
+                  "repository, tags and TLS settings come from the push target.",
+        ),
+    }, **STAMP_ATTRS),
     toolchains = [RUN_TOOLCHAIN_TYPE],
 )

@@ -167,12 +167,8 @@ def sematic_pipeline(
         )
 
     launcher = {
-        "images": images,
-        "insecure": insecure_repository,
         "launch": ":%s_script" % name,
-        "registry": registry,
-        "repository": repository,
-        "tag_prefix": name,
+        "pushes": {":%s_%s_push" % (name, key): key for key in images.values()},
     }
     sematic_launcher(name = name, push = True, **dict(launcher, **common))
     sematic_launcher(name = name + "_binary", push = False, **dict(launcher, **common))

@@ -22,3 +22,17 @@ SematicImageInfo = provider(
         "platforms": "List of the OCI platforms of the image, e.g. `[\"linux/amd64\"]`.",
     },
 )
+
+SematicPushInfo = provider(
+    doc = "Where and how a sematic_push target pushes its image; launchers read it instead of " +
+          "recomputing any of it.",
+    fields = {
+        "ca_certs": "List of Files: CA certificates (PEM) trusted for the registry.",
+        "image": "The SematicImageInfo of the image pushed.",
+        "insecure": "Whether plain HTTP and unverified TLS are allowed for the registry.",
+        "registry": "Registry host[:port], e.g. `ghcr.io`.",
+        "repository": "Repository within the registry, e.g. `acme/pipelines`.",
+        "tags": "List of tags applied after the push; `{KEY}` is a workspace status value, " +
+                "expanded when the push runs under `--stamp`.",
+    },
+)

@@ -1,27 +1,43 @@
 """sematic_push: `bazel run` target pushing one image."""
 
-load(":providers.bzl", "SematicImageInfo")
+load(":providers.bzl", "SematicImageInfo", "SematicPushInfo")
+load(":stamp.bzl", "STAMP_ATTRS", "stamp_files")
 load(":toolchains.bzl", "RUN_TOOLCHAIN_TYPE", "run_tools")
 load(":wrapper.bzl", "write_tool_wrapper")
 
 def _sematic_push_impl(ctx):
     image = ctx.attr.image[SematicImageInfo]
+    status = stamp_files(ctx)
     arguments = [
         "--layout",
         image.layout,
+        "--registry",
+        ctx.attr.registry,
         "--repository",
         "%s/%s" % (ctx.attr.registry, ctx.attr.repository),
     ]
     for tag in ctx.attr.tags_to_push:
         arguments += ["--tag", tag]
+    for file in status:
+        arguments += ["--status-file", file]
     if ctx.attr.insecure:
         arguments.append("--insecure")
     for cert in ctx.files.ca_certs:
         arguments += ["--ca-cert", cert]
     tool = run_tools(ctx).push
     executable = write_tool_wrapper(ctx, tool, arguments)
-    runfiles = ctx.runfiles(files = [tool, image.layout] + ctx.files.ca_certs)
-    return [DefaultInfo(executable = executable, runfiles = runfiles, files = depset([executable]))]
+    runfiles = ctx.runfiles(files = [tool, image.layout] + ctx.files.ca_certs + status)
+    return [
+        DefaultInfo(executable = executable, runfiles = runfiles, files = depset([executable])),
+        SematicPushInfo(
+            ca_certs = ctx.files.ca_certs,
+            image = image,
+            insecure = ctx.attr.insecure,
+            registry = ctx.attr.registry,
+            repository = ctx.attr.repository,
+            tags = ctx.attr.tags_to_push,
+        ),
+    ]
 
 sematic_push = rule(
     implementation = _sematic_push_impl,
@@ -30,8 +46,10 @@ sematic_push = rule(
 
 Blobs the registry has are skipped, base blobs are mounted or streamed from the base's registry,
 the manifest is pushed by digest after every blob, then the tags. Prints
-`registry/repository@sha256:<hex>`. Credentials come from the places `docker push` reads.""",
-    attrs = {
+`registry/repository@sha256:<hex>`. Credentials come from the places `docker push` reads. A
+`--repository` without a registry part is in this target's registry. Provides SematicPushInfo,
+which `sematic_pipeline`'s launchers read.""",
+    attrs = dict({
         "ca_certs": attr.label_list(
             allow_files = [".pem", ".crt"],
             doc = "Extra CA certificates (PEM) trusted for this registry.",
@@ -46,7 +64,11 @@ the manifest is pushed by digest after every blob, then the tags. Prints
         ),
         "registry": attr.string(mandatory = True, doc = "Registry host[:port], e.g. `ghcr.io`."),
         "repository": attr.string(mandatory = True, doc = "Repository within the registry, e.g. `acme/pipelines`."),
-        "tags_to_push": attr.string_list(doc = "Tags to apply after the push by digest."),
-    },
+        "tags_to_push": attr.string_list(
+            doc = "Tags to apply after the push by digest. `{KEY}` is replaced by the workspace " +
+                  "status value KEY (`{STABLE_GIT_COMMIT}`, `{BUILD_TIMESTAMP}`) when stamping; " +
+                  "only this target reads the status, so images never rebuild for it.",
+        ),
+    }, **STAMP_ATTRS),
     toolchains = [RUN_TOOLCHAIN_TYPE],
 )

@@ -50,8 +50,11 @@ def test_untrusted_certificate_fails_without_plain_http_fallback(tools, make_reg
     docker_config(tools, basic_auths(registry.host))
     mark = len(registry.log_text())
     result = tools.push(image.layout, f"{registry.host}/app/x", "--tag", "t")
-    assert_one_line_error(result, "sematic-push", registry.host, "certificate", "--ca-cert",
-                          "not falling back to plain HTTP")
+    line = assert_one_line_error(result, "sematic-push")
+    assert line == (f"sematic-push: error: preparing {image.layout} for push: connecting to registry "
+                    f"{registry.host}: its TLS certificate is not trusted (pass --ca-cert FILE, or --insecure to "
+                    f"skip verification); not falling back to plain HTTP: TLS handshake with {registry.host}: "
+                    "io: invalid peer certificate: UnknownIssuer")
     assert "HTTP request to an HTTPS server" not in registry.log_text()[mark:]
     assert registry.tags("app/x") == []
 
@@ -70,8 +73,12 @@ def test_wrong_password_is_one_line_without_secrets(tools, make_registry, image)
     wrong = "Wr0ng-Secret-77aa"
     docker_config(tools, basic_auths(registry.host, password=wrong))
     result = tools.push(image.layout, f"{registry.host}/app/x", "--tag", "t")
-    line = assert_one_line_error(result, "sematic-push", registry.host, "app/x", "401")
-    assert "denied" in line and "config.json" in line
+    line = assert_one_line_error(result, "sematic-push")
+    config = tools.home / ".docker" / "config.json"
+    assert line == (f"sematic-push: error: preparing {image.layout} for push: checking for manifest "
+                    f"{image.digest} in {registry.host}/app/x: HTTP 401 Unauthorized: registry {registry.host} "
+                    f"denied repository:app/x:pull,push to the credentials from {config} "
+                    f"(entry \"{registry.host}\")")
     assert_no_secrets(result, wrong, b64(f"{USER}:{wrong}"), PASSWORD)
     assert registry.tags("app/x") == []
 
@@ -79,7 +86,10 @@ def test_wrong_password_is_one_line_without_secrets(tools, make_registry, image)
 def test_no_credentials_against_htpasswd_registry_fails_clearly(tools, make_registry, image):
     registry = make_registry(htpasswd=f"{USER}:{PASSWORD}")
     result = tools.push(image.layout, f"{registry.host}/app/x")
-    assert_one_line_error(result, "sematic-push", "401")
+    line = assert_one_line_error(result, "sematic-push")
+    assert line == (f"sematic-push: error: preparing {image.layout} for push: checking for manifest "
+                    f"{image.digest} in {registry.host}/app/x: HTTP 401 Unauthorized: registry {registry.host} "
+                    "denied repository:app/x:pull,push to anonymous access: no credentials found for it (docker login, $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json, ~/.docker/config.json or podman's auth.json)")
 
 
 def token_registry(make_registry, make_token_server, **token_options):
@@ -201,18 +211,25 @@ def test_anonymous_pull_and_denied_push(tools, make_registry, make_token_server,
 
     docker_config(tools, basic_auths(registry.host, "bob", "bob-Pass-1"))
     result = tools.push(image.layout, f"{registry.host}/team/app", "--tag", "t")
-    assert_one_line_error(result, "sematic-push", "team/app", "401")
+    line = assert_one_line_error(result, "sematic-push")
+    config = tools.home / ".docker" / "config.json"
+    assert line.startswith("sematic-push: error: pushing blob sha256:"), line
+    assert line.endswith(f" to {registry.host}/team/app: HTTP 401 Unauthorized (UNAUTHORIZED: authentication "
+                         f"required): registry {registry.host} denied repository:team/app:pull,push to the "
+                         f"credentials from {config} (entry \"{registry.host}\")"), line
     assert registry.tags("team/app") == []
     assert_no_secrets(result, "bob-Pass-1", *server.issued)
 
 
-def test_credentials_never_follow_a_redirect_to_another_host(tools, make_registry, make_proxy, tmp_path, image):
+@pytest.mark.parametrize("storage_host", ["localhost", "127.0.0.1"])
+def test_credentials_never_follow_a_redirect_to_another_origin(
+        tools, make_registry, make_proxy, tmp_path, image, storage_host):
     registry = make_registry(htpasswd=f"{USER}:{PASSWORD}")
     # "Storage" authorizes by itself (like a signed URL); the front door redirects blob reads
-    # there, under another host name.
+    # there: under another host name, or on another port of the very same host.
     storage = make_proxy(registry.host, inject_authorization=registry.admin_auth)
     storage_port = storage.address.rsplit(":", 1)[1]
-    front = make_proxy(registry.host, redirect_blob_gets_to=f"localhost:{storage_port}")
+    front = make_proxy(registry.host, redirect_blob_gets_to=f"{storage_host}:{storage_port}")
     docker_config(tools, basic_auths(front.address))
     push = tools.push(image.layout, f"{front.address}/base/img", "--tag", "t")
     assert push.returncode == 0, push.stderr
@@ -245,3 +262,41 @@ def test_streaming_between_two_authenticated_registries(tools, make_registry, ma
     assert ["repository:base/python:pull"] in [r["scopes"] for r in server.requests]
     assert target.manifest_digest("app/x", "t") == app.digest
     assert_no_secrets(result, PASSWORD, f"{PASSWORD}-b", *server.issued)
+
+
+def bazel_helper(tmp_path, authorization: str):
+    """A Bazel-protocol credential helper answering `authorization`, logging its requests."""
+    helper = tmp_path / "bazel-helper"
+    log = tmp_path / "bazel-helper.log"
+    reply = json.dumps({"headers": {"Authorization": [authorization]}, "expires": "2030-01-01T00:00:00Z"})
+    helper.write_text(f"#!/bin/sh\n[ \"$1\" = get ] || exit 2\ncat >> {log}\necho >> {log}\n"
+                      f"cat <<'JSON'\n{reply}\nJSON\n")
+    helper.chmod(0o755)
+    return helper, log
+
+
+def test_bazel_credential_helper_comes_before_the_docker_config(tools, make_registry, tmp_path, image):
+    registry = make_registry(htpasswd=f"{USER}:{PASSWORD}")
+    # The docker config is wrong: only the helper's credentials work.
+    docker_config(tools, basic_auths(registry.host, password="not-this-one"))
+    helper, log = bazel_helper(tmp_path, "Basic " + b64(f"{USER}:{PASSWORD}"))
+    result = tools.push(image.layout, f"{registry.host}/app/helped", "--tag", "t",
+                        "--credential-helper", helper)
+    assert result.returncode == 0, result.stderr
+    assert registry.tags("app/helped") == ["t"]
+    requests = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    assert requests and all(r == {"uri": f"https://{registry.host}"} for r in requests)
+    assert_no_secrets(result, PASSWORD, b64(f"{USER}:{PASSWORD}"))
+
+
+def test_bazel_credential_helper_bearer_is_a_registry_token(tools, make_registry, make_token_server, tmp_path, image):
+    server, registry = token_registry(make_registry, make_token_server)
+    token = server.issue(USER, ["repository:app/token:pull,push"])
+    helper, _ = bazel_helper(tmp_path, f"Bearer {token}")
+    mark = len(server.requests)
+    result = tools.push(image.layout, f"{registry.host}/app/token", "--tag", "t",
+                        env={"SEMATIC_CREDENTIAL_HELPER": str(helper)})
+    assert result.returncode == 0, result.stderr
+    assert server.requests[mark:] == [], "the helper's token is used as it is, not exchanged"
+    assert registry.tags("app/token") == ["t"]
+    assert_no_secrets(result, token)

@@ -1,7 +1,7 @@
 """sematic-push against a plain local registry: output contract, round trip through skopeo,
 incremental pushes."""
 
-from harness.fixtures import parse_summary, skopeo_copy_back
+from harness.fixtures import assert_one_line_error, parse_summary, skopeo_copy_back
 from harness.images import layer, random_layer, write_layout
 
 
@@ -138,3 +138,18 @@ def test_docker_schema2_images_keep_their_bytes_and_media_type(tools, registry, 
                        "--output", pulled, "--layers", "all")
     assert result.returncode == 0, result.stderr
     assert tools.push(pulled, f"{registry.host}/app/docker-copy").stdout.strip().endswith(image.digest)
+
+
+def test_a_repository_without_registry_is_in_the_targets_registry(tools, registry, tmp_path):
+    image = write_layout(tmp_path / "img", [layer({"r": b"r"})])
+    # What a push target passes, then what a user adds after `--`.
+    result = tools.push(image.layout, f"{registry.host}/default/repo", "--registry", registry.host,
+                        "--repository", "other/repo", "--tag", "t")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{registry.host}/other/repo@{image.digest}\n"
+    assert registry.tags("other/repo") == ["t"]
+    # Without a registry to fall back on, such a repository is refused, not sent to Docker Hub.
+    result = tools.push(image.layout, "other/repo")
+    line = assert_one_line_error(result, "sematic-push")
+    assert line == ('sematic-push: error: --repository "other/repo" names no registry: write '
+                    "REGISTRY/other/repo (docker.io/other/repo for Docker Hub)")

@@ -70,15 +70,21 @@ def test_no_images_removes_both_variables(tools, tmp_path):
 
 def test_refuses_to_launch_when_a_push_is_denied(tools, registry, make_registry, tmp_path):
     locked = make_registry(htpasswd="alice:secret-pw-1")
-    runfiles, _ = make_runfiles(
+    runfiles, digests = make_runfiles(
         tmp_path, {"default": [layer({"a": b"1"})], "cuda": [layer({"b": b"2"})]},
         {"default": f"{registry.host}/sematic/ok", "cuda": f"{locked.host}/sematic/locked"})
     result, dumped, _ = launch(tools, runfiles, tmp_path)
     assert result.returncode != 0
     assert dumped is None, "the launch script must not run"
     errors = [l for l in result.stderr.splitlines() if ": error: " in l]
-    assert any(l.startswith("sematic-launch: error: image cuda: ") and "401" in l for l in errors)
-    assert not any("image default" in l for l in errors)
+    assert errors == [
+        "sematic-launch: error: image cuda: preparing cuda for push: checking for manifest "
+        f"{digests['cuda']} in {locked.host}/sematic/locked: HTTP 401 Unauthorized: registry {locked.host} "
+        "denied repository:sematic/locked:pull,push to anonymous access: no credentials found for it "
+        "(docker login, $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json, ~/.docker/config.json or podman's "
+        "auth.json)",
+        "sematic-launch: error: not launching: an image failed to push",
+    ]
 
 
 def test_refuses_to_launch_when_a_registry_is_dead(tools, registry, tmp_path):
@@ -95,14 +101,18 @@ def test_keys_are_validated(tools, registry, tmp_path):
     runfiles, _ = make_runfiles(tmp_path, {"a::b": [layer({"a": b"1"})]},
                                 {"a::b": f"{registry.host}/x/a"})
     result, dumped, _ = launch(tools, runfiles, tmp_path, "--no-push")
-    assert_one_line_error(result, "sematic-launch", "invalid image key", "a::b")
+    line = assert_one_line_error(result, "sematic-launch")
+    assert line == ('sematic-launch: error: invalid image key "a::b": it must be non-empty, without whitespace, '
+                    '"::" or "##"')
     assert dumped is None
     config_path = runfiles / "_main/examples/hello/main_launch.json"
     config = json.loads(config_path.read_text())
     config["images"][0]["key"] = "x##y"
     config_path.write_text(json.dumps(config))
     result, _, _ = launch(tools, runfiles, tmp_path, "--no-push")
-    assert_one_line_error(result, "sematic-launch", "invalid image key", "x##y")
+    line = assert_one_line_error(result, "sematic-launch")
+    assert line == ('sematic-launch: error: invalid image key "x##y": it must be non-empty, without whitespace, '
+                    '"::" or "##"')
     assert os.access(runfiles / BINARY, os.X_OK)
 
 
@@ -122,3 +132,60 @@ def test_one_image_failing_does_not_blame_the_image_it_shares_blobs_with(tools, 
     assert errors[1] == "sematic-launch: error: not launching: an image failed to push"
     assert registry.manifest_digest("sematic/a", "main_default") is not None
     assert registry.tags("sematic/b") == []
+
+
+def test_two_keys_in_one_repository_count_each_blob_once_plus_a_total(tools, registry, tmp_path):
+    base = [random_layer(100_000, s) for s in range(3)]
+    images = {"default": base + [layer({"app": b"cpu"})], "cuda": base + [layer({"app": b"gpu"})]}
+    repository = f"{registry.host}/sematic/one-repo"
+    runfiles, _ = make_runfiles(tmp_path, images, {"default": repository, "cuda": repository})
+    mark = len(registry.access_log())
+    result, dumped, _ = launch(tools, runfiles, tmp_path)
+    assert result.returncode == 0, result.stderr
+    uploads = registry.blob_uploads(mark)
+    # Three shared layers, two app layers, two configs: each uploaded once.
+    assert len(uploads) == 7
+    summaries = {s["key"]: s for s in parse_summaries(result.stderr)}
+    assert summaries["default"]["uploaded"] + summaries["cuda"]["uploaded"] == 7
+    [total] = [l for l in result.stderr.splitlines() if l.startswith("sematic-launch: total: ")]
+    uploaded_bytes = sum(s["bytes"] for s in summaries.values())
+    assert total == (f"sematic-launch: total: uploaded=7 ({uploaded_bytes} bytes) existed=0 mounted=0 "
+                     "streamed=0 images=2")
+
+
+def test_a_missing_launch_script_stops_the_launch_before_any_push(tools, registry, tmp_path):
+    runfiles, _ = make_runfiles(tmp_path, {"default": [layer({"a": b"1"})]},
+                                {"default": f"{registry.host}/sematic/never"})
+    (runfiles / BINARY).unlink()
+    mark = len(registry.access_log())
+    result, dumped, _ = launch(tools, runfiles, tmp_path)
+    line = assert_one_line_error(result, "sematic-launch")
+    assert line == (f"sematic-launch: error: the launch script {runfiles / BINARY} is missing or not "
+                    "executable: build the launcher target again")
+    assert dumped is None
+    assert registry.access_log()[mark:] == []
+
+
+def test_stamped_tags_and_ca_certs_come_from_the_config(tools, make_registry, tmp_path):
+    registry = make_registry(tls=True)
+    runfiles, digests = make_runfiles(tmp_path, {"default": [layer({"a": b"1"})]},
+                                      {"default": f"{registry.host}/sematic/stamped"},
+                                      tags=["main_default", "v{STABLE_RELEASE}"])
+    config_path = runfiles / "_main/examples/hello/main_launch.json"
+    config = json.loads(config_path.read_text())
+    (runfiles / "_main/ca.pem").write_bytes(registry.ca.read_bytes())
+    config["images"][0]["ca_certs"] = ["_main/ca.pem"]
+    config_path.write_text(json.dumps(config))
+    status = tmp_path / "stable-status.txt"
+    status.write_text("STABLE_RELEASE 1.2\nBUILD_USER ci\n")
+    result, dumped, _ = launch(tools, runfiles, tmp_path, "--status-file", status)
+    assert result.returncode == 0, result.stderr
+    assert sorted(registry.tags("sematic/stamped")) == ["main_default", "v1.2"]
+    assert registry.manifest_digest("sematic/stamped", "v1.2") == digests["default"]
+
+    (tmp_path / "dump.json").unlink()
+    result, dumped, _ = launch(tools, runfiles, tmp_path)
+    line = assert_one_line_error(result, "sematic-launch")
+    assert line == ('sematic-launch: error: image default: tag "v{STABLE_RELEASE}" names the workspace '
+                    "status value STABLE_RELEASE, but the build is not stamped: run with --stamp")
+    assert dumped is None

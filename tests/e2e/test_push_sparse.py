@@ -2,6 +2,7 @@
 (another registry) from the source the layout's index annotation names, never via disk."""
 
 import json
+import os
 
 from harness.fixtures import assert_one_line_error, parse_summary, skopeo_copy_back
 from harness.images import SOURCE_ANNOTATION, layer, random_layer, tree_snapshot, write_layout
@@ -49,8 +50,10 @@ def test_missing_blob_without_source_is_a_clear_error(tools, registry, tmp_path)
     base = push_base(tools, registry, tmp_path)
     app = write_layout(tmp_path / "app", [layer({"x": b"x"})], base=base)  # no source
     result = tools.push(app.layout, f"{registry.host}/app/nosource", "--tag", "t")
-    assert_one_line_error(result, "sematic-push", base.layers[0].digest, "missing from layout",
-                          SOURCE_ANNOTATION)
+    line = assert_one_line_error(result, "sematic-push")
+    assert line == (f"sematic-push: error: preparing {app.layout} for push: blob {base.layers[0].digest} is "
+                    f"missing from layout {app.layout} and its index.json names no source repository "
+                    f"({SOURCE_ANNOTATION} annotation) to take it from")
     assert registry.tags("app/nosource") == []
 
 
@@ -79,3 +82,19 @@ def test_pulled_shallow_base_pushes_by_mount_and_full_pull_round_trips(tools, re
     for l in base.layers:
         assert (full / "blobs" / "sha256" / l.digest[7:]).read_bytes() == l.blob
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_pull_replaces_its_output_and_clears_what_killed_runs_left(tools, registry, tmp_path):
+    base = push_base(tools, registry, tmp_path)
+    output = tmp_path / "pulled"
+    (output / "old").mkdir(parents=True)
+    # A run killed midway (its process is gone) and one still going (this test's process).
+    dead = tmp_path / ".pulled.tmp-4194305-x1"
+    live = tmp_path / f".pulled.tmp-{os.getpid()}-x2"
+    dead.mkdir()
+    live.mkdir()
+    result = tools.run("sematic-pull", "--image", f"{registry.host}/base/python@{base.digest}",
+                       "--output", output)
+    assert result.returncode == 0, result.stderr
+    assert not (output / "old").exists() and (output / "index.json").exists()
+    assert not dead.exists() and live.exists()

@@ -10,13 +10,16 @@ answered with a fault instead of (or after) being forwarded:
 * ``500``/``502`` an error status with a registry-style JSON body;
 * ``429``       Too Many Requests with ``Retry-After``;
 * ``truncate``  the response is forwarded with its full Content-Length but only half of
-                its body, then the connection is closed.
+                its body, then the connection is closed;
+* ``cut``       half of the request body is read, then the connection is reset; the registry
+                never sees the request (a proxy that buffers request bodies, as nginx does by
+                default, losing its client midway through an upload).
 
 `script` entries `(predicate(method, path), fault[, count])` fire `count` times each (once
 by default, forever with None), before the random ones;
 `rewrite(method, path, status, body) -> body` alters forwarded bodies (a lying registry);
-`reject_put_bodies_over` answers 413 to PUTs with a larger body (a registry that refuses
-monolithic uploads);
+`reject_put_bodies_over` answers 413 to blob upload PUTs with a larger body (a registry that
+refuses monolithic uploads);
 `delay` slows every request down (to let short-lived tokens expire mid-push);
 `redirect_blob_gets_to` answers blob GETs with a 307 to the same path on another host:port
 (a registry that serves blobs from storage); `inject_authorization` replaces the
@@ -36,18 +39,21 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 FAULTS = ("reset", "reset-after", "stall", "500", "502", "429", "truncate")
+# Only scripted: it is meaningful for upload requests alone.
+CUT = "cut"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te"}
 
 
 @dataclass
 class Record:
-    time: float
+    time: float  # when the answer went out (or the fault struck)
     method: str
     path: str
     fault: Optional[str]
     status: Optional[int]
     body_length: int
     authorization: bool = False
+    started: float = 0.0  # when the request's head arrived
 
 
 class FaultProxy:
@@ -76,6 +82,8 @@ class FaultProxy:
         self._listener: Optional[socket.socket] = None
         self._connections: set = set()
         self._stopping = threading.Event()
+        # Per serving thread: when the request being handled arrived.
+        self._this_request = threading.local()
 
     @property
     def address(self) -> str:
@@ -141,11 +149,17 @@ class FaultProxy:
                 connection.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent a TLS handshake to an HTTP server.\n")
                 return
             while not self._stopping.is_set():
-                request = _read_request(reader)
-                if request is None:
+                head = _read_head(reader)
+                if head is None:
                     return
-                method, path, headers, body = request
-                if not self._handle(connection, method, path, headers, body):
+                method, path, headers = head
+                self._this_request.started = time.monotonic()
+                fault = self._choose_fault(method, path)
+                if fault == CUT:
+                    self._cut(connection, reader, method, path, headers)
+                    return
+                body, headers = _read_body(reader, headers)
+                if not self._handle(connection, method, path, headers, body, fault):
                     return
         except (OSError, ValueError):
             return
@@ -161,11 +175,39 @@ class FaultProxy:
         authorization = any(k.lower() == "authorization" for k, _ in headers)
         with self._lock:
             self.log.append(Record(time.monotonic(), method, path, fault, status, len(body),
-                                   authorization))
+                                   authorization, getattr(self._this_request, "started", 0.0)))
 
-    def _handle(self, connection, method, path, headers, body) -> bool:
+    def _cut(self, connection, reader, method, path, headers):
+        """Reads half of the body, then resets the client; nothing reaches the registry."""
+        length = int({k.lower(): v for k, v in headers}.get("content-length", "0"))
+        arrived = reader.read(length // 2)
+        self._record(method, path, CUT, None, arrived, headers)
+        _reset(connection)
+
+    def _forward(self, method, path, headers, body):
+        """Sends the request to the registry: (status, reason, headers, body) of its answer."""
+        upstream = http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=120)
+        try:
+            forward = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
+            if self.inject_authorization:
+                forward = [(k, v) for k, v in forward if k.lower() != "authorization"]
+                forward.append(("Authorization", self.inject_authorization))
+            upstream.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+            for key, value in forward:
+                upstream.putheader(key, value)
+            if body and not any(k.lower() == "content-length" for k, _ in forward):
+                upstream.putheader("Content-Length", str(len(body)))
+            upstream.endheaders(body if body else None)
+            response = upstream.getresponse()
+            response_body = response.read()
+            response_headers = [(k, v) for k, v in response.getheaders()
+                                if k.lower() not in HOP_BY_HOP]
+            return response.status, response.reason, response_headers, response_body
+        finally:
+            upstream.close()
+
+    def _handle(self, connection, method, path, headers, body, fault) -> bool:
         """Answers one request; False closes the client connection."""
-        fault = self._choose_fault(method, path)
         if (self.redirect_blob_gets_to and method == "GET" and "/blobs/sha256:" in path
                 and not fault):
             self._record(method, path, "redirect", 307, body, headers)
@@ -174,7 +216,7 @@ class FaultProxy:
             return True
         if self.delay:
             time.sleep(self.delay)
-        if (self.reject_put_bodies_over is not None and method == "PUT"
+        if (self.reject_put_bodies_over is not None and method == "PUT" and "/blobs/uploads/" in path
                 and len(body) > self.reject_put_bodies_over and not fault):
             fault = "413"
         if fault == "reset":
@@ -195,25 +237,7 @@ class FaultProxy:
                   payload, method)
             return True
 
-        upstream = http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=120)
-        try:
-            forward = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
-            if self.inject_authorization:
-                forward = [(k, v) for k, v in forward if k.lower() != "authorization"]
-                forward.append(("Authorization", self.inject_authorization))
-            upstream.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-            for key, value in forward:
-                upstream.putheader(key, value)
-            if body and not any(k.lower() == "content-length" for k, _ in forward):
-                upstream.putheader("Content-Length", str(len(body)))
-            upstream.endheaders(body if body else None)
-            response = upstream.getresponse()
-            response_body = response.read()
-            status, reason = response.status, response.reason
-            response_headers = [(k, v) for k, v in response.getheaders()
-                                if k.lower() not in HOP_BY_HOP]
-        finally:
-            upstream.close()
+        status, reason, response_headers, response_body = self._forward(method, path, headers, body)
         if self.rewrite:
             response_body = self.rewrite(method, path, status, response_body)
             if method != "HEAD":
@@ -230,7 +254,8 @@ class FaultProxy:
         return True
 
 
-def _read_request(reader):
+def _read_head(reader):
+    """(method, path, headers) of the next request, None at the end of the connection."""
     line = reader.readline(65537)
     if not line:
         return None
@@ -242,6 +267,11 @@ def _read_request(reader):
             break
         key, _, value = header.decode("latin-1").partition(":")
         headers.append((key.strip(), value.strip()))
+    return method, path, headers
+
+
+def _read_body(reader, headers):
+    """The request body, and the headers with a chunked body's length made explicit."""
     lookup = {k.lower(): v for k, v in headers}
     if "content-length" in lookup:
         body = reader.read(int(lookup["content-length"]))
@@ -259,7 +289,7 @@ def _read_request(reader):
         headers.append(("Content-Length", str(len(body))))
     else:
         body = b""
-    return method, path, headers, body
+    return body, headers
 
 
 def _send(connection, status, reason, headers, body, method, truncate=False):

@@ -13,6 +13,7 @@ import pytest
 
 from . import offline
 from .faultproxy import FaultProxy
+from .hostile import HostileServer
 from .registry import LocalRegistry
 from .tokenserver import TokenServer
 from .tools import tools_bin_dir
@@ -127,6 +128,11 @@ def registry(make_registry) -> LocalRegistry:
 @pytest.fixture
 def make_token_server(tmp_path):
     yield from _started_servers(lambda i, **options: TokenServer(tmp_path / f"token-{i}", **options))
+
+
+@pytest.fixture
+def make_hostile():
+    yield from _started_servers(lambda _, handler, **options: HostileServer(handler, **options))
 
 
 @pytest.fixture

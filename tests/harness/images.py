@@ -49,6 +49,18 @@ class Layer:
         return {"mediaType": media_type, "digest": self.digest, "size": len(self.blob)}
 
 
+@dataclass
+class FileLayer:
+    """A layer whose blob is a file, for blobs too big to hold in memory."""
+    path: Path
+    digest: str
+    size: int
+    diff_id: str
+
+    def descriptor(self, media_type: str = OCI_LAYER) -> dict:
+        return {"mediaType": media_type, "digest": self.digest, "size": self.size}
+
+
 def layer(files: dict) -> Layer:
     """A deterministic gzip'd tar layer holding `files` ({path: bytes})."""
     raw = io.BytesIO()
@@ -108,8 +120,10 @@ def write_layout(layout: Path, layers: list, *, base: Optional[Image] = None,
         "layers": [l.descriptor(DOCKER_LAYER if docker else OCI_LAYER) for l in all_layers],
     }
     manifest_bytes = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
-    for data in [config_bytes, manifest_bytes] + [l.blob for l in layers]:
+    for data in [config_bytes, manifest_bytes] + [l.blob for l in layers if isinstance(l, Layer)]:
         (blobs / sha256(data)[7:]).write_bytes(data)
+    for big in (l for l in layers if isinstance(l, FileLayer)):
+        os.link(big.path, blob_path(layout, big.digest))
     entry = {"mediaType": media_type, "digest": sha256(manifest_bytes), "size": len(manifest_bytes)}
     if source:
         entry["annotations"] = {SOURCE_ANNOTATION: source}

@@ -5,11 +5,10 @@ also the registry's rootcertbundle."""
 import base64
 import datetime
 import json
-import threading
 import time
 import urllib.parse
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -18,6 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+
+from .background import BackgroundServer
 
 SERVICE = "test-registry"
 # docker-registry 2.8 accepts a token until 60 s after its `exp` (clock-skew leeway).
@@ -61,13 +62,12 @@ class TokenServer:
                       .not_valid_after(now + datetime.timedelta(days=30))
                       .sign(self._key, hashes.SHA256()))
         self.cert_path.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
-        self._server: Optional[ThreadingHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
+        self._server: Optional[BackgroundServer] = None
 
     @property
     def realm(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/token"
+        return f"http://127.0.0.1:{self._server.port}/token"
 
     def issue(self, user: Optional[str], scopes: list) -> str:
         access = []
@@ -140,14 +140,10 @@ class TokenServer:
                 token = server.issue(user, scopes)
                 self._reply(200, {"access_token": token, "expires_in": server.advertised_lifetime})
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._server = BackgroundServer(Handler)
         return self
 
     def stop(self) -> None:
         if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None

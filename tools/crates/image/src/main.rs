@@ -56,7 +56,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    sematic_oci_core::cli::main("sematic-image", run)
+    sematic_cli::main("sematic-image", run)
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -3,15 +3,18 @@
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use sematic_oci_core::reference::{validate_tag, Reference};
-use sematic_registry::cli::{self, ConnectionArgs, TransferArgs};
-use sematic_registry::push::{layout_digest, push_images, ImageSpec};
+use sematic_cli::registry::{ConnectionArgs, TransferArgs};
+use sematic_cli::stamp::Status;
+use sematic_oci_core::reference::Reference;
+use sematic_oci_core::Digest;
+use sematic_registry::push::{layout_digest, push_images, Counts, ImageSpec};
 use serde::Deserialize;
 
 const PROGRAM: &str = "sematic-launch";
@@ -28,7 +31,8 @@ const DEFAULT_KEY: &str = "default";
 /// (otherwise removed: Sematic would ignore the other keys), and RUNFILES_DIR set.
 ///
 /// LAUNCH.json: {"launch_binary": PATH, "images": [{"key", "layout", "repository", "tags",
-/// "insecure"}]}; PATH and layout are relative to the runfiles directory.
+/// "insecure", "ca_certs"}]}; PATH, layout and ca_certs are relative to the runfiles
+/// directory.
 #[derive(Parser, Debug)]
 #[command(name = PROGRAM, version, args_override_self = true)]
 struct Args {
@@ -44,6 +48,12 @@ struct Args {
     /// the registry for the pipeline to run remotely).
     #[arg(long)]
     no_push: bool,
+
+    /// A Bazel workspace status file (`KEY VALUE` lines) for `{KEY}` in the config's tags
+    /// (repeatable; launcher targets pass stable-status.txt and volatile-status.txt under
+    /// --stamp).
+    #[arg(long = "status-file", value_name = "FILE")]
+    status_files: Vec<PathBuf>,
 
     #[command(flatten)]
     connection: ConnectionArgs,
@@ -73,11 +83,13 @@ struct ImageEntry {
     tags: Vec<String>,
     #[serde(default)]
     insecure: bool,
+    /// CA certificates (PEM) trusted for this image's registry, relative to the runfiles.
+    #[serde(default)]
+    ca_certs: Vec<String>,
 }
 
 fn main() -> ExitCode {
-    let args: Args = cli::parse(PROGRAM);
-    cli::report(PROGRAM, run(args))
+    sematic_cli::main(PROGRAM, run)
 }
 
 fn run(args: Args) -> Result<()> {
@@ -92,69 +104,37 @@ fn run(args: Args) -> Result<()> {
         .with_context(|| format!("reading {}", config_path.display()))?;
     let config: LaunchConfig = serde_json::from_slice(&text)
         .with_context(|| format!("{} is not a valid launch config", config_path.display()))?;
-    let specs = image_specs(&config, &runfiles)?;
+    let specs = image_specs(&config, &runfiles, &Status::read(&args.status_files)?)?;
+    // Everything that can be checked before a push is: nothing is pushed for a launch that
+    // cannot happen.
+    let binary = runfiles.join(&config.launch_binary);
+    check_executable(&binary)?;
+    let digests = specs
+        .iter()
+        .map(|spec| layout_digest(&spec.layout).with_context(|| format!("image {}", spec.label)))
+        .collect::<Result<Vec<_>>>()?;
 
-    let mut uris: Vec<(String, String)> = Vec::new();
-    if args.no_push {
-        for spec in &specs {
-            let digest =
-                layout_digest(&spec.layout).with_context(|| format!("image {}", spec.label))?;
-            uris.push((
-                spec.label.clone(),
-                spec.repository.with_digest(digest).to_string(),
-            ));
-        }
+    let uris: Vec<(String, String)> = if args.no_push {
+        specs
+            .iter()
+            .zip(digests)
+            .map(|(spec, digest)| {
+                let uri = spec.repository.with_digest(digest).to_string();
+                (spec.label.clone(), uri)
+            })
+            .collect()
     } else {
-        let client = args.connection.client(PROGRAM)?;
-        for entry in config.images.iter().filter(|e| e.insecure) {
-            let registry = Reference::parse_repository(&entry.repository)?.registry;
-            client.allow_insecure(&registry);
-            cli::warn_insecure(PROGRAM, &registry);
-        }
-        let progress = args.transfer.progress(PROGRAM)?;
-        let results = push_images(&client, &specs, args.transfer.jobs(), &progress);
-        progress.finish();
-        let mut failed = false;
-        for (spec, result) in specs.iter().zip(results) {
-            let verified = result.and_then(|pushed| {
-                let expected = layout_digest(&spec.layout)?;
-                if pushed.reference.digest.as_ref() != Some(&expected) {
-                    bail!(
-                        "the registry holds {} but the layout's manifest is {expected}",
-                        pushed.reference
-                    );
-                }
-                Ok(pushed)
-            });
-            match verified {
-                Ok(pushed) => {
-                    eprintln!(
-                        "{PROGRAM}: summary: key={} {}",
-                        spec.label,
-                        pushed.summary()
-                    );
-                    uris.push((spec.label.clone(), pushed.reference.to_string()));
-                }
-                Err(err) => {
-                    eprintln!(
-                        "{PROGRAM}: error: image {}: {}",
-                        spec.label,
-                        format!("{err:#}").replace('\n', " ")
-                    );
-                    failed = true;
-                }
-            }
-        }
-        if failed {
-            bail!("not launching: an image failed to push");
-        }
-    }
-
+        let ca_certs: Vec<PathBuf> = config
+            .images
+            .iter()
+            .flat_map(|entry| entry.ca_certs.iter().map(|cert| runfiles.join(cert)))
+            .collect();
+        push_all(&args, &config, &specs, &digests, &ca_certs)?
+    };
     let uris = sorted_keys(uris);
     for (key, uri) in &uris {
         eprintln!("{PROGRAM}: {key} -> {uri}");
     }
-    let binary = runfiles.join(&config.launch_binary);
     let mut command = Command::new(&binary);
     command.args(&args.args).env("RUNFILES_DIR", &runfiles);
     match image_env(&uris) {
@@ -173,8 +153,82 @@ fn run(args: Args) -> Result<()> {
     Err(err).with_context(|| format!("executing {}", binary.display()))
 }
 
-/// Validates the config's images and turns them into push specs (label = key).
-fn image_specs(config: &LaunchConfig, runfiles: &Path) -> Result<Vec<ImageSpec>> {
+/// Pushes every image, then prints a summary per key (each blob counted once, with the first
+/// key that needed it) and a total; the URIs by key, or an error if any push failed.
+fn push_all(
+    args: &Args,
+    config: &LaunchConfig,
+    specs: &[ImageSpec],
+    digests: &[Digest],
+    ca_certs: &[PathBuf],
+) -> Result<Vec<(String, String)>> {
+    let insecure: BTreeSet<String> = specs
+        .iter()
+        .zip(&config.images)
+        .filter(|(_, entry)| entry.insecure)
+        .map(|(spec, _)| spec.repository.registry.clone())
+        .collect();
+    let client = args.connection.client(PROGRAM, insecure, ca_certs)?;
+    let progress = args.transfer.progress(PROGRAM)?;
+    let results = push_images(&client, specs, args.transfer.jobs(), &progress);
+    progress.finish();
+    let mut uris = Vec::new();
+    let mut total = Counts::default();
+    let mut failed = false;
+    for ((spec, expected), result) in specs.iter().zip(digests).zip(results) {
+        let verified = result.and_then(|pushed| {
+            if pushed.reference.digest.as_ref() != Some(expected) {
+                bail!(
+                    "the registry holds {} but the layout's manifest is {expected}",
+                    pushed.reference
+                );
+            }
+            Ok(pushed)
+        });
+        match verified {
+            Ok(pushed) => {
+                eprintln!(
+                    "{PROGRAM}: summary: key={} {}",
+                    spec.label,
+                    pushed.summary()
+                );
+                total.add(&pushed.counts);
+                uris.push((spec.label.clone(), pushed.reference.to_string()));
+            }
+            Err(err) => {
+                sematic_cli::error(PROGRAM, &format!("image {}: {err:#}", spec.label));
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        bail!("not launching: an image failed to push");
+    }
+    eprintln!(
+        "{PROGRAM}: total: {} images={}",
+        total.summary(),
+        uris.len()
+    );
+    Ok(uris)
+}
+
+/// The launch script must be there to run: checked before anything is pushed.
+fn check_executable(binary: &Path) -> Result<()> {
+    let executable = std::fs::metadata(binary)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false);
+    if !executable {
+        bail!(
+            "the launch script {} is missing or not executable: build the launcher target again",
+            binary.display()
+        );
+    }
+    Ok(())
+}
+
+/// Validates the config's images and turns them into push specs (label = key), their tags
+/// stamped from `status`.
+fn image_specs(config: &LaunchConfig, runfiles: &Path, status: &Status) -> Result<Vec<ImageSpec>> {
     let mut keys = BTreeSet::new();
     config
         .images
@@ -184,15 +238,15 @@ fn image_specs(config: &LaunchConfig, runfiles: &Path) -> Result<Vec<ImageSpec>>
             if !keys.insert(entry.key.as_str()) {
                 bail!("image key {:?} appears twice", entry.key);
             }
-            for tag in &entry.tags {
-                validate_tag(tag).with_context(|| format!("image {}", entry.key))?;
-            }
+            let tags = status
+                .tags(&entry.tags)
+                .with_context(|| format!("image {}", entry.key))?;
             Ok(ImageSpec {
                 label: entry.key.clone(),
                 layout: runfiles.join(&entry.layout),
                 repository: Reference::parse_repository(&entry.repository)
                     .with_context(|| format!("image {}", entry.key))?,
-                tags: entry.tags.clone(),
+                tags,
             })
         })
         .collect()
@@ -291,7 +345,7 @@ mod tests {
                 {"key": "default", "layout": "_main/m", "repository": "127.0.0.1:5000/a/c"}]}"#,
         )
         .unwrap();
-        let err = image_specs(&config, Path::new("/r"))
+        let err = image_specs(&config, Path::new("/r"), &Status::default())
             .unwrap_err()
             .to_string();
         assert!(err.contains("appears twice"), "{err}");

@@ -68,7 +68,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    sematic_oci_core::cli::main("sematic-layer", run)
+    sematic_cli::main("sematic-layer", run)
 }
 
 fn run(cli: Cli) -> Result<()> {

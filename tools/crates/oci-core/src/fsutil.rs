@@ -1,6 +1,10 @@
 //! File writes that never leave a half-written file at the destination: everything is written
 //! to a temporary file in the destination's directory and renamed into place. Whole directories
 //! (image layouts) get the same treatment through [`StagedDir`].
+//!
+//! Temporaries are named `.<destination>.tmp-<pid>-<random>` (`.old-` for a replaced
+//! directory on its way out): a run killed midway leaves them behind, and the next write of the
+//! same destination removes those whose process is gone.
 
 use std::fs;
 use std::io::{self, Write};
@@ -23,8 +27,9 @@ impl AtomicFile {
         let parent = parent_dir(destination);
         fs::create_dir_all(parent)
             .with_context(|| format!("creating directory {}", parent.display()))?;
+        remove_stale_temporaries(destination);
         let temp = tempfile::Builder::new()
-            .prefix(".tmp-")
+            .prefix(&temp_prefix(destination, "tmp"))
             // Temporary files are private (0600) by default; what we write (blobs, layouts,
             // descriptors) must be readable like any other build output, e.g. by a runtime
             // loading the layout under another user.
@@ -118,8 +123,9 @@ impl StagedDir {
         let parent = parent_dir(destination);
         fs::create_dir_all(parent)
             .with_context(|| format!("creating directory {}", parent.display()))?;
+        remove_stale_temporaries(destination);
         let temp = tempfile::Builder::new()
-            .prefix(".tmp-layout-")
+            .prefix(&temp_prefix(destination, "tmp"))
             .tempdir_in(parent)
             .with_context(|| format!("creating a temporary directory in {}", parent.display()))?;
         Ok(StagedDir {
@@ -140,7 +146,7 @@ impl StagedDir {
             Ok(_) => {
                 // rename(2) replaces an empty directory, so a fresh temporary one can receive it.
                 let aside = tempfile::Builder::new()
-                    .prefix(".old-layout-")
+                    .prefix(&temp_prefix(destination, "old"))
                     .tempdir_in(parent_dir(destination))
                     .context("creating a temporary directory")?;
                 fs::rename(destination, aside.path()).with_context(|| {
@@ -161,6 +167,48 @@ impl StagedDir {
         }
         // `old` (the previous output) is deleted when dropped here.
         Ok(())
+    }
+}
+
+/// `.<file name of destination>.<kind>-<pid>-`, to which tempfile adds a random part.
+fn temp_prefix(destination: &Path, kind: &str) -> String {
+    let name = destination
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!(".{name}.{kind}-{}-", std::process::id())
+}
+
+/// Removes the temporaries of `destination` left by runs that were killed: those whose process
+/// no longer exists. Best effort: a leftover that cannot be removed is no reason to fail.
+fn remove_stale_temporaries(destination: &Path) {
+    let name = destination
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let Ok(entries) = fs::read_dir(parent_dir(destination)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file_name.strip_prefix(&format!(".{name}.")) else {
+            continue;
+        };
+        let pid = rest
+            .strip_prefix("tmp-")
+            .or_else(|| rest.strip_prefix("old-"))
+            .and_then(|r| r.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let Some(pid) = pid else { continue };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let path = entry.path();
+        let _ = if path.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
     }
 }
 
@@ -212,6 +260,27 @@ mod tests {
             .unwrap()
             .file_type()
             .is_symlink());
+    }
+
+    #[test]
+    fn temporaries_of_dead_runs_are_removed_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("layout");
+        // PID 2^22 + 1 is above Linux's pid_max: no process has it.
+        let dead = dir.path().join(".layout.tmp-4194305-abc");
+        let dead_old = dir.path().join(".layout.old-4194305-def");
+        let live = dir.path().join(format!(
+            ".layout.tmp-{}-ghi",
+            std::os::unix::process::parent_id()
+        ));
+        let other = dir.path().join(".other.tmp-4194305-abc");
+        for path in [&dead, &dead_old, &live, &other] {
+            fs::create_dir(path).unwrap();
+        }
+        let staged = StagedDir::create(&target).unwrap();
+        staged.commit().unwrap();
+        assert!(!dead.exists() && !dead_old.exists());
+        assert!(live.exists() && other.exists());
     }
 
     #[test]

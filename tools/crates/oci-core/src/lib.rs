@@ -4,7 +4,6 @@
 
 pub mod archive;
 pub mod canonical;
-pub mod cli;
 pub mod digest;
 pub mod fsutil;
 pub mod layer_descriptor;

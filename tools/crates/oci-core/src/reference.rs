@@ -66,6 +66,20 @@ impl Reference {
         Ok(reference)
     }
 
+    /// Parses a push destination as [`Reference::parse_repository`] does, except that one
+    /// naming no registry (`team/app`: no `.`, `:` or `localhost` in its first component) is in
+    /// `registry`, not on Docker Hub.
+    pub fn parse_repository_in(text: &str, registry: &str) -> Result<Self> {
+        let names_registry = text
+            .split_once('/')
+            .is_some_and(|(first, _)| first.contains(['.', ':']) || first == "localhost");
+        if names_registry {
+            Reference::parse_repository(text)
+        } else {
+            Reference::parse_repository(&format!("{registry}/{text}"))
+        }
+    }
+
     /// The host (and port) to send API requests to: Docker Hub's API lives on another host than
     /// its name.
     pub fn api_host(&self) -> &str {
@@ -216,6 +230,20 @@ pub fn validate_tag(tag: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repository_without_a_registry_is_in_the_one_given() {
+        let name = |text: &str| {
+            Reference::parse_repository_in(text, "r.example:5000")
+                .unwrap()
+                .name()
+        };
+        assert_eq!(name("team/app"), "r.example:5000/team/app");
+        assert_eq!(name("app"), "r.example:5000/app");
+        assert_eq!(name("ghcr.io/team/app"), "ghcr.io/team/app");
+        assert_eq!(name("localhost/app"), "localhost/app");
+        assert_eq!(name("docker.io/team/app"), "docker.io/team/app");
+    }
 
     const DIGEST: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 

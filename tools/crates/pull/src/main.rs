@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
+use sematic_cli::registry::ConnectionArgs;
 use sematic_oci_core::platform::Platform;
 use sematic_oci_core::reference::Reference;
-use sematic_registry::cli::{self, ConnectionArgs};
 use sematic_registry::pull::{pull_image, Layers, PullSpec};
 
 const PROGRAM: &str = "sematic-pull";
@@ -60,8 +60,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args: Args = cli::parse(PROGRAM);
-    cli::report(PROGRAM, run(args))
+    sematic_cli::main(PROGRAM, run)
 }
 
 fn run(args: Args) -> Result<()> {
@@ -71,11 +70,8 @@ fn run(args: Args) -> Result<()> {
         .iter()
         .map(|p| Platform::parse(p))
         .collect::<Result<Vec<_>>>()?;
-    let client = args.connection.client(PROGRAM)?;
-    if args.insecure {
-        client.allow_insecure(&image.registry);
-        cli::warn_insecure(PROGRAM, &image.registry);
-    }
+    let insecure = args.insecure.then(|| image.registry.clone());
+    let client = args.connection.client(PROGRAM, insecure, &[])?;
     let layers = match args.layers.as_str() {
         "all" => Layers::All,
         _ => Layers::Shallow,

@@ -3,11 +3,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Parser;
+use sematic_cli::registry::{ConnectionArgs, TransferArgs};
+use sematic_cli::stamp::Status;
 use sematic_oci_core::fsutil::write_atomic;
-use sematic_oci_core::reference::{validate_tag, Reference};
-use sematic_registry::cli::{self, ConnectionArgs, TransferArgs};
+use sematic_oci_core::reference::Reference;
 use sematic_registry::push::{push_images, ImageSpec};
 
 const PROGRAM: &str = "sematic-push";
@@ -32,12 +33,24 @@ struct Args {
 
     /// Destination, REGISTRY/REPO (no tag). Like every single-valued flag it may be given
     /// again, the last one winning, so a wrapper can pass defaults that the user overrides.
+    /// Without a registry part (`team/app`), the repository is in --registry.
     #[arg(long, value_name = "REGISTRY/REPO")]
     repository: String,
 
-    /// Tag to point at the pushed manifest (repeatable; all given tags are applied).
+    /// Registry of a --repository that names none. Without it, such a repository is refused
+    /// (never silently Docker Hub: write docker.io/team/app for that).
+    #[arg(long, value_name = "REGISTRY")]
+    registry: Option<String>,
+
+    /// Tag to point at the pushed manifest (repeatable; all given tags are applied). `{KEY}`
+    /// is replaced by KEY's value in the --status-file files.
     #[arg(long = "tag", value_name = "TAG", allow_hyphen_values = true)]
     tags: Vec<String>,
+
+    /// A Bazel workspace status file (`KEY VALUE` lines) for `{KEY}` in tags (repeatable;
+    /// push targets pass stable-status.txt and volatile-status.txt under --stamp).
+    #[arg(long = "status-file", value_name = "FILE")]
+    status_files: Vec<PathBuf>,
 
     /// Also write the pushed reference line to FILE (atomically, with a trailing newline).
     #[arg(long, value_name = "FILE")]
@@ -56,26 +69,21 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args: Args = cli::parse(PROGRAM);
-    cli::report(PROGRAM, run(args))
+    sematic_cli::main(PROGRAM, run)
 }
 
 fn run(args: Args) -> Result<()> {
-    let repository = Reference::parse_repository(&args.repository)?;
-    for tag in &args.tags {
-        validate_tag(tag)?;
-    }
-    let client = args.connection.client(PROGRAM)?;
-    if args.insecure {
-        client.allow_insecure(&repository.registry);
-        cli::warn_insecure(PROGRAM, &repository.registry);
-    }
+    let repository = destination(&args.repository, args.registry.as_deref())?;
+    let status = Status::read(&args.status_files)?;
+    let tags = status.tags(&args.tags)?;
+    let insecure = args.insecure.then(|| repository.registry.clone());
+    let client = args.connection.client(PROGRAM, insecure, &[])?;
     let progress = args.transfer.progress(PROGRAM)?;
     let spec = ImageSpec {
         label: args.layout.display().to_string(),
         layout: args.layout.clone(),
         repository,
-        tags: args.tags.clone(),
+        tags,
     };
     let result = push_images(&client, &[spec], args.transfer.jobs(), &progress)
         .into_iter()
@@ -90,4 +98,24 @@ fn run(args: Args) -> Result<()> {
     }
     println!("{line}");
     Ok(())
+}
+
+/// The repository to push to: `--repository` as given, or in `--registry` when it names no
+/// registry of its own.
+fn destination(repository: &str, registry: Option<&str>) -> Result<Reference> {
+    match registry {
+        Some(registry) => Reference::parse_repository_in(repository, registry),
+        None => {
+            let reference = Reference::parse_repository(repository)?;
+            let explicit = repository
+                .split_once('/')
+                .is_some_and(|(first, _)| reference.registry == first);
+            if !explicit {
+                bail!(
+                    "--repository {repository:?} names no registry: write REGISTRY/{repository} (docker.io/{repository} for Docker Hub)"
+                );
+            }
+            Ok(reference)
+        }
+    }
 }

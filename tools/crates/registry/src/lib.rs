@@ -2,22 +2,24 @@
 //!
 //! Blocking HTTP (ureq, rustls) used from a bounded pool of threads; every blob is streamed
 //! with a fixed buffer, so memory stays flat whatever the layer size. Modules:
-//! [`auth`] (credential files and helpers), [`challenge`] (`WWW-Authenticate`),
-//! [`transport`] (TLS policy, scheme detection, tokens), [`retry`] (backoff),
-//! [`blobs`], [`manifests`], [`progress`], [`pool`] (bounded parallelism), [`push`]
-//! (pushing image layouts) and [`pull`] (fetching one into a layout).
+//! [`transport`] (connections, TLS, authentication, retries), [`credentials`] (where
+//! credentials are found), [`blobs`], [`upload`], [`manifests`], [`progress`], [`pool`] (bounded
+//! parallelism), [`push`] (pushing image layouts) and [`pull`] (fetching one into a layout).
+//! Failures are an [`Error`].
 
-pub mod auth;
+mod bazel_helper;
 pub mod blobs;
-pub mod challenge;
-pub mod cli;
+pub mod credentials;
+pub mod error;
+mod helper_process;
 pub mod manifests;
 pub mod pool;
 pub mod progress;
 pub mod pull;
 pub mod push;
 mod pushable;
-pub mod retry;
 pub mod transport;
+pub mod upload;
 
-pub use transport::{Client, ClientOptions};
+pub use error::{Error, Result};
+pub use transport::{Client, ClientBuilder};

@@ -2,12 +2,12 @@
 
 use std::io::Read;
 
-use anyhow::{anyhow, Context, Result};
 use sematic_oci_core::media_type::ACCEPTED_MANIFESTS;
 use sematic_oci_core::Digest;
 
 use crate::blobs::check_digest_header;
-use crate::transport::{status_error, Attempt, Body, Call, Client, Registry, Scope};
+use crate::error::{status_error, Context as _, Error, Result};
+use crate::transport::{Attempt, Body, Call, Client, Registry, Scope};
 
 /// Manifests are small; a bigger body is not one.
 const MANIFEST_LIMIT: u64 = 4 << 20;
@@ -42,6 +42,7 @@ impl Client {
                     url: &url,
                     headers: &[("Accept", &accept)],
                     scope: &scope,
+                    bytes: 0,
                 },
                 Body::Empty,
             )?;
@@ -54,32 +55,32 @@ impl Client {
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned());
             let mut bytes = Vec::new();
-            response
-                .into_body()
-                .into_reader()
+            self.guard(response.into_body().into_reader(), &url)
                 .take(MANIFEST_LIMIT + 1)
                 .read_to_end(&mut bytes)
                 .map_err(|err| {
-                    Attempt::Retry(anyhow!(err).context("reading the manifest"), None)
+                    Attempt::Retry(Error::io(err).context("reading the manifest"), None)
                 })?;
             if bytes.len() as u64 > MANIFEST_LIMIT {
-                return Err(Attempt::Fail(anyhow!(
+                return Err(Attempt::Fail(Error::Content(format!(
                     "the manifest is larger than {MANIFEST_LIMIT} bytes"
-                )));
+                ))));
             }
             let digest = Digest::of_bytes(&bytes);
             if let Some(expected) = &expected {
                 if &digest != expected {
                     // Possibly garbled on the way; a retry tells a liar from a glitch.
                     return Err(Attempt::Retry(
-                        anyhow!("the registry sent a manifest hashing to {digest}, not {expected}"),
+                        Error::Content(format!(
+                            "the registry sent a manifest hashing to {digest}, not {expected}"
+                        )),
                         None,
                     ));
                 }
             }
-            let media_type = media_type_of(&bytes)
-                .or(header_type)
-                .ok_or_else(|| Attempt::Fail(anyhow!("the manifest names no media type")))?;
+            let media_type = media_type_of(&bytes).or(header_type).ok_or_else(|| {
+                Attempt::Fail(Error::Content("the manifest names no media type".into()))
+            })?;
             Ok(Manifest {
                 bytes,
                 media_type,
@@ -138,6 +139,7 @@ impl Client {
                     url: &url,
                     headers: &[("Content-Type", media_type)],
                     scope: &scope,
+                    bytes: 0,
                 },
                 Body::Bytes(bytes),
             )?;

@@ -157,10 +157,10 @@ impl Drop for Progress {
 }
 
 impl Transfer {
-    /// The transfer restarts from zero (a retried upload).
-    pub fn reset(&self) {
+    /// The transfer restarts with `offset` bytes done (a retried or resumed upload).
+    pub fn restart_at(&self, offset: u64) {
         if let Some(state) = &self.state {
-            state.done.store(0, Ordering::Relaxed);
+            state.done.store(offset, Ordering::Relaxed);
             *lock(&state.started) = Instant::now();
         }
     }

@@ -241,7 +241,7 @@ fn download_layers(
         .into_iter()
         .next()
     {
-        Some(first) => Err(first),
+        Some(first) => Err(first.into()),
         None => Ok(()),
     }
 }

@@ -4,19 +4,22 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use sematic_oci_core::reference::{validate_tag, Reference};
 use sematic_oci_core::Digest;
 
-use crate::blobs::{BlobReader, Mount, Upload};
+use crate::blobs::{BlobReader, Mount};
+use crate::error::Error;
 use crate::pool::parallel;
 use crate::progress::Progress;
 use crate::pushable::{read_pushable, Origin, Pushable};
 use crate::transport::{lock, Attempt, Client, Registry};
+use crate::upload::Upload;
 
 pub use crate::pushable::layout_digest;
 
@@ -56,18 +59,32 @@ pub struct Pushed {
     pub tags: Vec<String>,
 }
 
+impl Counts {
+    /// `uploaded=N (B bytes) existed=N mounted=N streamed=N`.
+    pub fn summary(&self) -> String {
+        format!(
+            "uploaded={} ({} bytes) existed={} mounted={} streamed={}",
+            self.uploaded, self.uploaded_bytes, self.existed, self.mounted, self.streamed
+        )
+    }
+
+    /// Adds the blobs of `other`.
+    pub fn add(&mut self, other: &Counts) {
+        self.uploaded += other.uploaded;
+        self.uploaded_bytes += other.uploaded_bytes;
+        self.existed += other.existed;
+        self.mounted += other.mounted;
+        self.streamed += other.streamed;
+    }
+}
+
 impl Pushed {
     /// The stable summary format tests and scripts parse:
     /// `uploaded=N (B bytes) existed=N mounted=N streamed=N manifest=pushed|existed tags=a,b|-`.
     pub fn summary(&self) -> String {
-        let c = &self.counts;
         format!(
-            "uploaded={} ({} bytes) existed={} mounted={} streamed={} manifest={} tags={}",
-            c.uploaded,
-            c.uploaded_bytes,
-            c.existed,
-            c.mounted,
-            c.streamed,
+            "{} manifest={} tags={}",
+            self.counts.summary(),
             if self.manifest_existed {
                 "existed"
             } else {
@@ -110,7 +127,8 @@ struct Task {
 }
 
 /// Pushes `specs` with at most `jobs` blob transfers at a time. One result per spec, in
-/// order; a failed image gets no manifest and no tag.
+/// order; a failed image gets no manifest and no tag. A blob several images need in one
+/// repository moves once and is counted with the first of them.
 pub fn push_images(
     client: &Client,
     specs: &[ImageSpec],
@@ -221,6 +239,12 @@ pub fn push_images(
                 }
             }
             for &t in &mine {
+                if tasks[t].images[0] != image {
+                    // Counted with the first image that needed it: each blob once.
+                    if outcomes[t].as_ref().is_some_and(|o| o.is_ok()) {
+                        continue;
+                    }
+                }
                 match &outcomes[t] {
                     Some(Ok(Outcome::Existed)) => counts.existed += 1,
                     Some(Ok(Outcome::Mounted)) => counts.mounted += 1,
@@ -355,7 +379,9 @@ fn ensure_blob(
     };
     match &task.origin {
         Origin::File(path) => {
-            client.upload_blob(registry, repository, upload, &mut || open_file(path))?;
+            client.upload_blob(registry, repository, upload, &mut |offset| {
+                open_file_at(path, offset)
+            })?;
             progress.blob_done(
                 "uploaded",
                 &format!("{target}: {digest} uploaded ({} bytes)", task.size),
@@ -364,8 +390,10 @@ fn ensure_blob(
         }
         Origin::Source(source) => {
             let source_registry = client.registry(source)?;
-            client.upload_blob(registry, repository, upload, &mut || {
-                client.open_blob(&source_registry, &source.repository, digest)
+            client.upload_blob(registry, repository, upload, &mut |offset| {
+                let blob =
+                    client.open_blob(&source_registry, &source.repository, digest, task.size)?;
+                skip(blob, offset)
             })?;
             progress.blob_done(
                 "streamed",
@@ -376,13 +404,27 @@ fn ensure_blob(
     }
 }
 
-fn open_file(path: &Path) -> Result<BlobReader, Attempt> {
-    match File::open(path) {
+/// The layout's blob file, from `offset` on.
+fn open_file_at(path: &Path, offset: u64) -> Result<BlobReader, Attempt> {
+    let opened = File::open(path).and_then(|mut file| {
+        file.seek(SeekFrom::Start(offset))?;
+        Ok(file)
+    });
+    match opened {
         Ok(file) => Ok(Box::new(file)),
-        Err(err) => Err(Attempt::Fail(
-            anyhow!(err).context(format!("opening {}", path.display())),
-        )),
+        Err(err) => Err(Attempt::Fail(Error::Local(format!(
+            "opening {}: {err}",
+            path.display()
+        )))),
     }
+}
+
+/// A stream from another registry, from `offset` on (the bytes before are read and dropped: a
+/// resumed copy costs the source, never the destination, the bytes already sent).
+fn skip(mut blob: BlobReader, offset: u64) -> Result<BlobReader, Attempt> {
+    std::io::copy(&mut (&mut blob).take(offset), &mut std::io::sink())
+        .map_err(|err| Attempt::Retry(Error::io(err), None))?;
+    Ok(blob)
 }
 
 #[cfg(test)]

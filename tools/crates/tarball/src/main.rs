@@ -32,7 +32,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    sematic_oci_core::cli::main("sematic-tarball", run)
+    sematic_cli::main("sematic-tarball", run)
 }
 
 fn run(cli: Cli) -> Result<()> {

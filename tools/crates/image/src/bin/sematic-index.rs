@@ -33,7 +33,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    sematic_oci_core::cli::main("sematic-index", run)
+    sematic_cli::main("sematic-index", run)
 }
 
 fn run(cli: Cli) -> Result<()> {

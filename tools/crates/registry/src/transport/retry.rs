@@ -1,6 +1,48 @@
-//! When and how long to wait before trying a registry request again.
+//! Whether, when and how often to try a registry request again: the retry budget, backoff,
+//! `Retry-After`, and which failures are worth another attempt.
 
 use std::time::{Duration, SystemTime};
+
+use ureq::http::Response;
+
+use crate::error::{status_error, Error, Result};
+
+/// The outcome of one try of an operation, for [`RetryPolicy::run`].
+#[derive(Debug)]
+pub enum Attempt {
+    /// Worth trying again, after the registry's `Retry-After` if it sent one.
+    Retry(Error, Option<Duration>),
+    Fail(Error),
+}
+
+impl From<Error> for Attempt {
+    fn from(err: Error) -> Self {
+        Attempt::Fail(err)
+    }
+}
+
+impl Attempt {
+    /// A failed try, retried when the failure is transient (a broken or timed-out
+    /// connection; not a certificate or authentication failure).
+    pub fn of(err: Error) -> Self {
+        let transient = match &err {
+            // A TLS failure repeats itself.
+            Error::Connection(ureq::Error::Io(io)) => {
+                !io.get_ref().is_some_and(|e| e.is::<rustls::Error>())
+            }
+            Error::Connection(
+                ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::Protocol(_),
+            )
+            | Error::TimedOut(_) => true,
+            _ => false,
+        };
+        if transient {
+            Attempt::Retry(err, None)
+        } else {
+            Attempt::Fail(err)
+        }
+    }
+}
 
 /// Retry budget shared by every request of a client.
 #[derive(Clone, Copy, Debug)]
@@ -27,6 +69,29 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Runs `op` until it succeeds, fails for good, or `attempts` tries are spent.
+    pub fn run<T>(&self, mut op: impl FnMut() -> Result<T, Attempt>) -> Result<T> {
+        let mut attempt = 1;
+        loop {
+            match op() {
+                Ok(value) => return Ok(value),
+                Err(Attempt::Fail(err)) => return Err(err),
+                Err(Attempt::Retry(err, retry_after)) => {
+                    if attempt >= self.attempts {
+                        return Err(err.context(format!("giving up after {attempt} attempts")));
+                    }
+                    std::thread::sleep(self.delay(attempt, retry_after));
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// This policy with another number of attempts.
+    pub fn with_attempts(self, attempts: u32) -> Self {
+        RetryPolicy { attempts, ..self }
+    }
+
     /// The wait after failed attempt number `attempt` (1-based): exponential backoff with
     /// "full jitter" so parallel uploads hitting the same overloaded registry spread out,
     /// unless the registry asked for a specific delay, which is honoured up to the cap.
@@ -54,6 +119,26 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Turns a response with a transient status into [`Attempt::Retry`], honouring `Retry-After`.
+pub fn retry_on_status(
+    mut response: Response<ureq::Body>,
+) -> Result<Response<ureq::Body>, Attempt> {
+    if !is_transient_status(response.status().as_u16()) {
+        return Ok(response);
+    }
+    let after = retry_after(&response);
+    Err(Attempt::Retry(status_error(&mut response), after))
+}
+
+/// The delay a response's `Retry-After` header asks for.
+pub fn retry_after(response: &Response<ureq::Body>) -> Option<Duration> {
+    response
+        .headers()
+        .get("Retry-After")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()))
 }
 
 /// Whether an HTTP status is worth retrying: the registry (or something in front of it) is

@@ -1,19 +1,21 @@
 //! Registry credentials, found where `docker push` and `podman push` find them.
 //!
-//! Sources, first match wins: `$REGISTRY_AUTH_FILE`; `$DOCKER_CONFIG/config.json` (else
+//! Sources, first match wins: a Bazel credential helper when one is configured
+//! ([`crate::bazel_helper`]); `$REGISTRY_AUTH_FILE`; `$DOCKER_CONFIG/config.json` (else
 //! `~/.docker/config.json`); `$XDG_RUNTIME_DIR/containers/auth.json`;
 //! `~/.config/containers/auth.json`. In each file `credHelpers` (per registry) beats
 //! `credsStore` (default helper), which beats `auths`. A file that does not exist is skipped.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use serde::Deserialize;
+
+use crate::{bazel_helper, helper_process};
 
 /// What to authenticate with. `Debug` never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -24,6 +26,8 @@ pub enum Credentials {
     },
     /// An OAuth2 refresh token (`identitytoken`), exchanged at the token server.
     IdentityToken(String),
+    /// A registry access token, sent as `Authorization: Bearer` as it is.
+    RegistryToken(String),
 }
 
 impl fmt::Debug for Credentials {
@@ -31,6 +35,7 @@ impl fmt::Debug for Credentials {
         match self {
             Credentials::Basic { username, .. } => write!(f, "Basic({username}, <redacted>)"),
             Credentials::IdentityToken(_) => f.write_str("IdentityToken(<redacted>)"),
+            Credentials::RegistryToken(_) => f.write_str("RegistryToken(<redacted>)"),
         }
     }
 }
@@ -42,11 +47,18 @@ pub struct Found {
     pub origin: String,
 }
 
-/// The credential files to consult, in order.
+/// Where credentials are looked for: a Bazel credential helper, if one is configured, then the
+/// credential files in order.
 #[derive(Clone, Debug)]
 pub struct CredentialStore {
+    bazel_helper: Option<PathBuf>,
     files: Vec<PathBuf>,
+    /// How long a credential helper may take to answer.
+    helper_timeout: Duration,
 }
+
+/// Long enough for a helper that unlocks a keychain or calls a cloud API.
+const HELPER_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl CredentialStore {
     /// The files docker and podman would read, from the environment.
@@ -64,16 +76,44 @@ impl CredentialStore {
             home.as_ref()
                 .map(|h| h.join(".config/containers/auth.json")),
         );
-        CredentialStore { files }
+        CredentialStore::with_files(files)
     }
 
     pub fn with_files(files: Vec<PathBuf>) -> Self {
-        CredentialStore { files }
+        CredentialStore {
+            bazel_helper: None,
+            files,
+            helper_timeout: HELPER_TIMEOUT,
+        }
+    }
+
+    /// This store, asking the Bazel credential helper `helper` first.
+    pub fn with_bazel_helper(self, helper: PathBuf) -> Self {
+        CredentialStore {
+            bazel_helper: Some(helper),
+            ..self
+        }
+    }
+
+    /// This store, giving credential helpers `timeout` to answer.
+    pub fn with_helper_timeout(self, timeout: Duration) -> Self {
+        CredentialStore {
+            helper_timeout: timeout,
+            ..self
+        }
     }
 
     /// Credentials for `repository` (`name/space`) on `registry` (as the user wrote it), or
     /// `None` to go anonymous.
     pub fn find(&self, registry: &str, repository: &str) -> Result<Option<Found>> {
+        if let Some(helper) = &self.bazel_helper {
+            if let Some(credentials) = bazel_helper::query(helper, registry, self.helper_timeout)? {
+                return Ok(Some(Found {
+                    credentials,
+                    origin: format!("credential helper {}", helper.display()),
+                }));
+            }
+        }
         for file in &self.files {
             let text = match std::fs::read(file) {
                 Ok(text) => text,
@@ -83,7 +123,7 @@ impl CredentialStore {
             let config: ConfigFile = serde_json::from_slice(&text).with_context(|| {
                 format!("{} is not a valid docker/podman auth file", file.display())
             })?;
-            if let Some(found) = config.lookup(registry, repository, file)? {
+            if let Some(found) = config.lookup(registry, repository, file, self.helper_timeout)? {
                 return Ok(Some(found));
             }
         }
@@ -110,7 +150,13 @@ struct AuthEntry {
 }
 
 impl ConfigFile {
-    fn lookup(&self, registry: &str, repository: &str, file: &Path) -> Result<Option<Found>> {
+    fn lookup(
+        &self,
+        registry: &str,
+        repository: &str,
+        file: &Path,
+        helper_timeout: Duration,
+    ) -> Result<Option<Found>> {
         let host = normalize_host(registry);
         let helper = self
             .cred_helpers
@@ -119,7 +165,7 @@ impl ConfigFile {
             .map(|(_, helper)| helper)
             .or(self.creds_store.as_ref());
         if let Some(helper) = helper {
-            if let Some(credentials) = run_helper(helper, &server_url(registry))? {
+            if let Some(credentials) = run_helper(helper, &server_url(registry), helper_timeout)? {
                 return Ok(Some(Found {
                     credentials,
                     origin: format!(
@@ -246,23 +292,15 @@ struct HelperReply {
 
 /// Runs `docker-credential-<helper> get`. "Not found" is `None`; the helper's output is
 /// never echoed because it may hold the secret.
-fn run_helper(helper: &str, server: &str) -> Result<Option<Credentials>> {
+fn run_helper(helper: &str, server: &str, timeout: Duration) -> Result<Option<Credentials>> {
     let program = format!("docker-credential-{helper}");
-    let mut child = Command::new(&program)
-        .arg("get")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("running credential helper {program} (is it on PATH?)"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(server.as_bytes())
-            .with_context(|| format!("writing to credential helper {program}"))?;
-    }
-    let output = child
-        .wait_with_output()
-        .with_context(|| format!("running credential helper {program}"))?;
+    let output = helper_process::run_helper(
+        Path::new(&program),
+        &["get"],
+        server.as_bytes(),
+        timeout,
+        &format!("{program} (for {server})"),
+    )?;
     if !output.status.success() {
         let said = String::from_utf8_lossy(&output.stdout).to_ascii_lowercase()
             + &String::from_utf8_lossy(&output.stderr).to_ascii_lowercase();

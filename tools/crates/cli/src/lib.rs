@@ -1,0 +1,136 @@
+//! The front end every rules_sematic binary shares, so that the libraries stay free of
+//! command-line concerns: parse the flags, run, and report a failure as one line on stderr,
+//! `PROGRAM: error: MESSAGE`, exit status 2 for a usage error (as clap) and 1 for a failed
+//! run. A Bazel action's failure is then a single readable line in the build log.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[cfg(feature = "registry")]
+pub mod registry;
+pub mod stamp;
+
+/// Exit status of a command line that cannot be run as given.
+const USAGE_ERROR: u8 = 2;
+
+/// Parses `C` from the process arguments and runs `run`; `--help` and `--version` print as
+/// usual.
+pub fn main<C: Parser>(program: &str, run: impl FnOnce(C) -> anyhow::Result<()>) -> ExitCode {
+    let args = match C::try_parse() {
+        Ok(args) => args,
+        Err(err) if !err.use_stderr() => err.exit(),
+        Err(err) => {
+            eprintln!(
+                "{program}: error: {} (see --help)",
+                usage_problem(&err.to_string())
+            );
+            return ExitCode::from(USAGE_ERROR);
+        }
+    };
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            error(program, &format!("{err:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints `PROGRAM: error: MESSAGE`, for a failure reported before the final one.
+pub fn error(program: &str, message: &str) {
+    eprintln!("{program}: error: {}", terminal_safe(message));
+}
+
+/// The longest error line printed, in characters: longer ones keep their start and end.
+const MAX_LINE: usize = 2000;
+const KEPT_END: usize = 400;
+
+/// `text` on one line, with control characters (which a registry's error text may carry to
+/// recolour, move or erase what the terminal shows) escaped, and at most [`MAX_LINE`]
+/// characters, saying how many were cut.
+pub fn terminal_safe(text: &str) -> String {
+    let escaped: Vec<String> = text
+        .chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => " ".to_owned(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    if escaped.len() <= MAX_LINE {
+        return escaped.concat();
+    }
+    let cut = escaped.len() - MAX_LINE;
+    format!(
+        "{} [… {cut} characters cut …] {}",
+        escaped[..MAX_LINE - KEPT_END].concat(),
+        escaped[escaped.len() - KEPT_END..].concat()
+    )
+}
+
+/// The paragraph of a clap error saying what is wrong, on one line, without clap's own
+/// `error: ` prefix, usage block and tips.
+fn usage_problem(text: &str) -> String {
+    let problem: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|line| !line.is_empty() && !line.starts_with("Usage:"))
+        .collect();
+    problem.join(" ").trim_start_matches("error: ").to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn causes_are_joined_on_one_line() {
+        let err = Err::<(), _>(anyhow::anyhow!("no such file\nsecond line"))
+            .context("reading in/x")
+            .unwrap_err();
+        assert_eq!(
+            terminal_safe(&format!("{err:#}")),
+            "reading in/x: no such file second line"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_long_lines_cut() {
+        assert_eq!(
+            terminal_safe("denied: \u{1b}[31mred\rgone\u{7}"),
+            "denied: \\u{1b}[31mred gone\\u{7}"
+        );
+        let long = format!("start {} end", "x".repeat(10_000));
+        let safe = terminal_safe(&long);
+        assert!(
+            safe.starts_with("start xxx") && safe.ends_with("xxx end"),
+            "{safe}"
+        );
+        assert!(safe.contains(" [… 8010 characters cut …] "), "{safe}");
+        assert!(safe.chars().count() < MAX_LINE + 40);
+    }
+
+    #[test]
+    fn usage_errors_keep_only_the_problem() {
+        #[derive(Parser, Debug)]
+        #[command(name = "tool")]
+        struct Args {
+            #[arg(long)]
+            layout: String,
+            #[arg(long)]
+            repository: String,
+        }
+        let err = Args::try_parse_from(["tool"]).unwrap_err();
+        assert_eq!(
+            usage_problem(&err.to_string()),
+            "the following required arguments were not provided: --layout <LAYOUT> --repository <REPOSITORY>"
+        );
+        let err = Args::try_parse_from(["tool", "--bogus"]).unwrap_err();
+        assert_eq!(
+            usage_problem(&err.to_string()),
+            "unexpected argument '--bogus' found"
+        );
+    }
+}
