@@ -1,7 +1,7 @@
 """Unit tests of the pure Starlark helpers behind sematic_pipeline and sematic_image."""
 
 load("@bazel_skylib//lib:unittest.bzl", "asserts", "unittest")
-load("//private:image.bzl", "image_env")
+load("//private:env.bzl", "image_env")
 load("//private:pipeline.bzl", "DEFAULT_BASE", "resolve_bases")
 load("//private:third_party_layers.bzl", "MAX_OWN_LAYERS", "OWN_LAYER_BYTES", "THIRD_PARTY_BUCKETS", "bucket", "plan_third_party")
 
