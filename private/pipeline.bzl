@@ -1,6 +1,7 @@
 """The sematic_pipeline macro: images, pushes and launchers of a Sematic pipeline."""
 
 load("@rules_python//python:defs.bzl", "py_binary")
+load(":env.bzl", "check_env")
 load(":image.bzl", "sematic_image")
 load(":index.bzl", "sematic_image_index")
 load(":launcher.bzl", "sematic_launcher")
@@ -22,6 +23,11 @@ def _check_tag(name, key):
     tag = "%s_%s" % (name, key)
     if not key or len(tag) > 128 or tag[0] not in _TAG_FIRST.elems() or [c for c in tag.elems() if c not in _TAG_REST.elems()]:
         fail("sematic_pipeline(%s): base key %r makes the tag %r, which is not a valid registry tag: use letters, digits, '_', '.', '-' (at most 128 characters in all)" % (name, key, tag))
+
+def _with_manual(tags):
+    """`tags` plus `manual`: targets that talk to a registry or a Sematic server when run."""
+    tags = list(tags or [])
+    return tags if "manual" in tags else tags + ["manual"]
 
 def _check_platforms(name, platforms):
     """The pipeline's platforms, checked; `[DEFAULT_PLATFORM]` when unset."""
@@ -70,7 +76,7 @@ def sematic_pipeline(
         bases = None,
         env = None,
         data = None,
-        tags = ["manual"],
+        tags = None,
         insecure_repository = False,
         image_layers = None,
         main = None,
@@ -78,6 +84,9 @@ def sematic_pipeline(
         platforms = None,
         python_version = None,
         interpreter = "base",
+        ca_certs = None,
+        timeout = None,
+        jobs = None,
         visibility = None):
     """Targets to build, push and launch a Sematic pipeline.
 
@@ -99,7 +108,9 @@ def sematic_pipeline(
       env: environment variables of the images, merged over the base's (`$VAR` expands against
         the base's environment).
       data: data dependencies of the launch script and the images.
-      tags: tags of every generated target (default `["manual"]`, so `//...` does not push).
+      tags: tags of every generated target. The images and binaries are built by
+        `bazel build //...` (so CI catches a broken pipeline); the push and launch targets
+        are always `manual` as well. `["manual"]` keeps `//...` away from all of them.
       insecure_repository: allow plain HTTP and unverified TLS for `registry`.
       image_layers: dependencies to put in image layers of their own, e.g. a large framework.
       main: the launch script, if not `<name>.py`.
@@ -113,13 +124,21 @@ def sematic_pipeline(
         several; every base must have it.
       interpreter: `base` (default): the worker runs on the base image's Python. `toolchain`:
         on the Python toolchain resolved for each platform (a hermetic one ships in the image).
+      ca_certs: PEM files of CAs to trust for `registry` (a private CA), for every push.
+      timeout: seconds the launcher waits for a connection or an answer (default 60).
+      jobs: parallel uploads of the launcher (default 4).
       visibility: visibility of the generated targets.
+
+    The launcher's other flags go after a second `--`:
+    `bazel run //:x -- --min-rate 1000 -- ARGS`; `bazel run //:x -- --help` lists them.
     """
     resolved = resolve_bases(name, base, bases)
+    check_env("sematic_pipeline(%s)" % name, env)
     main = main or name + ".py"
     if ":" not in main and not native.glob([main], allow_empty = True):
         fail("sematic_pipeline(%s): launch script %s not found in package //%s: create it or set main = \"...\"" % (name, main, native.package_name()))
-    common = {"tags": tags, "visibility": visibility}
+    common = {"tags": tags or [], "visibility": visibility}
+    manual = {"tags": _with_manual(tags), "visibility": visibility}
 
     # Both binaries set legacy_create_init = False: Bazel's generated __init__.py files would
     # turn namespace packages shared by several distributions (`google.*`) into regular ones.
@@ -147,6 +166,7 @@ def sematic_pipeline(
             image_layers = image_layers,
             interpreter = interpreter,
             python_version = python_version,
+            requires_sematic = True,
             **common
         )
         if len(platforms) == 1:
@@ -159,17 +179,20 @@ def sematic_pipeline(
         sematic_push(
             name = "%s_%s_push" % (name, key),
             image = ":" + image,
+            ca_certs = ca_certs,
             insecure = insecure_repository,
             registry = registry,
             repository = repository,
             tags_to_push = ["%s_%s" % (name, key)],
-            **common
+            **manual
         )
 
     launcher = {
         "launch": ":%s_script" % name,
         "pushes": {":%s_%s_push" % (name, key): key for key in images.values()},
+        "jobs": jobs or 0,
+        "timeout": timeout or 0,
     }
-    sematic_launcher(name = name, push = True, **dict(launcher, **common))
-    sematic_launcher(name = name + "_binary", push = False, **dict(launcher, **common))
-    sematic_launcher(name = name + "_local", launch = ":%s_script" % name, **common)
+    sematic_launcher(name = name, push = True, **dict(launcher, **manual))
+    sematic_launcher(name = name + "_binary", push = False, **dict(launcher, **manual))
+    sematic_launcher(name = name + "_local", launch = ":%s_script" % name, **manual)
