@@ -81,10 +81,10 @@ def _check_sematic_importable(ctx, wheels):
 
 def _sematic_image_impl(ctx):
     check_env(display_label(ctx.label), ctx.attr.env)
+    base = base_info(ctx.attr.base) if ctx.attr.base else None
     wheels = ctx.attr.binary[PythonDepsInfo].wheels.to_list()
     if ctx.attr.requires_sematic:
         _check_sematic_importable(ctx, wheels)
-    base = base_info(ctx.attr.base) if ctx.attr.base else None
     python = _interpreter(ctx, base)
     _check_python_version(ctx, python.version)
     image_layers = [
