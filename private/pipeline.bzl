@@ -96,6 +96,9 @@ def sematic_pipeline(
     launch script with SEMATIC_CONTAINER_IMAGE_URIS), `<name>_binary` (runs it with the built
     images' digests, without pushing), `<name>_local` (runs it with no image: local execution).
 
+    The launcher's other flags go before a second `--`:
+    `bazel run //:x -- --min-rate 1000 -- ARGS`; `bazel run //:x -- --help` lists them.
+
     Args:
       name: pipeline name; the launch script is `<name>.py` unless `main` is set.
       deps: py_library dependencies of the pipeline, including `sematic` itself.
@@ -128,9 +131,6 @@ def sematic_pipeline(
       timeout: seconds the launcher waits for a connection or an answer (default 60).
       jobs: parallel uploads of the launcher (default 4).
       visibility: visibility of the generated targets.
-
-    The launcher's other flags go after a second `--`:
-    `bazel run //:x -- --min-rate 1000 -- ARGS`; `bazel run //:x -- --help` lists them.
     """
     resolved = resolve_bases(name, base, bases)
     check_env("sematic_pipeline(%s)" % name, env)
