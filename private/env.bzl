@@ -2,8 +2,8 @@
 
 _SEMATIC_BIN = "/sematic/bin"
 
-def check_env(owner, env):
-    """Fails on environments that build but break the worker inside the cluster.
+def env_error(owner, env):
+    """Why `env` would build an image that breaks in the cluster, or None.
 
     A `PATH` that neither extends the base's (`$PATH`) nor lists `/usr/bin` hides the base's
     `python3` and every system tool: an error, not a warning, since the image cannot run
@@ -13,13 +13,28 @@ def check_env(owner, env):
     Args:
       owner: who sets `env`, for messages (`sematic_pipeline(x)` or an image label).
       env: dict of variable -> value, or None.
+
+    Returns:
+      A one-line message, or None.
     """
     for name, value in (env or {}).items():
         if type(value) != "string":
-            fail("%s: env[%r] = %r is not a string: write %r" % (owner, name, value, str(value)))
+            return "%s: env[%r] = %r is not a string: write %r" % (owner, name, value, str(value))
     path = (env or {}).get("PATH")
     if path != None and "$PATH" not in path and "${PATH}" not in path and "/usr/bin" not in path.split(":"):
-        fail("%s: env[\"PATH\"] = %r drops the base image's PATH (python3 and /usr/bin would be gone): write %r" % (owner, path, path + ":$PATH"))
+        return "%s: env[\"PATH\"] = %r drops the base image's PATH (python3 and /usr/bin would be gone): write %r" % (owner, path, path + ":$PATH")
+    return None
+
+def check_env(owner, env):
+    """Fails with env_error's message, if any.
+
+    Args:
+      owner: who sets `env`, for messages.
+      env: dict of variable -> value, or None.
+    """
+    error = env_error(owner, env)
+    if error:
+        fail(error)
 
 def image_env(user_env, worker_path, python, python_version):
     """The environment settings of a worker image: the user's, then the Sematic contract.

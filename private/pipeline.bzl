@@ -16,31 +16,74 @@ DEFAULT_BASE = Label("//images:sematic_worker_base")
 _TAG_FIRST = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 _TAG_REST = _TAG_FIRST + ".-"
 
-def _check_tag(name, key):
-    """Fails unless `<name>_<key>` is a valid registry tag and `key` is safe in Sematic's env var."""
+def tag_error(name, key):
+    """Why `<name>_<key>` cannot be a registry tag or `key` a Sematic image key, or None.
+
+    Args:
+      name: the pipeline name.
+      key: a key of `bases`.
+
+    Returns:
+      A one-line message, or None if the key is fine.
+    """
     if "::" in key or "##" in key:
-        fail("sematic_pipeline(%s): base key %r contains '::' or '##', which separate entries of SEMATIC_CONTAINER_IMAGE_URIS: rename the key" % (name, key))
+        return "sematic_pipeline(%s): base key %r contains '::' or '##', which separate entries of SEMATIC_CONTAINER_IMAGE_URIS: rename the key" % (name, key)
     tag = "%s_%s" % (name, key)
     if not key or len(tag) > 128 or tag[0] not in _TAG_FIRST.elems() or [c for c in tag.elems() if c not in _TAG_REST.elems()]:
-        fail("sematic_pipeline(%s): base key %r makes the tag %r, which is not a valid registry tag: use letters, digits, '_', '.', '-' (at most 128 characters in all)" % (name, key, tag))
+        return "sematic_pipeline(%s): base key %r makes the tag %r, which is not a valid registry tag: use letters, digits, '_', '.', '-' (at most 128 characters in all)" % (name, key, tag)
+    return None
 
 def _with_manual(tags):
     """`tags` plus `manual`: targets that talk to a registry or a Sematic server when run."""
     tags = list(tags or [])
     return tags if "manual" in tags else tags + ["manual"]
 
-def _check_platforms(name, platforms):
-    """The pipeline's platforms, checked; `[DEFAULT_PLATFORM]` when unset."""
+def platforms_error(name, platforms):
+    """Why `platforms` cannot be a pipeline's platforms, or None.
+
+    Args:
+      name: the pipeline name.
+      platforms: the `platforms` argument (None: the default).
+
+    Returns:
+      A one-line message, or None.
+    """
     if platforms == None:
-        return [DEFAULT_PLATFORM]
+        return None
     if not platforms:
-        fail("sematic_pipeline(%s): platforms is empty: list at least one, e.g. [%r]" % (name, DEFAULT_PLATFORM))
+        return "sematic_pipeline(%s): platforms is empty: list at least one, e.g. [%r]" % (name, DEFAULT_PLATFORM)
     for platform in platforms:
         if platform not in IMAGE_PLATFORMS:
-            fail("sematic_pipeline(%s): platforms has %r: use %s" % (name, platform, " or ".join(["%r" % p for p in sorted(IMAGE_PLATFORMS)])))
+            return "sematic_pipeline(%s): platforms has %r: use %s" % (name, platform, " or ".join(["%r" % p for p in sorted(IMAGE_PLATFORMS)]))
         if len([p for p in platforms if p == platform]) > 1:
-            fail("sematic_pipeline(%s): platforms lists %r twice" % (name, platform))
-    return list(platforms)
+            return "sematic_pipeline(%s): platforms lists %r twice" % (name, platform)
+    return None
+
+def bases_error(name, base, bases):
+    """Why Sematic's rules reject this `base`/`bases` pair, or None.
+
+    Args:
+      name: the pipeline name, for messages.
+      base: the default base or None.
+      bases: dict of key -> base, or None.
+
+    Returns:
+      A one-line message, or None.
+    """
+    if base == None and bases == None:
+        return None
+    resolved = dict(bases or {})
+    if base != None:
+        if _DEFAULT_KEY in resolved and resolved[_DEFAULT_KEY] != base:
+            return "sematic_pipeline(%s): the default image is ambiguous: base = %r but bases[\"default\"] = %r; set only one of them" % (name, base, resolved[_DEFAULT_KEY])
+        resolved[_DEFAULT_KEY] = base
+    if _DEFAULT_KEY not in resolved:
+        return "sematic_pipeline(%s): bases has no \"default\" key (Sematic runs the pipeline's driver on it): add bases[\"default\"] or set base" % name
+    for key in sorted(resolved):
+        error = tag_error(name, key)
+        if error:
+            return error
+    return None
 
 def resolve_bases(name, base, bases):
     """Sematic's rules for `base`/`bases`, without mutating the caller's dict.
@@ -52,19 +95,16 @@ def resolve_bases(name, base, bases):
 
     Returns:
       A new dict of key -> base that has a `default` key; Sematic's worker base when neither
-      `base` nor `bases` is set.
+      `base` nor `bases` is set. Fails with bases_error's message on bad input.
     """
+    error = bases_error(name, base, bases)
+    if error:
+        fail(error)
     if base == None and bases == None:
         return {_DEFAULT_KEY: DEFAULT_BASE}
     resolved = dict(bases or {})
     if base != None:
-        if _DEFAULT_KEY in resolved and resolved[_DEFAULT_KEY] != base:
-            fail("sematic_pipeline(%s): the default image is ambiguous: base = %r but bases[\"default\"] = %r; set only one of them" % (name, base, resolved[_DEFAULT_KEY]))
         resolved[_DEFAULT_KEY] = base
-    if _DEFAULT_KEY not in resolved:
-        fail("sematic_pipeline(%s): bases has no \"default\" key (Sematic runs the pipeline's driver on it): add bases[\"default\"] or set base" % name)
-    for key in resolved:
-        _check_tag(name, key)
     return resolved
 
 def sematic_pipeline(
@@ -153,7 +193,10 @@ def sematic_pipeline(
             **common
         )
 
-    platforms = _check_platforms(name, platforms)
+    error = platforms_error(name, platforms)
+    if error:
+        fail(error)
+    platforms = list(platforms or [DEFAULT_PLATFORM])
     images = {}
     for key in sorted(resolved):
         image = "%s_%s_image" % (name, key)
