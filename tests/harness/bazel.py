@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 from typing import Optional
@@ -67,9 +68,25 @@ class Bazel:
 
     def shutdown(self):
         """Stops the server; a scratch workspace's output base goes too (`clean --expunge`), since
-        every scratch workspace has its own and a suite run would otherwise leave gigabytes."""
-        command = "shutdown" if self.workspace.resolve() == REPO else "clean"
-        self.run(command, *(["--expunge"] if command == "clean" else []), check=False, timeout=300)
+        every scratch workspace has its own and a suite run would otherwise leave gigabytes.
+        `clean --expunge` may leave the server process running without its output base, where
+        no `bazel shutdown` finds it: it is stopped by PID."""
+        if self.workspace.resolve() == REPO:
+            self.run("shutdown", check=False, timeout=120)
+            return
+        info = self.run("info", "server_pid", check=False, timeout=300)
+        try:
+            self.run("clean", "--expunge", check=False, timeout=600)
+        finally:
+            self._stop_server(info)
+
+    @staticmethod
+    def _stop_server(info: subprocess.CompletedProcess) -> None:
+        if info.returncode == 0 and info.stdout.strip().isdigit():
+            try:
+                os.kill(int(info.stdout.strip()), signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
 
 def copy_workspace(destination: Path) -> Path:
