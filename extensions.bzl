@@ -10,7 +10,8 @@
 load("//images:bases.bzl", "DEBIAN_BASES", "SEMATIC_BASES")
 load("//private:debian_repo.bzl", "DEBIAN_IMAGE_ATTRS", "debian_image")
 load("//private:pull_repo.bzl", "PULL_ATTRS", "sematic_pull")
-load("//private:tools_repo.bzl", "sematic_tools")
+load("//private:toolchains_repo.bzl", "HOST_TOOLS_REPOSITORY", "prebuilt_tools_repository", "sematic_toolchains")
+load("//private:tools_repo.bzl", "prebuilt_archives", "sematic_prebuilt_tools", "sematic_tools")
 load("//private/pypi:requirements.bzl", "REQUIREMENTS_ATTRS", "SETTINGS", "declare_hub")
 
 def _named(attrs):
@@ -62,7 +63,10 @@ def _sematic_impl(mctx):
         if module.is_root:
             for tag in module.tags.tools:
                 prebuilt_dir = tag.prebuilt_dir
-    sematic_tools(name = "rules_sematic_tools", prebuilt_dir = prebuilt_dir)
+    sematic_tools(name = HOST_TOOLS_REPOSITORY, prebuilt_dir = prebuilt_dir)
+    for platform in prebuilt_archives():
+        sematic_prebuilt_tools(name = prebuilt_tools_repository(platform), platform = platform)
+    sematic_toolchains(name = "rules_sematic_toolchains")
 
     for module in mctx.modules:
         if module.tags.base_images:

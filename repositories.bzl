@@ -3,7 +3,8 @@
 load("//images:bases.bzl", "DEBIAN_BASES", "SEMATIC_BASES")
 load("//private:debian_repo.bzl", _debian_image = "debian_image")
 load("//private:pull_repo.bzl", _sematic_pull = "sematic_pull")
-load("//private:tools_repo.bzl", "sematic_tools")
+load("//private:toolchains_repo.bzl", "HOST_TOOLS_REPOSITORY", "prebuilt_tools_repository", "sematic_toolchains")
+load("//private:tools_repo.bzl", "prebuilt_archives", "sematic_prebuilt_tools", "sematic_tools")
 load("//private/pypi:requirements.bzl", _python_requirements = "python_requirements")
 
 debian_image = _debian_image
@@ -16,22 +17,28 @@ sematic_pull = _sematic_pull
 def rules_sematic_dependencies(prebuilt_tools_dir = None):
     """Declares the repositories rules_sematic needs and registers its toolchains. Call it once from WORKSPACE.
 
-    The toolchains (//tools/toolchains) give build actions and `bazel run` targets the tools.
+    The toolchains (@rules_sematic_toolchains) give build actions and `bazel run` targets the
+    tools: this machine's, and the release's prebuilt ones for other platforms.
 
     Args:
       prebuilt_tools_dir: absolute path of a directory with prebuilt rules_sematic tool
-        binaries, for machines without cargo. By default the tools are built from source with
-        `cargo build --release --locked`.
+        binaries of this version. By default a release downloads its prebuilt tools and a
+        checkout builds them from source with `cargo build --release --locked`.
     """
-    if not native.existing_rule("rules_sematic_tools"):
+    if not native.existing_rule(HOST_TOOLS_REPOSITORY):
         sematic_tools(
-            name = "rules_sematic_tools",
+            name = HOST_TOOLS_REPOSITORY,
             prebuilt_dir = prebuilt_tools_dir or "",
         )
+    for platform in prebuilt_archives():
+        if not native.existing_rule(prebuilt_tools_repository(platform)):
+            sematic_prebuilt_tools(name = prebuilt_tools_repository(platform), platform = platform)
+    if not native.existing_rule("rules_sematic_toolchains"):
+        sematic_toolchains(name = "rules_sematic_toolchains")
 
     # C++ toolchains that only let images for another CPU be analysed (//platforms).
     native.register_toolchains("@rules_sematic//platforms:all")
-    native.register_toolchains(str(Label("//tools/toolchains:all")))
+    native.register_toolchains("@rules_sematic_toolchains//:all")
 
 # buildifier: disable=unnamed-macro
 def base_images():

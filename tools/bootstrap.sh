@@ -19,6 +19,8 @@
 #    index and a Bazel repository cache with the wheels of examples/requirements_lock.txt
 #    (tools/fill_test_caches.py), the Debian root filesystems of the bases, and a small
 #    python3 rootfs tarball. Filled once per lock; the tests then block every download.
+# 6. The Debian bullseye root the release compiles the tools in (tools/release.py prepare-root):
+#    gcc and glibc 2.31, so released binaries run on older distributions than this one.
 #
 # Environment:
 #   RULES_SEMATIC_HOME        cache directory (default ~/.cache/rules_sematic)
@@ -299,6 +301,13 @@ ensure_test_caches() {
     touch "$caches/.stamp-$stamp"
 }
 
+ensure_release_root() {
+    local mirror
+    mirror=$(debian_mirror)
+    [ -n "$mirror" ] || die "no Debian archive in the apt sources: set DEBIAN_MIRROR"
+    say "release root: $(python3 "$REPO/tools/release.py" prepare-root --mirror "$mirror")"
+}
+
 start=$SECONDS
 host_packages
 arm64_emulation
@@ -307,4 +316,5 @@ ensure_venv
 ensure_buildifier
 ensure_crates
 ensure_test_caches
+ensure_release_root
 say "ready in $((SECONDS - start)) s"
