@@ -48,6 +48,11 @@ def test_readme_setup_builds_and_runs(variant, tmp_path):
         image_files = bazel.output_files("//:main_default_image")
         assert image_files and all(f.exists() for f in image_files), image_files
         if variant == "bzlmod":
+            # A root-package pipeline's tarball: its repo tag used to be the invalid `bazel/:main…`.
+            bazel.run("build", "--output_groups=tarball", "//:main_default_image")
+            (tarball,) = [f for f in bazel.output_files("//:main_default_image", "--output_groups=tarball")
+                          if f.suffix == ".tar"]
+            assert tarball.stat().st_size > 1_000_000
             ran = bazel.run("run", "//:main_local")
             assert "result: 6.0" in ran.stdout, ran.stdout[-2000:] + ran.stderr[-3000:]
     finally:
