@@ -33,8 +33,11 @@ class Bazel:
     and no host but loopback (tests/harness/offline.py); `offline_only=False` is for benchmarks that
     fetch what no cache holds."""
 
-    def __init__(self, workspace: Path, output_base: Optional[Path] = None, offline_only: bool = True):
+    def __init__(self, workspace: Path, output_base: Optional[Path] = None, offline_only: bool = True,
+                 umask: Optional[int] = None):
         self.workspace = Path(workspace)
+        # The client's umask is the server's (it starts it) and so every action's.
+        self.umask = umask
         self.offline = offline_only
         self.startup = [f"--output_base={output_base}"] if output_base else []
         outside = [OUTSIDE_MODULE_RC] if self.workspace.resolve() != REPO else []
@@ -46,8 +49,10 @@ class Bazel:
     def run(self, *args, check: bool = True, env: Optional[dict] = None, timeout: int = 1800,
             startup=()) -> subprocess.CompletedProcess:
         command = ["bazel", *self.startup, *startup, *map(str, args)]
+        umask = self.umask
         result = subprocess.run(command, cwd=self.workspace, capture_output=True, text=True,
-                                env=clean_env(env, cached=self.offline), timeout=timeout)
+                                env=clean_env(env, cached=self.offline), timeout=timeout,
+                                preexec_fn=None if umask is None else lambda: os.umask(umask))
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(command)} failed ({result.returncode}) in {self.workspace}:\n"
                                  f"{result.stderr[-6000:]}\n{result.stdout[-2000:]}")
