@@ -6,7 +6,7 @@
 #
 # 1. Debian packages for the tests and the demo: a real registry (docker-registry), skopeo,
 #    umoci, runc, podman, mmdebstrap, pigz, qemu-user-static (arm64 images run through qemu:
-#    binfmt_misc is mounted and qemu-aarch64 enabled), …
+#    binfmt_misc is mounted and qemu-aarch64 enabled), nginx (the remote cache tests' HTTP cache), …
 # 2. Bazel >= 7: an existing `bazel` on PATH is used as is. Otherwise Debian sid's Bazel 7.7.1
 #    is installed in a private Debian sid root ($RULES_SEMATIC_BAZEL_ROOT, default
 #    /opt/rules_sematic/bazel-sid) and a `bazel` wrapper goes to /usr/local/bin. Debian's
@@ -65,7 +65,7 @@ host_packages() {
     apt_install ca-certificates curl openssl util-linux debootstrap \
         docker-registry apache2-utils skopeo umoci runc podman mmdebstrap \
         golang-github-containers-common buildah pigz time python3-venv \
-        qemu-user-static binfmt-support
+        qemu-user-static binfmt-support nginx
 }
 
 # arm64 images run under runc through qemu: the kernel hands aarch64 ELF files to the
