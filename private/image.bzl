@@ -1,6 +1,7 @@
 """sematic_image: a base image plus a py_binary's runfiles in Python-aware layers."""
 
 load(":assemble.bzl", "assemble_image", "base_info", "image_tool_attrs")
+load(":env.bzl", "check_env", "image_env")
 load(":layer.bzl", "COMPRESSIONS", "SematicLayerInfo", "assemble_layer", "build_layer")
 load(":paths.bzl", "display_label", "relative_target", "runfiles_path")
 load(":platforms.bzl", "PYTHON_VERSIONS", "image_platform_attr")
@@ -10,7 +11,6 @@ load(":toolchains.bzl", "BUILD_TOOLCHAIN_TYPE")
 load(":transitions.bzl", "image_transition")
 
 _PY_TOOLCHAIN = "@bazel_tools//tools/python:toolchain_type"
-_SEMATIC_BIN = "/sematic/bin"
 
 # The path //python:base_interpreter_toolchain gives py_binaries in images; each image links
 # it to its base's interpreter.
@@ -20,30 +20,6 @@ def _python_runtime(ctx):
     """The py3 runtime of the Python toolchain resolved for the image, or None."""
     toolchain = ctx.toolchains[_PY_TOOLCHAIN]
     return getattr(toolchain, "py3_runtime", None) if toolchain else None
-
-def image_env(user_env, worker_path, python, python_version):
-    """The environment settings of a worker image: the user's, then the Sematic contract.
-
-    Args:
-      user_env: dict of the user's variables (values may use `$VAR` of the base).
-      worker_path: image path of the worker py_binary, for the bazel_python shim.
-      python: image path of the interpreter that starts the worker.
-      python_version: `major.minor` the image's Python code was resolved for, or None.
-
-    Returns:
-      dict of variables for sematic-image: /sematic/bin first on PATH, BAZEL_BUILT_IMAGE=1.
-    """
-    env = dict(user_env)
-    path = env.get("PATH", "$PATH")
-    if not path.startswith(_SEMATIC_BIN + ":") and path != _SEMATIC_BIN:
-        path = _SEMATIC_BIN + ":" + path
-    env["PATH"] = path
-    env["BAZEL_BUILT_IMAGE"] = "1"
-    env["RULES_SEMATIC_PYTHON"] = python
-    env["RULES_SEMATIC_WORKER"] = worker_path
-    if python_version:
-        env["RULES_SEMATIC_PYTHON_VERSION"] = python_version
-    return env
 
 def _interpreter(ctx, base):
     """How the image runs Python.
@@ -90,16 +66,33 @@ def _check_python_version(ctx, version):
             other[0].python_version,
         ))
 
+def _check_sematic_importable(ctx, wheels):
+    """Fails unless the binary's runfiles bring the `sematic` package.
+
+    A requirement() wheel or first-party sources both count: without either, the worker would
+    die in the cluster with an ImportError instead of failing the build here.
+    """
+    if [wheel for wheel in wheels if wheel.distribution == "sematic"]:
+        return
+    for f in ctx.attr.binary[DefaultInfo].default_runfiles.files.to_list():
+        if f.short_path.endswith("sematic/__init__.py"):
+            return
+    fail("%s: the pipeline's deps do not bring the sematic package (the worker would fail in the cluster with No module named 'sematic'): add requirement(\"sematic\") or your sematic py_library to deps" % display_label(ctx.label))
+
 def _sematic_image_impl(ctx):
+    check_env(display_label(ctx.label), ctx.attr.env)
     base = base_info(ctx.attr.base) if ctx.attr.base else None
+    wheels = ctx.attr.binary[PythonDepsInfo].wheels.to_list()
+    if ctx.attr.requires_sematic:
+        _check_sematic_importable(ctx, wheels)
     python = _interpreter(ctx, base)
     _check_python_version(ctx, python.version)
     image_layers = [
         struct(target = target, wheels = target[PythonDepsInfo].wheels.to_list())
         for target in ctx.attr.image_layers
     ]
-    wheels = ctx.attr.binary[PythonDepsInfo].wheels.to_list()
-    split = split_runfiles(ctx, ctx.attr.binary, python.files, image_layers, wheels, extra_entries = python.entries)
+    data_files = ctx.attr.binary[PythonDepsInfo].data.to_list()
+    split = split_runfiles(ctx, ctx.attr.binary, python.files, image_layers, wheels, data_files, extra_entries = python.entries)
     layers = [ctx.attr._sematic_tools_layer[SematicLayerInfo]]
     for group in split.groups:
         if group.kind == "layer":
@@ -177,6 +170,9 @@ Outputs: the image layout directory and `<name>.digest`; output group `tarball`:
             doc = "`major.minor` Python version the image's requirement() wheels are chosen " +
                   "for. Default: the one version the requirements repository serves. It must " +
                   "be the base's.",
+        ),
+        requires_sematic = attr.bool(
+            doc = "Fail the build unless `binary` can import `sematic` (set for pipeline workers).",
         ),
         _allowlist_function_transition = attr.label(
             default = "@bazel_tools//tools/allowlists/function_transition_allowlist",

@@ -41,6 +41,10 @@ def _sematic_launcher_impl(ctx):
         arguments += ["--status-file", file]
     if not ctx.attr.push:
         arguments.append("--no-push")
+    if ctx.attr.timeout:
+        arguments += ["--timeout", str(ctx.attr.timeout)]
+    if ctx.attr.jobs:
+        arguments += ["--jobs", str(ctx.attr.jobs)]
     executable = write_tool_wrapper(ctx, tool, arguments + ["--"])
     runfiles = ctx.runfiles(files = [tool, config] + files + status)
     runfiles = runfiles.merge(ctx.attr.launch[DefaultInfo].default_runfiles)
@@ -51,6 +55,7 @@ sematic_launcher = rule(
     executable = True,
     doc = "Runs `launch` with the Sematic image environment of `pushes` (pushed first if `push`).",
     attrs = dict({
+        "jobs": attr.int(doc = "Parallel uploads (sematic-launch --jobs); 0: the tool's default."),
         "launch": attr.label(mandatory = True, executable = True, cfg = "target", doc = "The launch script's py_binary."),
         "push": attr.bool(default = True, doc = "Push the images before launching; else use their build-time digests."),
         "pushes": attr.label_keyed_string_dict(
@@ -58,6 +63,7 @@ sematic_launcher = rule(
             doc = "Push target -> base key (Sematic's base_image_tag value): the image, registry, " +
                   "repository, tags and TLS settings come from the push target.",
         ),
+        "timeout": attr.int(doc = "Seconds to wait for a connection or an answer (sematic-launch --timeout); 0: the tool's default."),
     }, **STAMP_ATTRS),
     toolchains = [RUN_TOOLCHAIN_TYPE],
 )

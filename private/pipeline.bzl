@@ -1,6 +1,7 @@
 """The sematic_pipeline macro: images, pushes and launchers of a Sematic pipeline."""
 
 load("@rules_python//python:defs.bzl", "py_binary")
+load(":env.bzl", "check_env")
 load(":image.bzl", "sematic_image")
 load(":index.bzl", "sematic_image_index")
 load(":launcher.bzl", "sematic_launcher")
@@ -15,26 +16,74 @@ DEFAULT_BASE = Label("//images:sematic_worker_base")
 _TAG_FIRST = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 _TAG_REST = _TAG_FIRST + ".-"
 
-def _check_tag(name, key):
-    """Fails unless `<name>_<key>` is a valid registry tag and `key` is safe in Sematic's env var."""
+def tag_error(name, key):
+    """Why `<name>_<key>` cannot be a registry tag or `key` a Sematic image key, or None.
+
+    Args:
+      name: the pipeline name.
+      key: a key of `bases`.
+
+    Returns:
+      A one-line message, or None if the key is fine.
+    """
     if "::" in key or "##" in key:
-        fail("sematic_pipeline(%s): base key %r contains '::' or '##', which separate entries of SEMATIC_CONTAINER_IMAGE_URIS: rename the key" % (name, key))
+        return "sematic_pipeline(%s): base key %r contains '::' or '##', which separate entries of SEMATIC_CONTAINER_IMAGE_URIS: rename the key" % (name, key)
     tag = "%s_%s" % (name, key)
     if not key or len(tag) > 128 or tag[0] not in _TAG_FIRST.elems() or [c for c in tag.elems() if c not in _TAG_REST.elems()]:
-        fail("sematic_pipeline(%s): base key %r makes the tag %r, which is not a valid registry tag: use letters, digits, '_', '.', '-' (at most 128 characters in all)" % (name, key, tag))
+        return "sematic_pipeline(%s): base key %r makes the tag %r, which is not a valid registry tag: use letters, digits, '_', '.', '-' (at most 128 characters in all)" % (name, key, tag)
+    return None
 
-def _check_platforms(name, platforms):
-    """The pipeline's platforms, checked; `[DEFAULT_PLATFORM]` when unset."""
+def _with_manual(tags):
+    """`tags` plus `manual`: targets that talk to a registry or a Sematic server when run."""
+    tags = list(tags or [])
+    return tags if "manual" in tags else tags + ["manual"]
+
+def platforms_error(name, platforms):
+    """Why `platforms` cannot be a pipeline's platforms, or None.
+
+    Args:
+      name: the pipeline name.
+      platforms: the `platforms` argument (None: the default).
+
+    Returns:
+      A one-line message, or None.
+    """
     if platforms == None:
-        return [DEFAULT_PLATFORM]
+        return None
     if not platforms:
-        fail("sematic_pipeline(%s): platforms is empty: list at least one, e.g. [%r]" % (name, DEFAULT_PLATFORM))
+        return "sematic_pipeline(%s): platforms is empty: list at least one, e.g. [%r]" % (name, DEFAULT_PLATFORM)
     for platform in platforms:
         if platform not in IMAGE_PLATFORMS:
-            fail("sematic_pipeline(%s): platforms has %r: use %s" % (name, platform, " or ".join(["%r" % p for p in sorted(IMAGE_PLATFORMS)])))
+            return "sematic_pipeline(%s): platforms has %r: use %s" % (name, platform, " or ".join(["%r" % p for p in sorted(IMAGE_PLATFORMS)]))
         if len([p for p in platforms if p == platform]) > 1:
-            fail("sematic_pipeline(%s): platforms lists %r twice" % (name, platform))
-    return list(platforms)
+            return "sematic_pipeline(%s): platforms lists %r twice" % (name, platform)
+    return None
+
+def bases_error(name, base, bases):
+    """Why Sematic's rules reject this `base`/`bases` pair, or None.
+
+    Args:
+      name: the pipeline name, for messages.
+      base: the default base or None.
+      bases: dict of key -> base, or None.
+
+    Returns:
+      A one-line message, or None.
+    """
+    if base == None and bases == None:
+        return None
+    resolved = dict(bases or {})
+    if base != None:
+        if _DEFAULT_KEY in resolved and resolved[_DEFAULT_KEY] != base:
+            return "sematic_pipeline(%s): the default image is ambiguous: base = %r but bases[\"default\"] = %r; set only one of them" % (name, base, resolved[_DEFAULT_KEY])
+        resolved[_DEFAULT_KEY] = base
+    if _DEFAULT_KEY not in resolved:
+        return "sematic_pipeline(%s): bases has no \"default\" key (Sematic runs the pipeline's driver on it): add bases[\"default\"] or set base" % name
+    for key in sorted(resolved):
+        error = tag_error(name, key)
+        if error:
+            return error
+    return None
 
 def resolve_bases(name, base, bases):
     """Sematic's rules for `base`/`bases`, without mutating the caller's dict.
@@ -46,19 +95,16 @@ def resolve_bases(name, base, bases):
 
     Returns:
       A new dict of key -> base that has a `default` key; Sematic's worker base when neither
-      `base` nor `bases` is set.
+      `base` nor `bases` is set. Fails with bases_error's message on bad input.
     """
+    error = bases_error(name, base, bases)
+    if error:
+        fail(error)
     if base == None and bases == None:
         return {_DEFAULT_KEY: DEFAULT_BASE}
     resolved = dict(bases or {})
     if base != None:
-        if _DEFAULT_KEY in resolved and resolved[_DEFAULT_KEY] != base:
-            fail("sematic_pipeline(%s): the default image is ambiguous: base = %r but bases[\"default\"] = %r; set only one of them" % (name, base, resolved[_DEFAULT_KEY]))
         resolved[_DEFAULT_KEY] = base
-    if _DEFAULT_KEY not in resolved:
-        fail("sematic_pipeline(%s): bases has no \"default\" key (Sematic runs the pipeline's driver on it): add bases[\"default\"] or set base" % name)
-    for key in resolved:
-        _check_tag(name, key)
     return resolved
 
 def sematic_pipeline(
@@ -70,7 +116,7 @@ def sematic_pipeline(
         bases = None,
         env = None,
         data = None,
-        tags = ["manual"],
+        tags = None,
         insecure_repository = False,
         image_layers = None,
         main = None,
@@ -78,6 +124,9 @@ def sematic_pipeline(
         platforms = None,
         python_version = None,
         interpreter = "base",
+        ca_certs = None,
+        timeout = None,
+        jobs = None,
         visibility = None):
     """Targets to build, push and launch a Sematic pipeline.
 
@@ -86,6 +135,9 @@ def sematic_pipeline(
     (pushes it, tag `<name>_<key>`); and `<name>` (pushes every image in parallel, then runs the
     launch script with SEMATIC_CONTAINER_IMAGE_URIS), `<name>_binary` (runs it with the built
     images' digests, without pushing), `<name>_local` (runs it with no image: local execution).
+
+    The launcher's other flags go before a second `--`:
+    `bazel run //:x -- --min-rate 1000 -- ARGS`; `bazel run //:x -- --help` lists them.
 
     Args:
       name: pipeline name; the launch script is `<name>.py` unless `main` is set.
@@ -99,7 +151,9 @@ def sematic_pipeline(
       env: environment variables of the images, merged over the base's (`$VAR` expands against
         the base's environment).
       data: data dependencies of the launch script and the images.
-      tags: tags of every generated target (default `["manual"]`, so `//...` does not push).
+      tags: tags of every generated target. The images and binaries are built by
+        `bazel build //...` (so CI catches a broken pipeline); the push and launch targets
+        are always `manual` as well. `["manual"]` keeps `//...` away from all of them.
       insecure_repository: allow plain HTTP and unverified TLS for `registry`.
       image_layers: dependencies to put in image layers of their own, e.g. a large framework.
       main: the launch script, if not `<name>.py`.
@@ -113,13 +167,18 @@ def sematic_pipeline(
         several; every base must have it.
       interpreter: `base` (default): the worker runs on the base image's Python. `toolchain`:
         on the Python toolchain resolved for each platform (a hermetic one ships in the image).
+      ca_certs: PEM files of CAs to trust for `registry` (a private CA), for every push.
+      timeout: seconds the launcher waits for a connection or an answer (default 60).
+      jobs: parallel uploads of the launcher (default 4).
       visibility: visibility of the generated targets.
     """
     resolved = resolve_bases(name, base, bases)
+    check_env("sematic_pipeline(%s)" % name, env)
     main = main or name + ".py"
     if ":" not in main and not native.glob([main], allow_empty = True):
         fail("sematic_pipeline(%s): launch script %s not found in package //%s: create it or set main = \"...\"" % (name, main, native.package_name()))
-    common = {"tags": tags, "visibility": visibility}
+    common = {"tags": tags or [], "visibility": visibility}
+    manual = {"tags": _with_manual(tags), "visibility": visibility}
 
     # Both binaries set legacy_create_init = False: Bazel's generated __init__.py files would
     # turn namespace packages shared by several distributions (`google.*`) into regular ones.
@@ -134,7 +193,10 @@ def sematic_pipeline(
             **common
         )
 
-    platforms = _check_platforms(name, platforms)
+    error = platforms_error(name, platforms)
+    if error:
+        fail(error)
+    platforms = list(platforms or [DEFAULT_PLATFORM])
     images = {}
     for key in sorted(resolved):
         image = "%s_%s_image" % (name, key)
@@ -147,6 +209,7 @@ def sematic_pipeline(
             image_layers = image_layers,
             interpreter = interpreter,
             python_version = python_version,
+            requires_sematic = True,
             **common
         )
         if len(platforms) == 1:
@@ -159,17 +222,20 @@ def sematic_pipeline(
         sematic_push(
             name = "%s_%s_push" % (name, key),
             image = ":" + image,
+            ca_certs = ca_certs,
             insecure = insecure_repository,
             registry = registry,
             repository = repository,
             tags_to_push = ["%s_%s" % (name, key)],
-            **common
+            **manual
         )
 
     launcher = {
         "launch": ":%s_script" % name,
         "pushes": {":%s_%s_push" % (name, key): key for key in images.values()},
+        "jobs": jobs or 0,
+        "timeout": timeout or 0,
     }
-    sematic_launcher(name = name, push = True, **dict(launcher, **common))
-    sematic_launcher(name = name + "_binary", push = False, **dict(launcher, **common))
-    sematic_launcher(name = name + "_local", launch = ":%s_script" % name, **common)
+    sematic_launcher(name = name, push = True, **dict(launcher, **manual))
+    sematic_launcher(name = name + "_binary", push = False, **dict(launcher, **manual))
+    sematic_launcher(name = name + "_local", launch = ":%s_script" % name, **manual)

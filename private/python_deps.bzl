@@ -1,22 +1,34 @@
-"""What an image's Python code depends on: the third-party wheels, found by an aspect along
-`deps` (their distribution, version and the Python version they were chosen for)."""
+"""What an image's Python code depends on, found by an aspect along `deps` and `data`: the
+third-party wheels (their distribution, version and the Python version they were chosen for)
+and the data files, which get layers of their own."""
 
 load("//private/pypi:library.bzl", "SematicWheelInfo")
 
 PythonDepsInfo = provider(
     doc = "The wheels a target's Python code depends on, transitively.",
-    fields = {"wheels": "depset of SematicWheelInfo"},
+    fields = {
+        "data": "depset of the files `data` attributes bring, minus Python sources",
+        "wheels": "depset of SematicWheelInfo",
+    },
 )
 
 def _python_deps_aspect_impl(target, ctx):
     direct = [target[SematicWheelInfo]] if SematicWheelInfo in target else []
-    transitive = [
-        dep[PythonDepsInfo].wheels
+    deps = [
+        dep[PythonDepsInfo]
         for attribute in ("deps", "data", "actual")
         for dep in _targets(getattr(ctx.rule.attr, attribute, None))
         if PythonDepsInfo in dep
     ]
-    return [PythonDepsInfo(wheels = depset(direct, transitive = transitive))]
+    data = [
+        f
+        for f in getattr(ctx.rule.files, "data", [])
+        if f.extension != "py"
+    ]
+    return [PythonDepsInfo(
+        data = depset(data, transitive = [info.data for info in deps]),
+        wheels = depset(direct, transitive = [info.wheels for info in deps]),
+    )]
 
 def _targets(value):
     if value == None:

@@ -8,7 +8,10 @@ Without any configuration, the runfiles tree becomes:
      stable buckets (private/third_party_layers.bzl), at /app/_ext; other external repositories
      (rule sets, http_archives) in one layer;
   4. the links from the runfiles tree to /app/_ext (change only when dependencies do);
-  5. first-party: the main repository's files plus the tree's skeleton (launcher stub, repo
+  5. data: the main repository's files that `data` attributes bring (models, fixtures, configs),
+     one layer per package (at most _MAX_DATA_LAYERS), so a code edit never re-pushes data and
+     an edited data file re-pushes only its package's layer;
+  6. first-party: the main repository's files plus the tree's skeleton (launcher stub, repo
      mapping, symlinks) -- the only layer a code edit changes.
 """
 
@@ -17,6 +20,9 @@ load(":third_party_layers.bzl", "external_path", "plan_third_party")
 
 # The parents of every piece, written once at the top of each assembled layer.
 _PIECE_PARENTS = ["/app", "/app/_ext"]
+
+# Each layer costs a registry round trip and an overlay mount; past this, packages share the last.
+_MAX_DATA_LAYERS = 8
 
 def _file_entry(destination, file):
     if file.is_directory:
@@ -39,7 +45,19 @@ def binary_image_path(workspace_name, binary):
 def _entries_group(name, history, entries, inputs, contained = True):
     return struct(kind = "entries", name = name, history = history, entries = entries, inputs = inputs, contained = contained)
 
-def split_runfiles(ctx, binary, runtime_files, image_layers, wheels, extra_entries = []):
+def _data_groups(files):
+    """The data files in layers by package: [(package, files)], sorted, at most _MAX_DATA_LAYERS."""
+    by_package = {}
+    for f in files:
+        by_package.setdefault(f.owner.package, []).append(f)
+    packages = sorted(by_package)
+    groups = [(package, by_package[package]) for package in packages[:_MAX_DATA_LAYERS - 1]]
+    rest = packages[_MAX_DATA_LAYERS - 1:]
+    if rest:
+        groups.append((rest[0] + " and later packages", [f for package in rest for f in by_package[package]]))
+    return groups
+
+def split_runfiles(ctx, binary, runtime_files, image_layers, wheels, data_files, extra_entries = []):
     """Partitions the runfiles of `binary` into ordered layer groups.
 
     Args:
@@ -49,6 +67,7 @@ def split_runfiles(ctx, binary, runtime_files, image_layers, wheels, extra_entri
       image_layers: list of struct(target, wheels): targets whose runfiles get a layer of their
         own, in order, with the wheels each depends on.
       wheels: SematicWheelInfo list of every wheel the binary depends on.
+      data_files: the files `data` attributes bring (layered apart when in the main repository).
       extra_entries: layer entries (no inputs) to add to the first-party layer.
 
     Returns:
@@ -81,8 +100,10 @@ def split_runfiles(ctx, binary, runtime_files, image_layers, wheels, extra_entri
                 files.append(f)
         user_groups.append(struct(name = "image_layer_%d" % index, target = layer.target, files = files))
 
+    is_data = {f: True for f in data_files}
     interpreter_files = []
     other_external = []
+    data = []
     first_party = []
     for f in runfiles.files.to_list():
         if f in claimed or is_wheel_file(f):
@@ -91,6 +112,8 @@ def split_runfiles(ctx, binary, runtime_files, image_layers, wheels, extra_entri
             interpreter_files.append(f)
         elif f.short_path.startswith("../"):
             other_external.append(f)
+        elif f in is_data:
+            data.append(f)
         else:
             first_party.append(f)
 
@@ -122,6 +145,8 @@ def split_runfiles(ctx, binary, runtime_files, image_layers, wheels, extra_entri
             for repository, wheel in sorted(wheel_repositories.items())
         ]
         groups.append(_entries_group("third_party_links", "rules_sematic: runfiles links to third-party code", links, [], contained = False))
+    for index, (package, files) in enumerate(_data_groups(data)):
+        groups.append(_entries_group("data_%d" % index, "rules_sematic: data of //%s" % package, entries_for(files), files))
 
     skeleton = [_file_entry(binary_path, executable)]
     skeleton_inputs = [executable]

@@ -122,6 +122,21 @@ CASES = {
     "debian_mirror_unreachable": (
         'alias(name = "x", actual = "@no_mirror//image")\n', {}, "//debian_mirror_unreachable:x",
         "debian_image(no_mirror): mmdebstrap bookworm amd64 failed (exit "),
+    "pipeline_without_sematic": (
+        'load("//:defs.bzl", "oci_layout")\nload("@rules_sematic//:pipeline.bzl", "sematic_base_image")\n'
+        'oci_layout(name = "layout", media_type = "application/vnd.oci.image.manifest.v1+json")\n'
+        'sematic_base_image(name = "a", base = ":layout", python_version = "3.11", python_interpreter = "/usr/bin/python3")\n'
+        + PIPELINE.format('base = ":a"'), {"main.py": ""}, "//pipeline_without_sematic:main_default_image",
+        "the pipeline's deps do not bring the sematic package (the worker would fail in the cluster with No module "
+        "named 'sematic'): add requirement(\"sematic\") or your sematic py_library to deps"),
+    "env_value_not_a_string": (
+        PIPELINE.format('base = ":a", env = {"A": 1}'), {"main.py": ""}, "//env_value_not_a_string:all",
+        "sematic_pipeline(main): env[\"A\"] = 1 is not a string: write \"1\""),
+    "env_path_without_the_base_path": (
+        PIPELINE.format('base = ":a", env = {"PATH": "/opt/mytools/bin"}'), {"main.py": ""},
+        "//env_path_without_the_base_path:all",
+        "sematic_pipeline(main): env[\"PATH\"] = \"/opt/mytools/bin\" drops the base image's PATH (python3 and "
+        "/usr/bin would be gone): write \"/opt/mytools/bin:$PATH\""),
     "layer_file_label_with_two_files": (
         'filegroup(name = "two", srcs = ["a.txt", "b.txt"])\nsematic_layer(name = "x", files = {":two": "/x"})\n',
         {"a.txt": "a", "b.txt": "b"}, "//layer_file_label_with_two_files:x",
@@ -152,6 +167,9 @@ IMAGE_CASES = {
         'load("@rules_sematic//:pipeline.bzl", "sematic_base_image")\n'
         'sematic_base_image(name = "declared", base = ":base", python_version = "3.11", python_interpreter = "/usr/bin/python3")\n'
         'sematic_image(name = "image_on_bad_base", base = ":declared", binary = ":bin")',
+        None),
+    "undefined_env_reference": (
+        'filegroup(name = "data")\nsematic_image(name = "with_env", binary = ":bin", env = {"DATA": "/data/${DATA_DIRR}"})',
         None),
     "hundred_thousand_files": (
         'tree(name = "data", command = "seq 1 100000 | xargs touch")',
@@ -207,8 +225,9 @@ def test_image_of_bad_runfiles(scratch, case):
     assert len(errors) == 1, result.stderr[-3000:]
     assert message in errors[0], errors[0]
     # Nothing half-written: the failed layer left neither blob nor descriptor behind.
-    failed = list((scratch.workspace / "bazel-bin" / case).glob("image.first_party.layer.*"))
-    assert [f.name for f in failed] == ["image.first_party.layer.json"], "partial output"
+    # (Images build in their platform's configuration: look in every output directory.)
+    failed = list((scratch.workspace / "bazel-out").glob(f"*/bin/{case}/image.first_party.gzip.layer.*"))
+    assert [f.name for f in failed] == ["image.first_party.gzip.layer.json"], "partial output"
 
 
 def test_image_on_a_base_with_an_unknown_manifest_media_type(scratch):
@@ -217,6 +236,15 @@ def test_image_on_a_base_with_an_unknown_manifest_media_type(scratch):
     errors = [line for line in result.stderr.splitlines() if "sematic-image: error:" in line]
     assert len(errors) == 1, result.stderr[-3000:]
     assert 'unsupported manifest media type "application/vnd.example.unknown+json"' in errors[0], errors[0]
+
+
+def test_env_reference_to_a_variable_the_base_lacks(scratch):
+    result = scratch.run("build", "//undefined_env_reference:with_env", check=False)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if "sematic-image: error:" in line]
+    assert len(errors) == 1, result.stderr[-3000:]
+    assert errors[0].endswith('env["DATA"] refers to $DATA_DIRR, which the base image does not define: set DATA_DIRR '
+                              'in env too, or remove the reference'), errors[0]
 
 
 @pytest.mark.parametrize("case", sorted(TOOLS_CASES))

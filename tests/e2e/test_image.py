@@ -1,6 +1,8 @@
 """Images built by sematic_pipeline: run them, check them with container-structure-test, and
 prove they are reproducible and incrementally layered."""
 
+import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -61,10 +63,19 @@ def test_reproducible_elsewhere_and_one_edit_changes_one_layer(repo_bazel, tmp_p
     images = ["//examples/multi:main_default_image", "//examples/multi:main_cuda_image", HELLO]
     here = {target: repo_bazel.image(target) for target in images}
 
-    # A clean build: another checkout path, another output base.
-    clone = Bazel(copy_workspace(tmp_path / "clone"), output_base=tmp_path / "output_base")
+    # A clean build that differs for real: another checkout path and output base, random file
+    # times, umask 0002, another TMPDIR, one core instead of two.
+    source = copy_workspace(tmp_path / "clone")
+    randomness = random.Random(20261129)
+    for path in source.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            stamp = randomness.randrange(0, 2_000_000_000)
+            os.utime(path, (stamp, stamp))
+    (tmp_path / "tmp").mkdir()
+    clone = Bazel(source, output_base=tmp_path / "output_base", umask=0o002)
+    elsewhere = ["--jobs=1", "--local_cpu_resources=1", f"--action_env=TMPDIR={tmp_path / 'tmp'}"]
     try:
-        there = {target: clone.image(target) for target in images}
+        there = {target: clone.image(target, *elsewhere) for target in images}
         for target in images:
             assert there[target][1] == here[target][1], f"{target} is not reproducible"
 
@@ -72,7 +83,7 @@ def test_reproducible_elsewhere_and_one_edit_changes_one_layer(repo_bazel, tmp_p
         before = [layer["digest"] for layer in read_blob_json(layout, digest)["layers"]]
         pipeline = clone.workspace / "examples/hello/pipeline.py"
         pipeline.write_text(pipeline.read_text().replace("return a + b", "return b + a"))
-        layout, edited = clone.image(HELLO)
+        layout, edited = clone.image(HELLO, *elsewhere)
         after = [layer["digest"] for layer in read_blob_json(layout, edited)["layers"]]
     finally:
         clone.shutdown()

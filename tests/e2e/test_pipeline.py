@@ -102,3 +102,28 @@ def test_launch_is_refused_when_a_push_fails(repo_bazel, tmp_path):
     assert not report.exists(), "the launch script must not run"
     errors = [line for line in result.stderr.splitlines() if line.startswith("sematic-launch: error")]
     assert errors and REGISTRY in "\n".join(errors), result.stderr
+
+
+def test_help_is_the_launchers_and_pushes_nothing(repo_bazel, examples_registry):
+    result = repo_bazel.run("run", "//examples/hello:main", "--", "--help")
+    assert "launcher flags go before a second `--`" in result.stdout, result.stdout
+    assert examples_registry.blob_uploads() == [], "--help must not push"
+
+
+def test_launcher_flags_go_before_a_second_separator(repo_bazel, examples_registry, tmp_path):
+    report = tmp_path / "report.json"
+    result = repo_bazel.run("run", "//examples/hello:main", "--", "--jobs", "1", "--",
+                            "--dry-run", "--report", str(report))
+    assert json.loads(report.read_text())["image_uris"], result.stderr
+    bad = repo_bazel.run("run", "//examples/hello:main", "--", "--jobs", "0", "--", "--dry-run", check=False)
+    assert bad.returncode == 2 and "sematic-launch: error: invalid value '0' for '--jobs" in bad.stderr, bad.stderr
+
+
+def test_binary_warns_about_images_the_registry_lacks(repo_bazel, examples_registry, tmp_path):
+    warning = "is not in the registry, so the cluster cannot pull it: push it first"
+    unpushed = launch(repo_bazel, "//examples/hello:main_binary", tmp_path / "unpushed.json")
+    lines = [line for line in unpushed.stderr.splitlines() if warning in line]
+    assert len(lines) == 1 and lines[0].startswith("sematic-launch: warning: image default ("), unpushed.stderr
+    launch(repo_bazel, "//examples/hello:main", tmp_path / "pushed.json")
+    pushed = launch(repo_bazel, "//examples/hello:main_binary", tmp_path / "binary.json")
+    assert warning not in pushed.stderr, pushed.stderr

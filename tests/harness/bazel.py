@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 from typing import Optional
@@ -32,8 +33,11 @@ class Bazel:
     and no host but loopback (tests/harness/offline.py); `offline_only=False` is for benchmarks that
     fetch what no cache holds."""
 
-    def __init__(self, workspace: Path, output_base: Optional[Path] = None, offline_only: bool = True):
+    def __init__(self, workspace: Path, output_base: Optional[Path] = None, offline_only: bool = True,
+                 umask: Optional[int] = None):
         self.workspace = Path(workspace)
+        # The client's umask is the server's (it starts it) and so every action's.
+        self.umask = umask
         self.offline = offline_only
         self.startup = [f"--output_base={output_base}"] if output_base else []
         outside = [OUTSIDE_MODULE_RC] if self.workspace.resolve() != REPO else []
@@ -45,8 +49,10 @@ class Bazel:
     def run(self, *args, check: bool = True, env: Optional[dict] = None, timeout: int = 1800,
             startup=()) -> subprocess.CompletedProcess:
         command = ["bazel", *self.startup, *startup, *map(str, args)]
+        umask = self.umask
         result = subprocess.run(command, cwd=self.workspace, capture_output=True, text=True,
-                                env=clean_env(env, cached=self.offline), timeout=timeout)
+                                env=clean_env(env, cached=self.offline), timeout=timeout,
+                                preexec_fn=None if umask is None else lambda: os.umask(umask))
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(command)} failed ({result.returncode}) in {self.workspace}:\n"
                                  f"{result.stderr[-6000:]}\n{result.stdout[-2000:]}")
@@ -67,9 +73,25 @@ class Bazel:
 
     def shutdown(self):
         """Stops the server; a scratch workspace's output base goes too (`clean --expunge`), since
-        every scratch workspace has its own and a suite run would otherwise leave gigabytes."""
-        command = "shutdown" if self.workspace.resolve() == REPO else "clean"
-        self.run(command, *(["--expunge"] if command == "clean" else []), check=False, timeout=300)
+        every scratch workspace has its own and a suite run would otherwise leave gigabytes.
+        `clean --expunge` may leave the server process running without its output base, where
+        no `bazel shutdown` finds it: it is stopped by PID."""
+        if self.workspace.resolve() == REPO:
+            self.run("shutdown", check=False, timeout=120)
+            return
+        info = self.run("info", "server_pid", check=False, timeout=300)
+        try:
+            self.run("clean", "--expunge", check=False, timeout=600)
+        finally:
+            self._stop_server(info)
+
+    @staticmethod
+    def _stop_server(info: subprocess.CompletedProcess) -> None:
+        if info.returncode == 0 and info.stdout.strip().isdigit():
+            try:
+                os.kill(int(info.stdout.strip()), signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
 
 def copy_workspace(destination: Path) -> Path:

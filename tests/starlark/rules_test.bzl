@@ -1,8 +1,8 @@
 """Unit tests of the pure Starlark helpers behind sematic_pipeline and sematic_image."""
 
 load("@bazel_skylib//lib:unittest.bzl", "asserts", "unittest")
-load("//private:image.bzl", "image_env")
-load("//private:pipeline.bzl", "DEFAULT_BASE", "resolve_bases")
+load("//private:env.bzl", "env_error", "image_env")
+load("//private:pipeline.bzl", "DEFAULT_BASE", "bases_error", "platforms_error", "resolve_bases", "tag_error")
 load("//private:third_party_layers.bzl", "MAX_OWN_LAYERS", "OWN_LAYER_BYTES", "THIRD_PARTY_BUCKETS", "bucket", "plan_third_party")
 
 def _resolve_bases_test(ctx):
@@ -48,6 +48,29 @@ def _image_env_test(ctx):
 
 image_env_test = unittest.make(_image_env_test)
 
+def _macro_errors_test(ctx):
+    """The messages sematic_pipeline fails with, checked without loading a failing package."""
+    env = unittest.begin(ctx)
+    asserts.equals(env, None, bases_error("p", None, None))
+    asserts.equals(env, "sematic_pipeline(p): the default image is ambiguous: base = \":a\" but bases[\"default\"] = \":b\"; set only one of them", bases_error("p", ":a", {"default": ":b"}))
+    asserts.equals(env, "sematic_pipeline(p): bases has no \"default\" key (Sematic runs the pipeline's driver on it): add bases[\"default\"] or set base", bases_error("p", None, {"cuda": ":a"}))
+    asserts.equals(env, "sematic_pipeline(p): base key \"gpu::x\" contains '::' or '##', which separate entries of SEMATIC_CONTAINER_IMAGE_URIS: rename the key", bases_error("p", ":a", {"gpu::x": ":b"}))
+    asserts.equals(env, None, tag_error("p", "gpu.v2-a_b"))
+    asserts.true(env, "which is not a valid registry tag" in tag_error("p", "gpu/1"))
+    asserts.true(env, "at most 128 characters" in tag_error("p", "k" * 127))
+    asserts.equals(env, None, platforms_error("p", None))
+    asserts.equals(env, None, platforms_error("p", ["linux/amd64", "linux/arm64"]))
+    asserts.equals(env, "sematic_pipeline(p): platforms is empty: list at least one, e.g. [\"linux/amd64\"]", platforms_error("p", []))
+    asserts.equals(env, "sematic_pipeline(p): platforms lists \"linux/arm64\" twice", platforms_error("p", ["linux/arm64", "linux/arm64"]))
+    asserts.true(env, platforms_error("p", ["linux/s390x"]).startswith("sematic_pipeline(p): platforms has \"linux/s390x\": use "))
+    asserts.equals(env, None, env_error("o", {"PATH": "/opt/bin:$PATH", "A": "1"}))
+    asserts.equals(env, None, env_error("o", {"PATH": "/opt/bin:/usr/bin:/bin"}))
+    asserts.equals(env, "o: env[\"A\"] = 1 is not a string: write \"1\"", env_error("o", {"A": 1}))
+    asserts.equals(env, "o: env[\"PATH\"] = \"/opt/bin\" drops the base image's PATH (python3 and /usr/bin would be gone): write \"/opt/bin:$PATH\"", env_error("o", {"PATH": "/opt/bin"}))
+    return unittest.end(env)
+
+macro_errors_test = unittest.make(_macro_errors_test)
+
 def _wheel(name, version, size):
     key = "%s-%s-000000000000" % (name, version)
     return struct(distribution = name, piece = struct(key = key, size = size))
@@ -85,5 +108,6 @@ def rules_test_suite(name):
         name,
         resolve_bases_test,
         image_env_test,
+        macro_errors_test,
         layer_buckets_test,
     )

@@ -3,6 +3,7 @@
 //! `PROGRAM: error: MESSAGE`, exit status 2 for a usage error (as clap) and 1 for a failed
 //! run. A Bazel action's failure is then a single readable line in the build log.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -17,7 +18,16 @@ const USAGE_ERROR: u8 = 2;
 /// Parses `C` from the process arguments and runs `run`; `--help` and `--version` print as
 /// usual.
 pub fn main<C: Parser>(program: &str, run: impl FnOnce(C) -> anyhow::Result<()>) -> ExitCode {
-    let args = match C::try_parse() {
+    main_with_args(program, std::env::args_os(), run)
+}
+
+/// [`main`] for an argument list the binary rewrote first (argv\[0\] included).
+pub fn main_with_args<C: Parser>(
+    program: &str,
+    argv: impl IntoIterator<Item = OsString>,
+    run: impl FnOnce(C) -> anyhow::Result<()>,
+) -> ExitCode {
+    let args = match C::try_parse_from(argv) {
         Ok(args) => args,
         Err(err) if !err.use_stderr() => err.exit(),
         Err(err) => {

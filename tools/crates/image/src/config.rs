@@ -78,7 +78,7 @@ pub fn apply(config: &mut Value, settings: &Settings, layers: &[NewLayer]) -> Re
             Some(list) => serde_json::from_value(list.clone())
                 .context("the base config's Env is not a list of strings")?,
         };
-        runtime.insert("Env".into(), json!(env::merge(&base_env, &settings.env)));
+        runtime.insert("Env".into(), json!(env::merge(&base_env, &settings.env)?));
     }
     if let Some(workdir) = &settings.workdir {
         runtime.insert("WorkingDir".into(), json!(workdir));

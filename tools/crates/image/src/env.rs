@@ -7,10 +7,37 @@ use std::collections::BTreeMap;
 /// default), so `PATH=/x:$PATH` on a base without `PATH` keeps the usual directories.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// A value refers to a variable the base image does not define: almost always a typo or a
+/// variable of another image, which would silently expand to nothing.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UndefinedVariable {
+    /// The variable being set.
+    pub variable: String,
+    /// The `$NAME` it refers to.
+    pub reference: String,
+}
+
+impl std::fmt::Display for UndefinedVariable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "env[\"{}\"] refers to ${}, which the base image does not define: set {} in env too, or remove the reference",
+            self.variable, self.reference, self.reference
+        )
+    }
+}
+
+impl std::error::Error for UndefinedVariable {}
+
 /// Applies `updates` to the `K=V` list `base`: an overridden variable keeps its position, new
 /// ones are appended sorted by name. Values are expanded against the base environment only, so
-/// the result does not depend on the order of `updates`.
-pub fn merge(base: &[String], updates: &BTreeMap<String, String>) -> Vec<String> {
+/// the result does not depend on the order of `updates`. A reference to a variable the base
+/// lacks is an error, except a variable's reference to itself (`X=/opt/lib:$X`, the usual way
+/// to extend a list that may be unset, expands to nothing) and `$PATH` (the runtime default).
+pub fn merge(
+    base: &[String],
+    updates: &BTreeMap<String, String>,
+) -> Result<Vec<String>, UndefinedVariable> {
     let mut base_values: BTreeMap<&str, &str> = BTreeMap::new();
     for entry in base {
         if let Some((name, value)) = entry.split_once('=') {
@@ -18,17 +45,30 @@ pub fn merge(base: &[String], updates: &BTreeMap<String, String>) -> Vec<String>
             base_values.insert(name, value);
         }
     }
-    let lookup = |name: &str| -> String {
-        match base_values.get(name) {
-            Some(value) => (*value).to_owned(),
-            None if name == "PATH" => DEFAULT_PATH.to_owned(),
-            None => String::new(),
+    let mut expanded: BTreeMap<&str, String> = BTreeMap::new();
+    for (name, value) in updates {
+        let undefined = std::cell::RefCell::new(None);
+        let lookup = |reference: &str| -> String {
+            match base_values.get(reference) {
+                Some(value) => (*value).to_owned(),
+                None if reference == "PATH" => DEFAULT_PATH.to_owned(),
+                None => {
+                    if reference != name {
+                        undefined.borrow_mut().get_or_insert(reference.to_owned());
+                    }
+                    String::new()
+                }
+            }
+        };
+        let value = expand(value, lookup);
+        if let Some(reference) = undefined.into_inner() {
+            return Err(UndefinedVariable {
+                variable: name.clone(),
+                reference,
+            });
         }
-    };
-    let expanded: BTreeMap<&str, String> = updates
-        .iter()
-        .map(|(name, value)| (name.as_str(), expand(value, lookup)))
-        .collect();
+        expanded.insert(name.as_str(), value);
+    }
 
     let mut merged = Vec::with_capacity(base.len() + updates.len());
     for entry in base {
@@ -45,7 +85,7 @@ pub fn merge(base: &[String], updates: &BTreeMap<String, String>) -> Vec<String>
             merged.push(format!("{name}={value}"));
         }
     }
-    merged
+    Ok(merged)
 }
 
 /// Replaces `$NAME` and `${NAME}` (NAME = `[A-Za-z_][A-Za-z0-9_]*`) with `lookup(NAME)`. A `$`
@@ -132,9 +172,10 @@ mod tests {
                 ("ZED", "z"),
                 ("PATH", "/sematic/bin:$PATH"),
                 ("BAZEL_BUILT_IMAGE", "1"),
-                ("GREETING", "${LANG}-$MISSING"),
+                ("GREETING", "${LANG}-$GREETING"),
             ]),
-        );
+        )
+        .unwrap();
         assert_eq!(
             merged,
             strings(&[
@@ -153,7 +194,8 @@ mod tests {
         let merged = merge(
             &[],
             &updates(&[("PATH", "/sematic/bin:$PATH"), ("X", "$PATH")]),
-        );
+        )
+        .unwrap();
         assert_eq!(
             merged,
             vec![
@@ -166,7 +208,31 @@ mod tests {
     #[test]
     fn expansion_uses_the_base_not_other_updates() {
         let base = strings(&["A=base"]);
-        let merged = merge(&base, &updates(&[("A", "new"), ("B", "$A")]));
+        let merged = merge(&base, &updates(&[("A", "new"), ("B", "$A")])).unwrap();
         assert_eq!(merged, strings(&["A=new", "B=base"]));
+    }
+
+    #[test]
+    fn a_reference_the_base_lacks_is_an_error_naming_both_variables() {
+        let base = strings(&["HOME=/root"]);
+        let error = merge(&base, &updates(&[("DATA", "$HOME/${DATA_DIRR}")])).unwrap_err();
+        assert_eq!(
+            error,
+            UndefinedVariable {
+                variable: "DATA".into(),
+                reference: "DATA_DIRR".into()
+            }
+        );
+        assert!(error.to_string().starts_with(
+            "env[\"DATA\"] refers to $DATA_DIRR, which the base image does not define"
+        ));
+        let extended = merge(
+            &base,
+            &updates(&[("LD_LIBRARY_PATH", "/opt/lib:$LD_LIBRARY_PATH")]),
+        );
+        assert_eq!(
+            extended.unwrap(),
+            strings(&["HOME=/root", "LD_LIBRARY_PATH=/opt/lib:"])
+        );
     }
 }

@@ -15,7 +15,11 @@ use sematic_cli::stamp::Status;
 use sematic_oci_core::reference::Reference;
 use sematic_oci_core::Digest;
 use sematic_registry::push::{layout_digest, push_images, Counts, ImageSpec};
+use sematic_registry::Client;
 use serde::Deserialize;
+
+mod argv;
+mod presence;
 
 const PROGRAM: &str = "sematic-launch";
 const URIS_VAR: &str = "SEMATIC_CONTAINER_IMAGE_URIS";
@@ -33,6 +37,11 @@ const DEFAULT_KEY: &str = "default";
 /// LAUNCH.json: {"launch_binary": PATH, "images": [{"key", "layout", "repository", "tags",
 /// "insecure", "ca_certs"}]}; PATH, layout and ca_certs are relative to the runfiles
 /// directory.
+///
+/// Through `bazel run //:pipeline -- ARGS`, ARGS go to the launch script; launcher flags go
+/// before a second `--`: `bazel run //:pipeline -- --jobs 8 --ca-cert ca.pem -- ARGS`
+/// (relative paths are from where bazel was run). `bazel run //:pipeline -- --help` prints
+/// this and pushes nothing.
 #[derive(Parser, Debug)]
 #[command(name = PROGRAM, version, args_override_self = true)]
 struct Args {
@@ -89,10 +98,23 @@ struct ImageEntry {
 }
 
 fn main() -> ExitCode {
-    sematic_cli::main(PROGRAM, run)
+    sematic_cli::main_with_args(
+        PROGRAM,
+        argv::launcher_argv(std::env::args_os().collect()),
+        run,
+    )
 }
 
-fn run(args: Args) -> Result<()> {
+fn run(mut args: Args) -> Result<()> {
+    // Under `bazel run` the working directory is the runfiles tree; a path the user typed is
+    // relative to where they typed it.
+    if let Some(typed_in) = std::env::var_os("BUILD_WORKING_DIRECTORY") {
+        for cert in &mut args.connection.ca_certs {
+            if cert.is_relative() {
+                *cert = Path::new(&typed_in).join(&*cert);
+            }
+        }
+    }
     let runfiles = std::path::absolute(&args.runfiles_dir)
         .with_context(|| format!("resolving {}", args.runfiles_dir.display()))?;
     let config_path = if args.config.exists() {
@@ -114,7 +136,20 @@ fn run(args: Args) -> Result<()> {
         .map(|spec| layout_digest(&spec.layout).with_context(|| format!("image {}", spec.label)))
         .collect::<Result<Vec<_>>>()?;
 
+    let ca_certs: Vec<PathBuf> = config
+        .images
+        .iter()
+        .flat_map(|entry| entry.ca_certs.iter().map(|cert| runfiles.join(cert)))
+        .collect();
+    let insecure: BTreeSet<String> = specs
+        .iter()
+        .zip(&config.images)
+        .filter(|(_, entry)| entry.insecure)
+        .map(|(spec, _)| spec.repository.registry.clone())
+        .collect();
+    let client = args.connection.client(PROGRAM, insecure, &ca_certs)?;
     let uris: Vec<(String, String)> = if args.no_push {
+        presence::warn_unpushed(&client, &specs, &digests);
         specs
             .iter()
             .zip(digests)
@@ -124,12 +159,7 @@ fn run(args: Args) -> Result<()> {
             })
             .collect()
     } else {
-        let ca_certs: Vec<PathBuf> = config
-            .images
-            .iter()
-            .flat_map(|entry| entry.ca_certs.iter().map(|cert| runfiles.join(cert)))
-            .collect();
-        push_all(&args, &config, &specs, &digests, &ca_certs)?
+        push_all(&args, &client, &specs, &digests)?
     };
     let uris = sorted_keys(uris);
     for (key, uri) in &uris {
@@ -157,20 +187,12 @@ fn run(args: Args) -> Result<()> {
 /// key that needed it) and a total; the URIs by key, or an error if any push failed.
 fn push_all(
     args: &Args,
-    config: &LaunchConfig,
+    client: &Client,
     specs: &[ImageSpec],
     digests: &[Digest],
-    ca_certs: &[PathBuf],
 ) -> Result<Vec<(String, String)>> {
-    let insecure: BTreeSet<String> = specs
-        .iter()
-        .zip(&config.images)
-        .filter(|(_, entry)| entry.insecure)
-        .map(|(spec, _)| spec.repository.registry.clone())
-        .collect();
-    let client = args.connection.client(PROGRAM, insecure, ca_certs)?;
     let progress = args.transfer.progress(PROGRAM)?;
-    let results = push_images(&client, specs, args.transfer.jobs(), &progress);
+    let results = push_images(client, specs, args.transfer.jobs(), &progress);
     progress.finish();
     let mut uris = Vec::new();
     let mut total = Counts::default();

@@ -25,7 +25,13 @@ impl Client {
                     insecure,
                     self.retry.attempts,
                 )
-                .with_context(|| format!("connecting to registry {name}"));
+                .map_err(|err| {
+                    if speaks_plain_http(&err) {
+                        err.context(format!("registry {name} answers in plain HTTP, not TLS: if it is a plain-HTTP registry, set insecure_repository = True on the pipeline (insecure = True on a push target, --insecure on the command line)"))
+                    } else {
+                        err.context(format!("connecting to registry {name}"))
+                    }
+                });
         }
         // One quick TLS probe: a plain-HTTP server answers it with garbage at once.
         match self.probe(name, &format!("https://{host}"), insecure, 1) {
@@ -38,7 +44,7 @@ impl Client {
                     let hint = if cause.to_string().contains("CaUsedAsEndEntity") {
                         "the server presents a CA certificate as its own; give it a server certificate issued by that CA, or pass --insecure"
                     } else {
-                        "pass --ca-cert FILE, or --insecure to skip verification"
+                        "trust its CA with ca_certs = [\"ca.pem\"] on the pipeline or push target (--ca-cert FILE on the command line), or skip verification with insecure_repository = True (--insecure)"
                     };
                     return Err(err).with_context(|| {
                         format!(
@@ -86,4 +92,11 @@ impl Client {
         }
         Ok(registry)
     }
+}
+
+/// Whether a TLS attempt failed because the server answered in plain HTTP (rustls reads the
+/// HTTP status line as a record of an unknown content type).
+fn speaks_plain_http(err: &Error) -> bool {
+    let text = err.root().to_string();
+    text.contains("InvalidContentType") || text.contains("corrupt message")
 }

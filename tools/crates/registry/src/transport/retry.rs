@@ -7,11 +7,18 @@ use ureq::http::Response;
 
 use crate::error::{status_error, Error, Result};
 
+/// Attempts in all for a failure that does not go away by waiting a few seconds: a refused
+/// connection or an unknown host (a stopped registry or a typo), where eight backed-off attempts
+/// only delay the message.
+pub const QUICK_FAILURE_ATTEMPTS: u32 = 2;
+
 /// The outcome of one try of an operation, for [`RetryPolicy::run`].
 #[derive(Debug)]
 pub enum Attempt {
     /// Worth trying again, after the registry's `Retry-After` if it sent one.
     Retry(Error, Option<Duration>),
+    /// Worth one more quick try, no more ([`QUICK_FAILURE_ATTEMPTS`]).
+    RetryQuick(Error),
     Fail(Error),
 }
 
@@ -25,6 +32,9 @@ impl Attempt {
     /// A failed try, retried when the failure is transient (a broken or timed-out
     /// connection; not a certificate or authentication failure).
     pub fn of(err: Error) -> Self {
+        if is_quick_failure(&err) {
+            return Attempt::RetryQuick(err);
+        }
         let transient = match &err {
             // A TLS failure repeats itself.
             Error::Connection(ureq::Error::Io(io)) => {
@@ -41,6 +51,32 @@ impl Attempt {
         } else {
             Attempt::Fail(err)
         }
+    }
+}
+
+/// `err` for a retry line: control characters (a registry's text may carry them) as spaces, at
+/// most 300 characters; the final error, if any, is printed in full by the caller.
+fn retry_summary(err: &Error) -> String {
+    let text: String = err
+        .to_string()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    match text.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// A refused connection or a host name that does not resolve.
+fn is_quick_failure(err: &Error) -> bool {
+    match err.root() {
+        Error::Connection(ureq::Error::HostNotFound) => true,
+        Error::Connection(ureq::Error::Io(io)) => matches!(
+            io.kind(),
+            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::HostUnreachable
+        ),
+        _ => false,
     }
 }
 
@@ -69,21 +105,32 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// Runs `op` until it succeeds, fails for good, or `attempts` tries are spent.
+    /// Runs `op` until it succeeds, fails for good, or `attempts` tries are spent. Each retry
+    /// prints one line on stderr (what failed, which attempt comes, after how long), so a slow
+    /// registry is never silent.
     pub fn run<T>(&self, mut op: impl FnMut() -> Result<T, Attempt>) -> Result<T> {
         let mut attempt = 1;
         loop {
-            match op() {
+            let (err, retry_after, budget) = match op() {
                 Ok(value) => return Ok(value),
                 Err(Attempt::Fail(err)) => return Err(err),
-                Err(Attempt::Retry(err, retry_after)) => {
-                    if attempt >= self.attempts {
-                        return Err(err.context(format!("giving up after {attempt} attempts")));
-                    }
-                    std::thread::sleep(self.delay(attempt, retry_after));
-                    attempt += 1;
+                Err(Attempt::Retry(err, retry_after)) => (err, retry_after, self.attempts),
+                Err(Attempt::RetryQuick(err)) => {
+                    (err, None, self.attempts.min(QUICK_FAILURE_ATTEMPTS))
                 }
+            };
+            if attempt >= budget {
+                return Err(err.context(format!("giving up after {attempt} attempts")));
             }
+            let delay = self.delay(attempt, retry_after);
+            eprintln!(
+                "registry: {}; attempt {} of {budget} in {:.1}s",
+                retry_summary(&err),
+                attempt + 1,
+                delay.as_secs_f64()
+            );
+            std::thread::sleep(delay);
+            attempt += 1;
         }
     }
 
@@ -149,7 +196,32 @@ pub fn is_transient_status(status: u16) -> bool {
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
+
+    #[test]
+    fn a_refused_connection_is_tried_twice_not_eight_times() {
+        let refused = || {
+            Error::Connection(ureq::Error::Io(std::io::Error::from(
+                std::io::ErrorKind::ConnectionRefused,
+            )))
+        };
+        assert!(matches!(Attempt::of(refused()), Attempt::RetryQuick(_)));
+        let policy = RetryPolicy {
+            base_delay: Duration::from_millis(1),
+            ..RetryPolicy::default()
+        };
+        let mut calls = 0;
+        let result: Result<()> = policy.run(|| {
+            calls += 1;
+            Err(Attempt::of(refused()))
+        });
+        assert_eq!(calls, QUICK_FAILURE_ATTEMPTS);
+        assert!(result
+            .unwrap_err()
+            .to_string()
+            .contains("giving up after 2 attempts"));
+    }
 
     #[test]
     fn retry_after_accepts_seconds_and_http_dates() {
