@@ -21,6 +21,8 @@
 #    python3 rootfs tarball. Filled once per lock; the tests then block every download.
 # 6. The Debian bullseye root the release compiles the tools in (tools/release.py prepare-root):
 #    gcc and glibc 2.31, so released binaries run on older distributions than this one.
+# 7. PostgreSQL 15 and BuildGrid 0.9.1 from PyPI in $RULES_SEMATIC_HOME/buildgrid-venv (it needs Python >= 3.13:
+#    python3.13 on PATH or from pyenv), for tools/test-remote.sh; skipped without Python 3.13.
 #
 # Environment:
 #   RULES_SEMATIC_HOME        cache directory (default ~/.cache/rules_sematic)
@@ -33,6 +35,7 @@ HOME_DIR=${RULES_SEMATIC_HOME:-$HOME/.cache/rules_sematic}
 SID_ROOT=${RULES_SEMATIC_BAZEL_ROOT:-/opt/rules_sematic/bazel-sid}
 WRAPPER=/usr/local/bin/bazel
 BUILDIFIER_VERSION=8.2.1
+BUILDGRID_VERSION=0.9.1
 export DEBIAN_FRONTEND=noninteractive
 
 say() { printf '[bootstrap %s] %s\n' "$(date +%T)" "$*"; }
@@ -308,6 +311,24 @@ ensure_release_root() {
     say "release root: $(python3 "$REPO/tools/release.py" prepare-root --mirror "$mirror")"
 }
 
+ensure_buildgrid() {
+    local venv=$HOME_DIR/buildgrid-venv python
+    apt_install postgresql-15   # BuildGrid's scheduler database (the harness runs a private cluster)
+    if [ -x "$venv/bin/bgd" ] && "$venv/bin/pip" show buildgrid 2>/dev/null | grep -qx "Version: $BUILDGRID_VERSION"; then
+        say "BuildGrid $BUILDGRID_VERSION: present"
+        return
+    fi
+    python=$(command -v python3.13 || ls "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3.13 2>/dev/null | tail -1 || true)
+    if [ -z "$python" ]; then
+        say "BuildGrid: skipped, no Python 3.13 (tools/test-remote.sh needs it)"
+        return
+    fi
+    say "BuildGrid: pip install buildgrid==$BUILDGRID_VERSION into $venv ($python)"
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check --only-binary=:all: "buildgrid==$BUILDGRID_VERSION"
+}
+
 start=$SECONDS
 host_packages
 arm64_emulation
@@ -317,4 +338,5 @@ ensure_buildifier
 ensure_crates
 ensure_test_caches
 ensure_release_root
+ensure_buildgrid
 say "ready in $((SECONDS - start)) s"

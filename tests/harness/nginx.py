@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from .background import free_port
+
 CONFIG = """\
 daemon off;
 user www-data;
@@ -45,12 +47,6 @@ http {{
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class NginxCache:
     """One nginx master; `url` is the `--remote_cache` value, `stored_bytes()` what it holds."""
 
@@ -67,7 +63,7 @@ class NginxCache:
         self.root.chmod(0o755)  # the workers reach cache/ and tmp/ through it
         for name in ("cache", "tmp"):
             (self.root / name).mkdir()
-        self.port = _free_port()
+        self.port = free_port()
         config = self.root / "nginx.conf"
         config.write_text(CONFIG.format(root=self.root, port=self.port))
         shutil.chown(self.root / "cache", "www-data", "www-data")
