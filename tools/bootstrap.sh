@@ -314,11 +314,16 @@ ensure_release_root() {
 ensure_buildgrid() {
     local venv=$HOME_DIR/buildgrid-venv python
     apt_install postgresql-15   # BuildGrid's scheduler database (the harness runs a private cluster)
-    if [ -x "$venv/bin/bgd" ] && "$venv/bin/pip" show buildgrid 2>/dev/null | grep -qx "Version: $BUILDGRID_VERSION"; then
+    if [ -f "$venv/.stamp-$BUILDGRID_VERSION" ] && [ -x "$venv/bin/bgd" ]; then
         say "BuildGrid $BUILDGRID_VERSION: present"
         return
     fi
-    python=$(command -v python3.13 || ls "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3.13 2>/dev/null | tail -1 || true)
+    # The first Python 3.13 that runs (a pyenv shim on PATH may not, when 3.13 is not selected).
+    python=""
+    local candidate
+    for candidate in "$(command -v python3.13 || true)" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3.13; do
+        if [ -n "$candidate" ] && "$candidate" -c '' 2>/dev/null; then python=$candidate; break; fi
+    done
     if [ -z "$python" ]; then
         say "BuildGrid: skipped, no Python 3.13 (tools/test-remote.sh needs it)"
         return
@@ -327,6 +332,7 @@ ensure_buildgrid() {
     rm -rf "$venv"
     "$python" -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check --only-binary=:all: "buildgrid==$BUILDGRID_VERSION"
+    touch "$venv/.stamp-$BUILDGRID_VERSION"
 }
 
 start=$SECONDS
