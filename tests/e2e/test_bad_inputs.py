@@ -150,7 +150,7 @@ TOOLS_CASES = {
         "prebuilt tools directory /nonexistent/bin has no sematic-image"),
     "no_cargo": (
         {"CARGO_HOME": "/nonexistent/cargo"},
-        "cargo not found on PATH or in /nonexistent/cargo/bin"),
+        "has no prebuilt tools for linux_x86_64 and cargo is not on PATH or in /nonexistent/cargo/bin: "),
 }
 
 

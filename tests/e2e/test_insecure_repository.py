@@ -7,7 +7,11 @@ from harness.bazel import Bazel, consumer_module
 from harness.fixtures import parse_summaries
 
 BUILD = """\
+load("@rules_python//python:defs.bzl", "py_library")
 load("@rules_sematic//:pipeline.bzl", "sematic_pipeline")
+
+# A stand-in for the sematic package (the pipelines' workers must be able to import one).
+py_library(name = "sematic", srcs = ["sematic/__init__.py"])
 
 [sematic_pipeline(
     name = name,
@@ -15,7 +19,7 @@ load("@rules_sematic//:pipeline.bzl", "sematic_pipeline")
     insecure_repository = insecure,
     registry = "{registry}",
     repository = "insecure/test",
-    deps = [],
+    deps = [":sematic"],
 ) for name, insecure in [("strict", False), ("lenient", True)]]
 """
 
@@ -31,6 +35,8 @@ def test_insecure_repository_reaches_push_and_launch(make_registry, tmp_path):
     (workspace / "BUILD.bazel").write_text(BUILD.format(registry=registry.host))
     for name in ("strict", "lenient"):
         (workspace / f"{name}.py").write_text(LAUNCH)
+    (workspace / "sematic").mkdir()
+    (workspace / "sematic" / "__init__.py").write_text("")
     bazel = Bazel(workspace)
     try:
         strict = bazel.run("run", "//:strict_default_push", check=False)

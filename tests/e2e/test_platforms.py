@@ -118,7 +118,7 @@ sematic_pipeline(name = "multi", base = "@pulled//image", deps = [":sematic_step
 
 sematic_pipeline(name = "py39", base = "@rules_sematic//images:python3_bullseye", deps = [":sematic_steps"], python_version = "3.9", repository = "py39", registry = "{registry}")
 
-sematic_pipeline(name = "wrong_platform", base = "@pulled_amd64//image", deps = [":yaml_steps"], platforms = {platforms}, python_version = "3.11", repository = "bad", registry = "{registry}")
+sematic_pipeline(name = "wrong_platform", base = "@pulled_amd64//image", deps = [":sematic_steps", ":yaml_steps"], platforms = {platforms}, python_version = "3.11", repository = "bad", registry = "{registry}")
 
 sematic_pipeline(name = "ambiguous", base = "@pulled//image", deps = [":yaml_steps"], repository = "bad", registry = "{registry}")
 

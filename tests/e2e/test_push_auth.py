@@ -52,8 +52,10 @@ def test_untrusted_certificate_fails_without_plain_http_fallback(tools, make_reg
     result = tools.push(image.layout, f"{registry.host}/app/x", "--tag", "t")
     line = assert_one_line_error(result, "sematic-push")
     assert line == (f"sematic-push: error: preparing {image.layout} for push: connecting to registry "
-                    f"{registry.host}: its TLS certificate is not trusted (pass --ca-cert FILE, or --insecure to "
-                    f"skip verification); not falling back to plain HTTP: TLS handshake with {registry.host}: "
+                    f"{registry.host}: its TLS certificate is not trusted (trust its CA with ca_certs = [\"ca.pem\"] "
+                    "on the pipeline or push target (--ca-cert FILE on the command line), or skip verification with "
+                    "insecure_repository = True (--insecure)); not falling back to plain HTTP: TLS handshake with "
+                    f"{registry.host}: "
                     "io: invalid peer certificate: UnknownIssuer")
     assert "HTTP request to an HTTPS server" not in registry.log_text()[mark:]
     assert registry.tags("app/x") == []
