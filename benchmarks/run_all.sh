@@ -6,6 +6,7 @@
 #   (c,d) push_bench.sh      first/incremental push vs skopeo copy; peak RSS pushing 1 GiB
 #   (e) cold_build.py        cold build; image assembly vs buildah
 #   (f) platforms.py         two-platform vs one-platform build; wheels for an extra platform
+#   (g) remote_cache.py      first build without cargo; a second machine on a shared nginx cache
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
@@ -17,4 +18,5 @@ echo; echo "==== (b) layer building";    benchmarks/layer_bench.sh
 echo; echo "==== (c, d) push";           benchmarks/push_bench.sh
 echo; echo "==== (e) cold build";        "$python" benchmarks/cold_build.py
 echo; echo "==== (f) platforms";         "$python" benchmarks/platforms.py
+echo; echo "==== (g) remote cache";      "$python" benchmarks/remote_cache.py
 bazel shutdown

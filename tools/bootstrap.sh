@@ -6,7 +6,7 @@
 #
 # 1. Debian packages for the tests and the demo: a real registry (docker-registry), skopeo,
 #    umoci, runc, podman, mmdebstrap, pigz, qemu-user-static (arm64 images run through qemu:
-#    binfmt_misc is mounted and qemu-aarch64 enabled), …
+#    binfmt_misc is mounted and qemu-aarch64 enabled), nginx (the remote cache tests' HTTP cache), …
 # 2. Bazel >= 7: an existing `bazel` on PATH is used as is. Otherwise Debian sid's Bazel 7.7.1
 #    is installed in a private Debian sid root ($RULES_SEMATIC_BAZEL_ROOT, default
 #    /opt/rules_sematic/bazel-sid) and a `bazel` wrapper goes to /usr/local/bin. Debian's
@@ -21,6 +21,8 @@
 #    python3 rootfs tarball. Filled once per lock; the tests then block every download.
 # 6. The Debian bullseye root the release compiles the tools in (tools/release.py prepare-root):
 #    gcc and glibc 2.31, so released binaries run on older distributions than this one.
+# 7. PostgreSQL 15 and BuildGrid 0.9.1 from PyPI in $RULES_SEMATIC_HOME/buildgrid-venv (it needs Python >= 3.13:
+#    python3.13 on PATH or from pyenv), for tools/test-remote.sh; skipped without Python 3.13.
 #
 # Environment:
 #   RULES_SEMATIC_HOME        cache directory (default ~/.cache/rules_sematic)
@@ -33,6 +35,7 @@ HOME_DIR=${RULES_SEMATIC_HOME:-$HOME/.cache/rules_sematic}
 SID_ROOT=${RULES_SEMATIC_BAZEL_ROOT:-/opt/rules_sematic/bazel-sid}
 WRAPPER=/usr/local/bin/bazel
 BUILDIFIER_VERSION=8.2.1
+BUILDGRID_VERSION=0.9.1
 export DEBIAN_FRONTEND=noninteractive
 
 say() { printf '[bootstrap %s] %s\n' "$(date +%T)" "$*"; }
@@ -65,7 +68,7 @@ host_packages() {
     apt_install ca-certificates curl openssl util-linux debootstrap \
         docker-registry apache2-utils skopeo umoci runc podman mmdebstrap \
         golang-github-containers-common buildah pigz time python3-venv \
-        qemu-user-static binfmt-support
+        qemu-user-static binfmt-support nginx
 }
 
 # arm64 images run under runc through qemu: the kernel hands aarch64 ELF files to the
@@ -308,6 +311,30 @@ ensure_release_root() {
     say "release root: $(python3 "$REPO/tools/release.py" prepare-root --mirror "$mirror")"
 }
 
+ensure_buildgrid() {
+    local venv=$HOME_DIR/buildgrid-venv python
+    apt_install postgresql-15   # BuildGrid's scheduler database (the harness runs a private cluster)
+    if [ -f "$venv/.stamp-$BUILDGRID_VERSION" ] && [ -x "$venv/bin/bgd" ]; then
+        say "BuildGrid $BUILDGRID_VERSION: present"
+        return
+    fi
+    # The first Python 3.13 that runs (a pyenv shim on PATH may not, when 3.13 is not selected).
+    python=""
+    local candidate
+    for candidate in "$(command -v python3.13 || true)" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3.13; do
+        if [ -n "$candidate" ] && "$candidate" -c '' 2>/dev/null; then python=$candidate; break; fi
+    done
+    if [ -z "$python" ]; then
+        say "BuildGrid: skipped, no Python 3.13 (tools/test-remote.sh needs it)"
+        return
+    fi
+    say "BuildGrid: pip install buildgrid==$BUILDGRID_VERSION into $venv ($python)"
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check --only-binary=:all: "buildgrid==$BUILDGRID_VERSION"
+    touch "$venv/.stamp-$BUILDGRID_VERSION"
+}
+
 start=$SECONDS
 host_packages
 arm64_emulation
@@ -317,4 +344,5 @@ ensure_buildifier
 ensure_crates
 ensure_test_caches
 ensure_release_root
+ensure_buildgrid
 say "ready in $((SECONDS - start)) s"

@@ -13,10 +13,9 @@ import shutil
 from pathlib import Path
 
 from harness.bazel import REPO, Bazel, copy_workspace
+from harness.tools import ALL_TOOLS as TOOLS
 
 TOOLS_REPOSITORY = "@rules_sematic_tools"
-TOOLS = ("sematic-image", "sematic-index", "sematic-launch", "sematic-layer", "sematic-pull",
-         "sematic-push", "sematic-tarball")
 
 
 def tool_digests(bazel: Bazel, env=None) -> dict:

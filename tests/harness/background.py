@@ -1,6 +1,7 @@
 """The in-process HTTP servers of the harness (token server, scripted hostile registry): one
 ThreadingHTTPServer on 127.0.0.1 serving from a daemon thread until stopped."""
 
+import socket
 import ssl
 import threading
 from http.server import ThreadingHTTPServer
@@ -24,3 +25,10 @@ class BackgroundServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 free now, for servers started as processes that need one named."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -58,15 +58,15 @@ class Bazel:
                                  f"{result.stderr[-6000:]}\n{result.stdout[-2000:]}")
         return result
 
-    def output_files(self, target: str, *flags) -> list:
+    def output_files(self, target: str, *flags, env: Optional[dict] = None) -> list:
         """The files `target` builds, as absolute paths."""
-        out = self.run("cquery", *flags, "--output=files", target).stdout
+        out = self.run("cquery", *flags, "--output=files", target, env=env).stdout
         return [self.workspace / line for line in out.split() if line]
 
-    def image(self, target: str, *flags):
+    def image(self, target: str, *flags, env: Optional[dict] = None):
         """Builds an image target; returns (layout directory, digest string)."""
-        self.run("build", *flags, target)
-        files = self.output_files(target, *flags)
+        self.run("build", *flags, target, env=env)
+        files = self.output_files(target, *flags, env=env)
         layout = next(f for f in files if f.is_dir())
         digest = next(f for f in files if f.name.endswith(".digest")).read_text()
         return layout, digest

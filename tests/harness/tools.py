@@ -9,6 +9,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = REPO_ROOT / "tools"
 LOCAL_REGISTRY = TOOLS_DIR / "local-registry.sh"
 BINARIES = ("sematic-push", "sematic-pull", "sematic-launch")
+# Every tool (private/tools_repo.bzl's TOOLS): what a tools repository or prebuilt directory holds.
+ALL_TOOLS = ("sematic-image", "sematic-index", "sematic-launch", "sematic-layer", "sematic-pull",
+             "sematic-push", "sematic-tarball")
 HOME = Path(os.environ.get("RULES_SEMATIC_HOME") or Path.home() / ".cache" / "rules_sematic")
 
 
