@@ -14,6 +14,28 @@ SematicLayerInfo = provider(
 
 COMPRESSIONS = ["gzip", "zstd"]
 
+def _run_layer_tool(ctx, prefix, compression, args, inputs, mnemonic, progress_message):
+    """Declares a sematic-layer action: `args` plus its outputs and compression.
+
+    The outputs are `<prefix>.tar.<gz|zst>` and `<prefix>.descriptor.json`, returned as
+    struct(blob, descriptor).
+    """
+    blob = ctx.actions.declare_file("%s.tar.%s" % (prefix, "gz" if compression == "gzip" else "zst"))
+    descriptor = ctx.actions.declare_file(prefix + ".descriptor.json")
+    args.add("--output", blob)
+    args.add("--descriptor", descriptor)
+    args.add("--compression", compression)
+    ctx.actions.run(
+        executable = build_tools(ctx).layer,
+        toolchain = BUILD_TOOLCHAIN_TYPE,
+        arguments = [args],
+        inputs = inputs,
+        outputs = [blob, descriptor],
+        mnemonic = mnemonic,
+        progress_message = progress_message,
+    )
+    return struct(blob = blob, descriptor = descriptor)
+
 def build_layer(ctx, name, entries, inputs, compression, history, symlink_root = None):
     """Declares the action that writes one layer.
 
@@ -55,25 +77,19 @@ def write_layer(ctx, name, entries, inputs, compression, symlink_root = None, pi
     if symlink_root:
         content["symlink_root"] = symlink_root
     ctx.actions.write(manifest, json.encode(content))
-    blob = ctx.actions.declare_file("%s.tar.%s" % (prefix, "gz" if compression == "gzip" else "zst"))
-    descriptor = ctx.actions.declare_file(prefix + ".descriptor.json")
     args = ctx.actions.args()
     args.add("--manifest", manifest)
     if piece_root:
         args.add("--piece", piece_root)
-    args.add("--output", blob)
-    args.add("--descriptor", descriptor)
-    args.add("--compression", compression)
-    ctx.actions.run(
-        executable = build_tools(ctx).layer,
-        toolchain = BUILD_TOOLCHAIN_TYPE,
-        arguments = [args],
-        inputs = depset([manifest], transitive = [inputs] if type(inputs) == "depset" else [depset(inputs)]),
-        outputs = [blob, descriptor],
-        mnemonic = "SematicPiece" if piece_root else "SematicLayer",
-        progress_message = "Building %s %s of %%{label}" % (name, kind),
+    return _run_layer_tool(
+        ctx,
+        prefix,
+        compression,
+        args,
+        depset([manifest], transitive = [inputs] if type(inputs) == "depset" else [depset(inputs)]),
+        "SematicPiece" if piece_root else "SematicLayer",
+        "Building %s %s of %%{label}" % (name, kind),
     )
-    return struct(blob = blob, descriptor = descriptor)
 
 def assemble_layer(ctx, name, pieces, directories, compression, history):
     """Declares the action that assembles a layer from pieces (without compressing again).
@@ -89,26 +105,20 @@ def assemble_layer(ctx, name, pieces, directories, compression, history):
     Returns:
       SematicLayerInfo
     """
-    prefix = "%s.%s.layer" % (ctx.label.name, name)
-    blob = ctx.actions.declare_file("%s.tar.%s" % (prefix, "gz" if compression == "gzip" else "zst"))
-    descriptor = ctx.actions.declare_file(prefix + ".descriptor.json")
     args = ctx.actions.args()
     for piece in pieces:
         args.add("--assemble", "%s=%s" % (piece.descriptor.path, piece.blob.path))
     args.add_all(directories, before_each = "--directory")
-    args.add("--output", blob)
-    args.add("--descriptor", descriptor)
-    args.add("--compression", compression)
-    ctx.actions.run(
-        executable = build_tools(ctx).layer,
-        toolchain = BUILD_TOOLCHAIN_TYPE,
-        arguments = [args],
-        inputs = [f for piece in pieces for f in (piece.blob, piece.descriptor)],
-        outputs = [blob, descriptor],
-        mnemonic = "SematicAssembleLayer",
-        progress_message = "Assembling %s layer of %%{label}" % name,
+    layer = _run_layer_tool(
+        ctx,
+        "%s.%s.layer" % (ctx.label.name, name),
+        compression,
+        args,
+        [f for piece in pieces for f in (piece.blob, piece.descriptor)],
+        "SematicAssembleLayer",
+        "Assembling %s layer of %%{label}" % name,
     )
-    return SematicLayerInfo(blob = blob, descriptor = descriptor, history = history)
+    return SematicLayerInfo(blob = layer.blob, descriptor = layer.descriptor, history = history)
 
 def build_rootfs_layer(ctx, rootfs, compression, history):
     """Declares the action that normalises a root filesystem tarball into a layer.
@@ -122,18 +132,18 @@ def build_rootfs_layer(ctx, rootfs, compression, history):
     Returns:
       SematicLayerInfo
     """
-    blob = ctx.actions.declare_file("%s.rootfs.layer.tar.%s" % (ctx.label.name, "gz" if compression == "gzip" else "zst"))
-    descriptor = ctx.actions.declare_file("%s.rootfs.layer.descriptor.json" % ctx.label.name)
-    ctx.actions.run(
-        executable = build_tools(ctx).layer,
-        toolchain = BUILD_TOOLCHAIN_TYPE,
-        arguments = ["--from-tar", rootfs.path, "--output", blob.path, "--descriptor", descriptor.path, "--compression", compression],
-        inputs = [rootfs],
-        outputs = [blob, descriptor],
-        mnemonic = "SematicRootfsLayer",
-        progress_message = "Normalising root filesystem of %{label}",
+    args = ctx.actions.args()
+    args.add("--from-tar", rootfs)
+    layer = _run_layer_tool(
+        ctx,
+        "%s.rootfs.layer" % ctx.label.name,
+        compression,
+        args,
+        [rootfs],
+        "SematicRootfsLayer",
+        "Normalising root filesystem of %{label}",
     )
-    return SematicLayerInfo(blob = blob, descriptor = descriptor, history = history)
+    return SematicLayerInfo(blob = layer.blob, descriptor = layer.descriptor, history = history)
 
 def _sematic_layer_impl(ctx):
     entries = []
