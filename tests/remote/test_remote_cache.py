@@ -5,7 +5,7 @@ machine-specific paths, and the tools (inputs of every such action) to be the sa
 
 Both clones take the tools from one prebuilt directory, as users of a release do: cargo builds
 them from this checkout otherwise, once per checkout path, which would double a few minutes of
-compiling without proving more than tests/e2e/test_reproducible_tools.py already does (two
+compiling without proving more than tests/remote/test_reproducible_tools.py already does (two
 checkouts build byte-identical tools).
 """
 
