@@ -84,6 +84,22 @@ class Bazel:
             self.run("clean", "--expunge", check=False, timeout=600)
         finally:
             self._stop_server(info)
+            self._remove_cargo_target()
+
+    def _remove_cargo_target(self) -> None:
+        """A copy of this checkout compiled the tools into a cargo target directory of its own
+        (private/tools_repo.bzl keys it by the tools' real path, with Java's String.hashCode,
+        which Starlark's hash() is): nothing else would ever remove it."""
+        tools = (self.workspace / "tools").resolve()
+        if not (tools / "Cargo.toml").is_file():
+            return
+        code = 0
+        for char in str(tools):
+            code = (31 * code + ord(char)) & 0xFFFFFFFF
+        home = Path(os.environ.get("RULES_SEMATIC_HOME") or Path.home() / ".cache" / "rules_sematic")
+        target = home / "cargo-target" / f"{code:x}"
+        shutil.rmtree(target, ignore_errors=True)
+        target.with_name(target.name + ".lock").unlink(missing_ok=True)
 
     @staticmethod
     def _stop_server(info: subprocess.CompletedProcess) -> None:
