@@ -2,7 +2,7 @@
 an edited data file re-pushes its package's layer only."""
 
 from harness.bazel import Bazel, consumer_module
-from harness.images import read_blob_json
+from harness.images import layers_with_history
 
 ROOT_BUILD = """\
 load("@rules_python//python:defs.bzl", "py_binary", "py_library")
@@ -19,11 +19,7 @@ CONFIGS_BUILD = 'filegroup(name = "configs", srcs = ["train.yaml"], visibility =
 
 
 def layers_by_history(bazel: Bazel) -> dict:
-    layout, digest = bazel.image("//:image")
-    manifest = read_blob_json(layout, digest)
-    config = read_blob_json(layout, manifest["config"]["digest"])
-    history = [h["created_by"] for h in config["history"] if not h.get("empty_layer")]
-    return {h: layer["digest"] for h, layer in zip(history, manifest["layers"])}
+    return {h: layer["digest"] for h, layer in layers_with_history(*bazel.image("//:image"))}
 
 
 def test_data_layers_change_only_with_their_data(tmp_path):

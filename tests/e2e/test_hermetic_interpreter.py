@@ -6,7 +6,7 @@ from pathlib import Path
 
 from harness.bazel import Bazel, consumer_module
 from harness.containers import entrypoint, runc_run, unpack
-from harness.images import blob_path, read_blob_json
+from harness.images import blob_path, layers_with_history
 
 TOOLCHAIN_BUILD = """\
 load("@rules_python//python:defs.bzl", "py_runtime", "py_runtime_pair")
@@ -58,12 +58,9 @@ INTERPRETER_LAYER = "rules_sematic: Python interpreter"
 def own_layers(layout: Path, digest: str) -> dict:
     """{history text: layer blob path} of the layers sematic_image put on the base, in order
     (the first is always the /sematic/bin tools layer)."""
-    manifest = read_blob_json(layout, digest)
-    config = read_blob_json(layout, manifest["config"]["digest"])
-    history = [h["created_by"] for h in config["history"] if not h.get("empty_layer")]
-    ours = history.index(TOOLS_LAYER)
-    return {created_by: blob_path(layout, layer["digest"])
-            for created_by, layer in zip(history[ours:], manifest["layers"][ours:])}
+    layers = layers_with_history(layout, digest)
+    ours = [created_by for created_by, _ in layers].index(TOOLS_LAYER)
+    return {created_by: blob_path(layout, layer["digest"]) for created_by, layer in layers[ours:]}
 
 
 def members(blob: Path) -> dict:

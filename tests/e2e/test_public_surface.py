@@ -7,7 +7,7 @@ import json
 from harness.bazel import REPO, Bazel, consumer_module
 from harness.credentials import PASSWORD, USER, assert_no_secrets, b64, basic_auths
 from harness.fixtures import parse_summaries, require
-from harness.images import read_blob_json
+from harness.images import layers_with_history
 from harness.registry import LocalRegistry
 
 EXTENSION = """
@@ -84,9 +84,7 @@ def test_public_surface_through_bazel_run(tmp_path):
         assert sum(s["uploaded"] for s in summaries) == len(registry.blob_uploads()), result.stderr
         assert sorted(registry.tags("surface/main")) == ["main_default", "main_gpu"]
 
-        layout, digest = bazel.image("//:main_default_image")
-        config = read_blob_json(layout, read_blob_json(layout, digest)["config"]["digest"])
-        history = [h["created_by"] for h in config["history"] if not h.get("empty_layer")]
+        history = [h for h, _ in layers_with_history(*bazel.image("//:main_default_image"))]
         assert "rules_sematic: image_layers //:big" in history, history
         assert "rules_sematic: data of //" in history, history
 

@@ -4,7 +4,7 @@ key and pipeline shares; a dependency bump rewrites the bucket of that distribut
 from pathlib import Path
 
 from harness.bazel import Bazel, consumer_module
-from harness.images import read_blob_json
+from harness.images import layers_with_history
 from harness.wheels import lock_line, make_wheel, write_index
 
 PIECES = 'mnemonic("SematicPiece", deps({}))'
@@ -57,11 +57,7 @@ def test_bumping_one_pin_rewrites_its_bucket_only(tmp_path):
         lock = "".join(lock_line(name, version, [made[(name, version)]])
                        for name, version in [("alpha", "1.0"), ("beta", beta), ("gamma", "1.0")])
         (workspace / "lock.txt").write_text(lock)
-        layout, digest = bazel.image("//:image")
-        manifest = read_blob_json(layout, digest)
-        config = read_blob_json(layout, manifest["config"]["digest"])
-        history = [h["created_by"] for h in config["history"] if not h.get("empty_layer")]
-        return {h: (layer["digest"], layer["size"]) for h, layer in zip(history, manifest["layers"])}
+        return {h: (layer["digest"], layer["size"]) for h, layer in layers_with_history(*bazel.image("//:image"))}
 
     bazel = Bazel(workspace)
     try:

@@ -36,6 +36,15 @@ def read_blob_json(layout: Path, digest: str) -> dict:
     return json.loads(blob_path(layout, digest).read_text())
 
 
+def layers_with_history(layout: Path, digest: str) -> list:
+    """[(history text, layer descriptor)] of the image `digest`, in layer order (history entries
+    marked empty_layer have no layer and are skipped)."""
+    manifest = read_blob_json(layout, digest)
+    config = read_blob_json(layout, manifest["config"]["digest"])
+    history = [h["created_by"] for h in config["history"] if not h.get("empty_layer")]
+    return list(zip(history, manifest["layers"]))
+
+
 @dataclass
 class Layer:
     blob: bytes
