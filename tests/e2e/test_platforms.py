@@ -122,7 +122,7 @@ sematic_pipeline(name = "wrong_platform", base = "@pulled_amd64//image", deps = 
 
 sematic_pipeline(name = "ambiguous", base = "@pulled//image", deps = [":yaml_steps"], repository = "bad", registry = "{registry}")
 
-sematic_pipeline(name = "no_wheel", base = "@pulled//image", deps = [local_requirement("onlyx86")], platforms = {platforms}, repository = "bad", registry = "{registry}")
+sematic_pipeline(name = "no_wheel", base = "@pulled//image", deps = [":sematic_steps", local_requirement("onlyx86")], platforms = {platforms}, python_version = "3.11", repository = "bad", registry = "{registry}")
 
 py_binary(name = "tool_user", srcs = ["tool_user.py"], deps = [local_requirement("tool")], legacy_create_init = False)
 
