@@ -72,14 +72,17 @@ def test_second_launch_uploads_nothing(repo_bazel, examples_registry, tmp_path):
 
 
 @pytest.mark.parametrize("example", sorted(EXAMPLES))
-def test_binary_uses_build_time_digests_without_pushing(example, repo_bazel, tmp_path):
-    # No registry runs here: nothing may be pushed.
+def test_binary_uses_build_time_digests_without_pushing(example, repo_bazel, examples_registry, tmp_path):
     report = tmp_path / "report.json"
-    launch(repo_bazel, f"//examples/{example}:main_binary", report)
+    result = launch(repo_bazel, f"//examples/{example}:main_binary", report)
     data = json.loads(report.read_text())
     uris = built_uris(repo_bazel, example)
     assert data["environment"] == expected_environment(uris)
     assert data["image_uris"] == uris
+    # A registry runs where the images would go: it was asked whether it holds them (one HEAD
+    # per key), and nothing was written to it.
+    methods = sorted(access.method for access in examples_registry.access_log() if access.path != "/v2/")
+    assert methods == ["HEAD"] * len(uris), (methods, result.stderr[-3000:])
 
 
 def test_local_runs_the_pipeline_with_no_image_variables(repo_bazel, tmp_path):

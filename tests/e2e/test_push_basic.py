@@ -1,6 +1,12 @@
 """sematic-push against a plain local registry: output contract, round trip through skopeo,
 incremental pushes."""
 
+import os
+import pty
+import re
+import select
+import subprocess
+
 from harness.fixtures import assert_one_line_error, parse_summary, skopeo_copy_back
 from harness.images import layer, random_layer, write_layout
 
@@ -75,11 +81,6 @@ def test_push_without_tags_pushes_by_digest_only(tools, registry, tmp_path):
 
 
 def test_terminal_progress_is_redrawn_in_place_and_ends_with_the_summary(tools, registry, make_proxy, tmp_path):
-    import os
-    import pty
-    import select
-    import subprocess
-
     image = write_layout(tmp_path / "img", [random_layer(2_000_000, seed) for seed in range(3)])
     # Slow requests keep transfers in flight long enough for several redraws.
     proxy = make_proxy(registry.host, delay=0.2)
@@ -107,7 +108,9 @@ def test_terminal_progress_is_redrawn_in_place_and_ends_with_the_summary(tools, 
     assert stdout == f"{proxy.address}/app/tty@{image.digest}\n"
     text = output.decode()
     assert "\x1b[J" in text, "live mode redraws its area"
-    assert "blobs (" in text and "/s" in text
+    # The area: a count line, then a line per transfer in flight with its rate.
+    assert re.search(r"sematic-push: \d+/4 blobs \((none done yet|\d+ [a-z]+(, \d+ [a-z]+)*)\), \d+ in flight", text), text
+    assert re.search(r"\n  app/tty [0-9a-f]{12}  [\d.]+ [KMG]?i?B / [\d.]+ [KMG]?i?B  [\d.]+ [KMG]?i?B/s", text.replace("\r", "")), text
     lines = [l for l in text.replace("\r", "").splitlines() if l.strip()]
     assert lines[-1].startswith("sematic-push: summary: uploaded=4 ")
 

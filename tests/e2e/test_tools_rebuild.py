@@ -1,5 +1,7 @@
 """The sematic_tools repository rule re-runs cargo when a tool's source changes."""
 
+import re
+
 from harness.bazel import Bazel, copy_workspace
 
 HELP = "//tests/tools:layer_tool_help"
@@ -22,6 +24,9 @@ def test_editing_a_tool_rebuilds_it(tmp_path):
         source.write_text(source.read_text() + "\nthis is not Rust\n")
         broken = bazel.run("build", HELP, check=False)
         assert broken.returncode != 0
-        assert "`cargo build --release --locked` in" in broken.stderr and "failed" in broken.stderr, broken.stderr[-3000:]
+        # The one line names the command, where it ran and its exit; rustc's own report follows.
+        assert re.search(r"rules_sematic: `cargo build --release --locked` in \S+ failed \(exit \d+\):", broken.stderr), \
+            broken.stderr[-3000:]
+        assert "crates/layer/src/main.rs" in broken.stderr, broken.stderr[-3000:]
     finally:
         bazel.shutdown()
