@@ -4,17 +4,19 @@
 //! are one valid stream, and the tar inside is sorted when the pieces come in name order.
 //!
 //! The digest is the sha256 of the bytes copied; the diff_id needs the uncompressed tar, so
-//! every piece is decompressed on the way (only small pieces share layers: a large
-//! distribution's piece is written as a whole layer of its own). Each piece is checked against
-//! its descriptor, compressed and uncompressed, so a damaged piece fails here.
+//! every piece is decompressed on the way, by a second thread (only small pieces share layers:
+//! a large distribution's piece is written as a whole layer of its own). Each piece is checked
+//! against its descriptor, so a damaged piece fails here.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread;
 
 use anyhow::{bail, ensure, Context, Result};
 use sematic_oci_core::archive::{Owner, TarWriter, END_OF_ARCHIVE};
-use sematic_oci_core::digest::{HashingReader, HashingWriter};
+use sematic_oci_core::digest::HashingWriter;
 use sematic_oci_core::layer_descriptor::LayerDescriptor;
 use sematic_oci_core::media_type::{Compression, Family};
 
@@ -22,7 +24,9 @@ use crate::piece::PieceDescriptor;
 use crate::stream::{blob_writer, finish_blob, BlobWriter, Compressor, FinishedLayer};
 
 /// Read size when copying pieces.
-const COPY_BUFFER: usize = 1 << 20;
+const COPY_BUFFER: u64 = 1 << 20;
+/// Chunks read ahead of the decoder: bounds memory whatever the piece's size.
+const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// A `--assemble DESCRIPTOR.json=BLOB` argument.
 #[derive(Clone, Debug)]
@@ -175,8 +179,10 @@ fn member(
     Ok(compressor.finish()?)
 }
 
-/// Copies a piece's compressed bytes into the blob while decompressing them into `diff_id`,
-/// and checks both against the descriptor.
+/// Copies a piece's compressed bytes into the blob while a second thread decompresses them
+/// into `diff_id` (the two halves take about as long, so on two cores the copy costs about
+/// the decompression alone), and checks the piece against its descriptor: its compressed
+/// digest and size (which fix its content) and its uncompressed size.
 fn copy_piece(
     blob: &mut BlobWriter,
     diff_id: &mut HashingWriter<io::Sink>,
@@ -184,55 +190,105 @@ fn copy_piece(
     descriptor: &PieceDescriptor,
     compression: Compression,
 ) -> Result<()> {
-    let file = File::open(&piece.blob).context("opening the blob")?;
-    let tee = Tee {
-        inner: HashingReader::new(BufReader::with_capacity(COPY_BUFFER, file)),
-        copy: blob,
-    };
-    let mut uncompressed = HashingWriter::new(&mut *diff_id);
-    // Decoders read ahead through the tee: every byte they take is in the blob already.
-    let mut copied = match compression {
-        Compression::None => {
-            let mut tee = tee;
-            io::copy(&mut tee, &mut uncompressed).context("reading")?;
-            tee
-        }
-        Compression::Gzip => {
-            let mut decoder = flate2::read::GzDecoder::new(tee);
-            io::copy(&mut decoder, &mut uncompressed).context("decompressing")?;
-            decoder.into_inner()
-        }
-        Compression::Zstd => {
-            let mut decoder = zstd::stream::read::Decoder::new(tee)?.single_frame();
-            io::copy(&mut decoder, &mut uncompressed).context("decompressing")?;
-            decoder.finish().into_inner()
-        }
-    };
-    // Anything after the member is copied too, and then fails the size check.
-    io::copy(&mut copied, &mut io::sink()).context("reading")?;
-    let (_, uncompressed_digest, uncompressed_size) = uncompressed.finish();
-    let (digest, size) = copied.inner.finish();
+    let mut file = File::open(&piece.blob).context("opening the blob")?;
+    let (chunks, received) = mpsc::sync_channel(CHUNKS_IN_FLIGHT);
+    let mut copied = HashingWriter::new(io::sink());
+    let uncompressed_size = thread::scope(|scope| {
+        let decoder = scope.spawn(move || decode(compression, ChunkReader::new(received), diff_id));
+        let copy = copy_chunks(&mut file, &mut copied, blob, chunks);
+        let decoded = decoder.join().expect("the decoding thread panicked");
+        copy.context("reading")?;
+        decoded.context("decompressing")
+    })?;
+    let (_, digest, size) = copied.finish();
     ensure!(
-        (digest == descriptor.digest && size == descriptor.size)
-            && (uncompressed_digest == descriptor.uncompressed_digest
-                && uncompressed_size == descriptor.uncompressed_size),
-        "the blob does not match {} (it has {} bytes, {digest}; {uncompressed_size} bytes uncompressed): rebuild the piece",
+        digest == descriptor.digest
+            && size == descriptor.size
+            && uncompressed_size == descriptor.uncompressed_size,
+        "the blob does not match {} (it has {size} bytes, {digest}; {uncompressed_size} bytes uncompressed): rebuild the piece",
         piece.descriptor.display(),
-        size
     );
     Ok(())
 }
 
-/// Reads from `inner`, copying every byte read into `copy`.
-struct Tee<'a, R> {
-    inner: HashingReader<R>,
-    copy: &'a mut BlobWriter,
+/// Reads `file` to its end into the blob and `copied`, sending each chunk to the decoder.
+/// Bytes after the piece's member or frame are copied too (and then fail the size check);
+/// once the decoder has stopped, chunks are no longer sent.
+fn copy_chunks(
+    file: &mut File,
+    copied: &mut HashingWriter<io::Sink>,
+    blob: &mut BlobWriter,
+    chunks: SyncSender<Vec<u8>>,
+) -> io::Result<()> {
+    let mut decoder = Some(chunks);
+    loop {
+        let mut chunk = Vec::new();
+        if file.take(COPY_BUFFER).read_to_end(&mut chunk)? == 0 {
+            return Ok(());
+        }
+        copied.write_all(&chunk)?;
+        blob.write_all(&chunk)?;
+        if decoder.as_ref().is_some_and(|to| to.send(chunk).is_err()) {
+            decoder = None;
+        }
+    }
 }
 
-impl<R: Read> Read for Tee<'_, R> {
+/// Decompresses the stream into `diff_id`; returns the uncompressed size.
+fn decode(
+    compression: Compression,
+    mut compressed: ChunkReader,
+    diff_id: &mut HashingWriter<io::Sink>,
+) -> io::Result<u64> {
+    match compression {
+        Compression::None => io::copy(&mut compressed, diff_id),
+        Compression::Gzip => io::copy(&mut flate2::bufread::GzDecoder::new(compressed), diff_id),
+        Compression::Zstd => io::copy(
+            &mut zstd::stream::read::Decoder::with_buffer(compressed)?.single_frame(),
+            diff_id,
+        ),
+    }
+}
+
+/// The chunks a channel brings, as one buffered stream that ends when the sender is gone.
+struct ChunkReader {
+    chunks: Receiver<Vec<u8>>,
+    current: Vec<u8>,
+    offset: usize,
+}
+
+impl ChunkReader {
+    fn new(chunks: Receiver<Vec<u8>>) -> Self {
+        ChunkReader {
+            chunks,
+            current: Vec::new(),
+            offset: 0,
+        }
+    }
+}
+
+impl BufRead for ChunkReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.offset == self.current.len() {
+            match self.chunks.recv() {
+                Ok(chunk) => (self.current, self.offset) = (chunk, 0),
+                Err(_) => break,
+            }
+        }
+        Ok(&self.current[self.offset..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.offset += amount;
+    }
+}
+
+impl Read for ChunkReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let read = self.inner.read(buf)?;
-        self.copy.write_all(&buf[..read])?;
+        let available = self.fill_buf()?;
+        let read = available.len().min(buf.len());
+        buf[..read].copy_from_slice(&available[..read]);
+        self.consume(read);
         Ok(read)
     }
 }

@@ -187,6 +187,42 @@ fn bad_pieces_and_assemblies_fail_with_one_line_and_write_nothing() {
     );
     let args = ["--assemble", "p/a-gzip.json=p/damaged.blob"];
     ws.layer_fails(&args, &["piece p/damaged.blob"]);
+    // Bytes after the piece's gzip member: the decoder stops, the copy goes on, the size differs.
+    let mut trailing = fs::read(ws.path("p/a-gzip.blob")).unwrap();
+    trailing.extend_from_slice(&[0; 3 << 20]);
+    ws.write("p/trailing.blob", &trailing);
+    ws.layer_fails(
+        &["--assemble", "p/a-gzip.json=p/trailing.blob"],
+        &[
+            "piece p/trailing.blob: the blob does not match p/a-gzip.json",
+            "rebuild the piece",
+        ],
+    );
+    // A descriptor whose uncompressed size is not the blob's.
+    let descriptor = fs::read_to_string(ws.path("p/a-zstd.json")).unwrap();
+    let size: Value = serde_json::from_str(&descriptor).unwrap();
+    let size = size["uncompressedSize"].as_u64().unwrap();
+    ws.write(
+        "p/wrong-size.json",
+        descriptor
+            .replace(
+                &format!("\"uncompressedSize\":{size}"),
+                &format!("\"uncompressedSize\":{}", size + 512),
+            )
+            .as_bytes(),
+    );
+    ws.layer_fails(
+        &[
+            "--assemble",
+            "p/wrong-size.json=p/a-zstd.blob",
+            "--compression",
+            "zstd",
+        ],
+        &[
+            "the blob does not match p/wrong-size.json (it has",
+            &format!("; {size} bytes uncompressed): rebuild the piece"),
+        ],
+    );
     ws.layer_fails(
         &["--manifest", "whole.json", "--piece", "/app/_ext/a"],
         &["/app/_ext/b/bin is outside the piece's root /app/_ext/a: a piece holds one directory tree"],
