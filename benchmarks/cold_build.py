@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from harness.bazel import Bazel, copy_workspace  # noqa: E402
+from timing import timed  # noqa: E402
 
 TARGET = "//examples/hello:main_default_image"
 WORKER = "/app/examples/hello/main_worker"
@@ -44,12 +45,6 @@ driver = "vfs"
 runroot = "{root}/run"
 graphroot = "{root}/graph"
 """
-
-
-def timed(function, *args, **kwargs):
-    start = time.monotonic()
-    result = function(*args, **kwargs)
-    return time.monotonic() - start, result
 
 
 def buildah(work: Path, base_layout: Path, runfiles_parent: Path) -> float:

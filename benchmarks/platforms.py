@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from harness.bazel import Bazel, copy_workspace  # noqa: E402
+from timing import timed  # noqa: E402
 
 PACKAGE = "examples/hello"
 TARGETS = """
@@ -43,12 +44,6 @@ ONE = f"//{PACKAGE}:bench_amd64"
 TWO = f"//{PACKAGE}:bench_index"
 
 
-def timed(function, *args, **kwargs) -> float:
-    start = time.monotonic()
-    function(*args, **kwargs)
-    return time.monotonic() - start
-
-
 def wheel_repositories(bazel: Bazel) -> dict:
     """Fetched wheel repositories by target suffix (`cp311_x86_64`, `any`, …)."""
     external = Path(bazel.run("info", "output_base").stdout.strip()) / "external"
@@ -62,8 +57,8 @@ def wheel_repositories(bazel: Bazel) -> dict:
 def resolve(bazel: Bazel, flags=()) -> tuple:
     """(seconds for the amd64 image's repositories, seconds the arm64 image adds, counts)."""
     bazel.run("clean", "--expunge")
-    first = timed(bazel.run, "build", "--nobuild", *flags, ONE)
-    extra = timed(bazel.run, "build", "--nobuild", *flags, f"//{PACKAGE}:bench_arm64")
+    first = timed(bazel.run, "build", "--nobuild", *flags, ONE)[0]
+    extra = timed(bazel.run, "build", "--nobuild", *flags, f"//{PACKAGE}:bench_arm64")[0]
     return first, extra, wheel_repositories(bazel)
 
 
@@ -83,9 +78,9 @@ def main():
             one, two = [], []
             for _ in range(args.runs):
                 bazel.run("clean")
-                one.append(timed(bazel.run, "build", ONE))
+                one.append(timed(bazel.run, "build", ONE)[0])
                 bazel.run("clean")
-                two.append(timed(bazel.run, "build", TWO))
+                two.append(timed(bazel.run, "build", TWO)[0])
             cached = resolve(bazel)
             downloaded = None if args.skip_download else resolve(bazel, [f"--repository_cache={work / 'empty-cache'}"])
         finally:

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # run_all.sh — every benchmark behind BENCHMARKS.md, one after the other; each prints its
-# figures and its ratios against the peer it runs in the same invocation. Takes ~15 minutes.
+# figures and its ratios against the peer it runs in the same invocation. Takes ~50 minutes.
 #   (a) incremental_push.py  one-line edit + bazel run :x_default_push, 20 MB vs 1 GB base
 #   (b) layer_bench.sh       layer building vs tar|gzip and tar|pigz
 #   (c,d) push_bench.sh      first/incremental push vs skopeo copy; peak RSS pushing 1 GiB
 #   (e) cold_build.py        cold build; image assembly vs buildah
 #   (f) platforms.py         two-platform vs one-platform build; wheels for an extra platform
 #   (g) remote_cache.py      first build without cargo; a second machine on a shared nginx cache
+#   (h) torch_scale.py       a 3 GB torch + CUDA image: cold build, bumps, two keys, assembly
+#                            (downloads ~4 GB of wheels from PyPI once; ~25 more minutes)
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
@@ -19,4 +21,5 @@ echo; echo "==== (c, d) push";           benchmarks/push_bench.sh
 echo; echo "==== (e) cold build";        "$python" benchmarks/cold_build.py
 echo; echo "==== (f) platforms";         "$python" benchmarks/platforms.py
 echo; echo "==== (g) remote cache";      "$python" benchmarks/remote_cache.py
+echo; echo "==== (h) torch scale";       "$python" benchmarks/torch_scale.py
 bazel shutdown

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Benchmark (h): a torch-scale image. sematic + torch 2.5 (PyPI's CUDA build, with its nvidia-*
+wheels) for CPython 3.11 on linux/x86_64: real wheels from PyPI, > 100 distributions, several GB
+installed, on the Debian bookworm base, pushed to a local registry. Side by side in one run:
+
+  cold build:          `bazel clean`, build the image (wheels already unpacked: not a network
+                       benchmark), then its first push
+  bump a small one:    six 1.16.0 -> 1.17.0: rebuild, push; bytes re-pushed vs six's size
+  bump the largest:    torch 2.5.0 -> 2.5.1: rebuild, push; bytes re-pushed vs torch's size
+  two keys vs one:     `bazel clean`, build a two-key pipeline's images vs the one-key image
+  assembly:            sematic-layer --assemble of every piece of the image into one layer
+                       (the pieces of distributions below 64 MiB: what the bucket layers of a
+                       build assemble in total), best of 2 with the pieces in the page cache:
+                       bytes/s of tar (each piece is decompressed for the diff_id) and of
+                       layer written, peak RSS
+
+The reference for the bumps is a Dockerfile's `RUN pip install -r lock.txt`: one layer holding
+all third-party code, re-pushed whole on any bump; its size is printed (the image's third-party
+layers, compressed), measured in the same run.
+
+    benchmarks/torch_scale.py
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from harness.bazel import Bazel, consumer_module  # noqa: E402
+from harness.fixtures import parse_summaries  # noqa: E402
+from harness.registry import LocalRegistry  # noqa: E402
+from harness.tools import tools_bin_dir  # noqa: E402
+from timing import timed  # noqa: E402
+
+PINS = {"sematic": "0.41.0", "torch": "2.5.0", "six": "1.16.0"}
+
+EXTENSION = """
+sematic.requirements(name = "pypi", python = "/usr/bin/python3.13", python_version = "3.11", requirements_lock = "//:lock.txt")
+"""
+
+BUILD = """\
+load("@pypi//:requirements.bzl", "requirement")
+load("@rules_python//python:defs.bzl", "py_library")
+load("@rules_sematic//:pipeline.bzl", "sematic_base_image", "sematic_layer", "sematic_pipeline")
+
+py_library(name = "steps", srcs = ["steps.py"], deps = [requirement(n) for n in ["sematic", "torch", "six"]])
+
+sematic_layer(name = "marker", files = {{"steps.py": "/etc/second-key"}})
+
+sematic_base_image(name = "second_base", base = "@rules_sematic//images:python3", layers = [":marker"])
+
+sematic_pipeline(name = "one", base = "@rules_sematic//images:python3", deps = [":steps"], registry = "{registry}", repository = "bench/torch")
+
+sematic_pipeline(name = "two", bases = {{"default": "@rules_sematic//images:python3", "gpu": ":second_base"}}, deps = [":steps"], registry = "{registry}", repository = "bench/torch2")
+"""
+
+def compile_lock(uv: Path, work: Path, pins: dict) -> str:
+    requirements = work / "requirements.in"
+    requirements.write_text("".join(f"{name}=={version}\n" for name, version in pins.items()))
+    out = work / "lock.txt"
+    subprocess.run([str(uv), "pip", "compile", "--quiet", "--generate-hashes", "--python-version", "3.11",
+                    "--python-platform", "x86_64-manylinux_2_28", "-o", str(out), str(requirements)],
+                   check=True, capture_output=True)
+    return out.read_text()
+
+
+def push(bazel: Bazel, target: str) -> tuple:
+    """(seconds, bytes uploaded) of `bazel run target`."""
+    seconds, result = timed(bazel.run, "run", target, "--", "--progress", "plain")
+    uploaded = sum(s["bytes"] for s in parse_summaries(result.stderr))
+    return seconds, uploaded
+
+
+def installed_size(bazel: Bazel, distribution: str) -> int:
+    """Bytes of a distribution's installed files, from its piece target."""
+    external = Path(bazel.run("info", "output_base").stdout.strip()) / "external"
+    sizes = [int(m.group(1)) for build in external.glob(f"*pypi__{distribution}_[0-9]*/BUILD.bazel")
+             for m in [re.search(r"size = (\d+)", build.read_text())] if m]
+    return max(sizes, default=0)
+
+
+def assembly(tools: Path, out: Path, work: Path) -> dict:
+    """Assembling every gzip piece of the image into one layer, best of 2 (after a first run
+    that brings them into the page cache): what the bucket layers of a build do in total."""
+    pieces = sorted(out.glob("*/bin/external/*pypi__*/*.gzip.piece.descriptor.json"))
+    if not pieces:
+        raise SystemExit(f"no gzip piece descriptors under {out}: has the piece naming changed?")
+    # One piece per distribution (a piece built in two configurations is the same bytes).
+    by_first = sorted({json.loads(p.read_text())["first"]: p for p in pieces}.items())
+    args = []
+    for _, descriptor in by_first:
+        blob = descriptor.with_name(descriptor.name.replace(".descriptor.json", ".tar.gz"))
+        args += ["--assemble", f"{descriptor}={blob}"]
+    command = ["/usr/bin/time", "-f", "%M", str(tools / "sematic-layer"), *args, "--directory", "/app",
+               "--directory", "/app/_ext", "--output", str(work / "all.tar.gz"), "--descriptor", str(work / "all.json")]
+    runs = [timed(subprocess.run, command, check=True, capture_output=True, text=True) for _ in range(3)][1:]
+    seconds = min(run[0] for run in runs)
+    layer = json.loads((work / "all.json").read_text())
+    return {"pieces": len(by_first), "seconds": seconds, "written": layer["size"], "tar": layer["uncompressedSize"],
+            "rss_mb": max(int(run[1].stderr.strip().splitlines()[-1]) for run in runs) / 1024}
+
+
+def third_party_bytes(layout: Path, digest: str) -> int:
+    """Compressed bytes of the image's third-party layers, buckets and layers of their own:
+    what a Dockerfile's one pip-install layer would hold."""
+    manifest = json.loads((layout / "blobs" / "sha256" / digest.split(":")[1]).read_text())
+    config = json.loads((layout / "blobs" / "sha256" / manifest["config"]["digest"].split(":")[1]).read_text())
+    history = [h.get("created_by", "") for h in config["history"] if not h.get("empty_layer")]
+    # "rules_sematic: third-party code, bucket 7", or a distribution's own: "rules_sematic: torch 2.5.0".
+    third_party = re.compile(r"rules_sematic: (third-party code, bucket \d+|[A-Za-z0-9_.-]+ [^ ]+)$")
+    return sum(layer["size"] for h, layer in zip(history, manifest["layers"]) if third_party.match(h))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.parse_args()
+    tools = tools_bin_dir(["sematic-layer"])
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-torch-", dir=os.environ.get("BENCH_TMP", "/var/tmp")) as tmp:
+        work = Path(tmp)
+        subprocess.run([sys.executable, "-m", "venv", str(work / "uv")], check=True)
+        subprocess.run([str(work / "uv/bin/pip"), "install", "--quiet", "uv"], check=True)
+        uv = work / "uv/bin/uv"
+        locks = {name: compile_lock(uv, work, dict(PINS, **change)) for name, change in
+                 [("base", {}), ("six", {"six": "1.17.0"}), ("torch", {"torch": "2.5.1"})]}
+        registry = LocalRegistry(work / "registry").start()
+        workspace = work / "workspace"
+        workspace.mkdir()
+        (workspace / "MODULE.bazel").write_text(consumer_module("bench_torch", EXTENSION, ["pypi"]))
+        (workspace / "WORKSPACE.bzlmod").write_text("")
+        (workspace / "BUILD.bazel").write_text(BUILD.format(registry=registry.host))
+        (workspace / "steps.py").write_text("import sematic, six, torch\n")
+        for name in ("one", "two"):
+            (workspace / f"{name}.py").write_text("import steps\n")
+        (workspace / "lock.txt").write_text(locks["base"])
+        bazel = Bazel(workspace, offline_only=False)
+        try:
+            fetch, _ = timed(bazel.run, "build", "--nobuild", "//:one_default_image", "//:two_default_image",
+                             "//:two_gpu_image", timeout=7200)
+            bazel.run("clean")
+            cold, _ = timed(bazel.run, "build", "//:one_default_image", timeout=7200)
+            first_push = push(bazel, "//:one_default_push")
+            rows.append(("resolve + download + unpack the wheels (once)", fetch, None))
+            rows.append(("cold build, one key", cold, None))
+            rows.append(("first push", *first_push))
+            assembled = assembly(tools, Path(bazel.run("info", "output_path").stdout.strip()), work)
+            layout, digest = bazel.image("//:one_default_image")
+            image_bytes = sum(f.stat().st_size for f in (layout / "blobs" / "sha256").iterdir())
+            pip_layer = third_party_bytes(layout, digest)
+            sizes = {name: installed_size(bazel, name) for name in ("six", "torch")}
+            for lock in ("six", "torch"):
+                (workspace / "lock.txt").write_text(locks[lock])
+                rebuild, _ = timed(bazel.run, "build", "//:one_default_image", timeout=7200)
+                seconds_push, sent = push(bazel, "//:one_default_push")
+                rows.append((f"bump {lock}: rebuild", rebuild, None))
+                rows.append((f"bump {lock}: push", seconds_push, sent))
+                (workspace / "lock.txt").write_text(locks["base"])
+            bazel.run("build", "//:one_default_image", timeout=7200)
+            bazel.run("clean")
+            one_key, _ = timed(bazel.run, "build", "//:one_default_image", timeout=7200)
+            bazel.run("clean")
+            two_keys, _ = timed(bazel.run, "build", "//:two_default_image", "//:two_gpu_image", timeout=7200)
+        finally:
+            registry.stop()
+            bazel.shutdown()
+
+    print(f"\nbenchmark (h): torch-scale image, {time.strftime('%Y-%m-%d')}, load {os.getloadavg()[0]:.2f}, "
+          f"{os.cpu_count()} cores; image {image_bytes / 1e9:.2f} GB compressed")
+    for label, seconds, sent in rows:
+        extra = f"{sent / 1e6:>10.1f} MB sent" if sent is not None else ""
+        print(f"{label:<50}{seconds:>8.1f}s {extra}")
+    print(f"six installed: {sizes['six'] / 1e6:.2f} MB; torch installed: {sizes['torch'] / 1e6:.0f} MB; "
+          f"a Dockerfile's pip-install layer (re-pushed on any bump): {pip_layer / 1e6:.0f} MB")
+    print(f"two keys / one key (after bazel clean): {two_keys:.1f}s / {one_key:.1f}s = {two_keys / one_key:.2f}x (goal <= 1.1x)")
+    print(f"assembly of the {assembled['pieces']} pieces that share bucket layers, as one layer: "
+          f"{assembled['tar'] / 1e9:.2f} GB of tar ({assembled['written'] / 1e9:.2f} GB compressed) in "
+          f"{assembled['seconds']:.2f}s = {assembled['tar'] / assembled['seconds'] / 1e9:.2f} GB/s of tar, "
+          f"{assembled['written'] / assembled['seconds'] / 1e9:.2f} GB/s written (goal >= 1 GB/s), "
+          f"peak RSS {assembled['rss_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
