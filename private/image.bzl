@@ -7,6 +7,7 @@ load(":paths.bzl", "display_label", "relative_target", "runfiles_path")
 load(":platforms.bzl", "PYTHON_VERSIONS", "image_platform_attr")
 load(":python_deps.bzl", "PythonDepsInfo", "python_deps_aspect")
 load(":runfiles_layers.bzl", "binary_image_path", "split_runfiles")
+load(":third_party_layers.bzl", "SharedBucketsInfo", "shared_buckets_aspect")
 load(":toolchains.bzl", "BUILD_TOOLCHAIN_TYPE")
 load(":transitions.bzl", "image_transition")
 
@@ -98,7 +99,11 @@ def _sematic_image_impl(ctx):
         if group.kind == "layer":
             layers.append(group.layer)
         elif group.kind == "pieces":
-            layers.append(assemble_layer(ctx, group.name, group.pieces, group.directories, ctx.attr.compression, group.history))
+            shared = ctx.attr.binary[SharedBucketsInfo].buckets.get(group.index)
+            if shared and shared.keys == group.keys:
+                layers.append(shared.layer)
+            else:
+                layers.append(assemble_layer(ctx, group.name, group.pieces, group.directories, ctx.attr.compression, group.history))
         else:
             layers.append(build_layer(
                 ctx,
@@ -142,7 +147,7 @@ Outputs: the image layout directory and `<name>.digest`; output group `tarball`:
             mandatory = True,
             executable = True,
             cfg = "target",
-            aspects = [python_deps_aspect],
+            aspects = [python_deps_aspect, shared_buckets_aspect],
             doc = "The py_binary whose runfiles go into the image; the entrypoint runs it.",
         ),
         compression = attr.string(default = "gzip", values = COMPRESSIONS, doc = "Layer compression."),

@@ -40,5 +40,6 @@ def _targets(value):
 python_deps_aspect = aspect(
     implementation = _python_deps_aspect_impl,
     attr_aspects = ["deps", "data", "actual"],
+    provides = [PythonDepsInfo],
     doc = "Collects the SematicWheelInfo of every wheel library a target depends on.",
 )

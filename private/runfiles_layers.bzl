@@ -16,10 +16,7 @@ Without any configuration, the runfiles tree becomes:
 """
 
 load(":paths.bzl", "display_label", "relative_target", "runfiles_path")
-load(":third_party_layers.bzl", "external_path", "plan_third_party")
-
-# The parents of every piece, written once at the top of each assembled layer.
-_PIECE_PARENTS = ["/app", "/app/_ext"]
+load(":third_party_layers.bzl", "PIECE_PARENTS", "bucket_history", "external_path", "plan_third_party")
 
 # Each layer costs a registry round trip and an overlay mount; past this, packages share the last.
 _MAX_DATA_LAYERS = 8
@@ -74,7 +71,7 @@ def split_runfiles(ctx, binary, runtime_files, image_layers, wheels, data_files,
       struct(binary_path, runfiles_root, groups): groups in layer order, each
       struct(kind = "entries", name, history, entries, inputs, contained: symlinks must stay in
       the runfiles tree), struct(kind = "layer", layer: SematicLayerInfo) or
-      struct(kind = "pieces", name, history, pieces, directories).
+      struct(kind = "pieces", name, index, keys, history, pieces, directories): a bucket.
     """
     info = binary[DefaultInfo]
     executable = info.files_to_run.executable
@@ -133,9 +130,11 @@ def split_runfiles(ctx, binary, runtime_files, image_layers, wheels, data_files,
         groups.append(struct(
             kind = "pieces",
             name = "third_party_%d" % index,
-            history = "rules_sematic: third-party code, bucket %d" % index,
+            index = index,
+            keys = [wheel.piece.key for wheel in members],
+            history = bucket_history(index),
             pieces = [wheel.piece.pieces[ctx.attr.compression] for wheel in members],
-            directories = _PIECE_PARENTS,
+            directories = PIECE_PARENTS,
         ))
     if other_external:
         groups.append(_entries_group("other_external", "rules_sematic: other external repositories", entries_for(other_external), other_external))

@@ -7,17 +7,33 @@ Each distribution is a piece built once for every image that uses it (private/pi
   listed in `image_layers`, is a layer of its own: its piece's own layer, shared as is;
 * the others share THIRD_PARTY_BUCKETS layers, each distribution always in the same bucket
   (by its name, not its version), assembled from their pieces without compressing again:
-  bumping one rewrites one bucket, about that distribution's size.
+  bumping one rewrites one bucket, about that distribution's size. The buckets are assembled
+  by an aspect on the image's binary, so every image of that binary in one configuration (the
+  keys of a pipeline) shares them; an image whose `image_layers` take distributions out of a
+  bucket assembles that bucket itself.
 
 At most MAX_OWN_LAYERS own layers plus THIRD_PARTY_BUCKETS buckets: the image stays well under
 OCI's 127 layers on a CUDA base with dozens of layers.
 """
 
+load(":layer.bzl", "COMPRESSIONS", "assemble_layer")
 load(":piece.bzl", "EXTERNAL_ROOT")
+load(":python_deps.bzl", "PythonDepsInfo")
+load(":toolchains.bzl", "BUILD_TOOLCHAIN_TYPE")
 
 THIRD_PARTY_BUCKETS = 32
 OWN_LAYER_BYTES = 64 * 1024 * 1024
 MAX_OWN_LAYERS = 24
+
+# The parents of every piece, written once at the top of each assembled layer.
+PIECE_PARENTS = ["/app", "/app/_ext"]
+
+SharedBucketsInfo = provider(
+    doc = "The bucket layers of a binary's wheels when no `image_layers` take any out.",
+    fields = {
+        "buckets": "dict: bucket index -> struct(keys: its pieces' keys, layer: SematicLayerInfo)",
+    },
+)
 
 def bucket(distribution):
     """The bucket of a distribution, the same on every machine.
@@ -62,3 +78,32 @@ def plan_third_party(wheels, own_keys):
 def external_path(wheel):
     """Image path of a wheel's files."""
     return "%s/%s" % (EXTERNAL_ROOT, wheel.piece.key)
+
+def bucket_history(index):
+    """The image history comment of bucket `index`."""
+    return "rules_sematic: third-party code, bucket %d" % index
+
+def _shared_buckets_aspect_impl(target, ctx):
+    compression = ctx.attr.compression
+    buckets = {}
+    for index, members in plan_third_party(target[PythonDepsInfo].wheels.to_list(), []).buckets:
+        buckets[index] = struct(
+            keys = [wheel.piece.key for wheel in members],
+            layer = assemble_layer(
+                ctx,
+                "third_party_%d.%s" % (index, compression),
+                [wheel.piece.pieces[compression] for wheel in members],
+                PIECE_PARENTS,
+                compression,
+                bucket_history(index),
+            ),
+        )
+    return [SharedBucketsInfo(buckets = buckets)]
+
+shared_buckets_aspect = aspect(
+    implementation = _shared_buckets_aspect_impl,
+    doc = "Assembles the bucket layers of a binary's wheels once for all its images.",
+    attrs = {"compression": attr.string(values = COMPRESSIONS)},
+    required_aspect_providers = [PythonDepsInfo],
+    toolchains = [BUILD_TOOLCHAIN_TYPE],
+)

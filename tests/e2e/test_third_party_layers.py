@@ -7,22 +7,30 @@ from harness.bazel import Bazel, consumer_module
 from harness.images import layers_with_history
 from harness.wheels import lock_line, make_wheel, write_index
 
-PIECES = 'mnemonic("SematicPiece", deps({}))'
+def actions(bazel: Bazel, mnemonic: str, *targets: str) -> int:
+    """How many `mnemonic` actions building `targets` takes."""
+    query = f'mnemonic("{mnemonic}", deps({" + ".join(targets)}))'
+    return bazel.run("aquery", "--output=text", query).stdout.count(f"Mnemonic: {mnemonic}")
 
 
-def piece_actions(bazel: Bazel, *targets: str) -> int:
-    query = PIECES.format(" + ".join(targets))
-    return bazel.run("aquery", "--output=text", query).stdout.count("Mnemonic: SematicPiece")
+HELLO = "//examples/hello:main_default_image"
+MULTI = ["//examples/multi:main_default_image", "//examples/multi:main_cuda_image"]
 
 
 def test_every_key_and_pipeline_shares_the_distributions_pieces(repo_bazel):
-    hello = "//examples/hello:main_default_image"
-    multi = ["//examples/multi:main_default_image", "//examples/multi:main_cuda_image"]
-    alone = piece_actions(repo_bazel, hello)
-    together = piece_actions(repo_bazel, hello, *multi)
+    alone = actions(repo_bazel, "SematicPiece", HELLO)
+    together = actions(repo_bazel, "SematicPiece", HELLO, *MULTI)
     # Every wheel has a gzip and a zstd piece action (only the one an image uses runs).
     assert alone > 150 and alone % 2 == 0, alone
     assert together == alone, "keys and pipelines sharing dependencies must share pieces"
+
+
+def test_the_keys_of_a_pipeline_assemble_each_bucket_once(repo_bazel):
+    one_key = actions(repo_bazel, "SematicAssembleLayer", MULTI[0])
+    # sematic's ~100 distributions fill most of the 32 buckets.
+    assert one_key > 20, one_key
+    assert actions(repo_bazel, "SematicAssembleLayer", *MULTI) == one_key, \
+        "the keys of a pipeline must share its bucket layers"
 
 
 BUILD = """\
