@@ -7,6 +7,7 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::Parser;
+use sematic_oci_core::one_line::one_line;
 
 #[cfg(feature = "registry")]
 pub mod registry;
@@ -54,29 +55,10 @@ pub fn error(program: &str, message: &str) {
 
 /// The longest error line printed, in characters: longer ones keep their start and end.
 const MAX_LINE: usize = 2000;
-const KEPT_END: usize = 400;
 
-/// `text` on one line, with control characters (which a registry's error text may carry to
-/// recolour, move or erase what the terminal shows) escaped, and at most [`MAX_LINE`]
-/// characters, saying how many were cut.
+/// `text` fit for the one error line: see [`one_line`].
 pub fn terminal_safe(text: &str) -> String {
-    let escaped: Vec<String> = text
-        .chars()
-        .map(|c| match c {
-            '\n' | '\r' | '\t' => " ".to_owned(),
-            c if c.is_control() => c.escape_unicode().to_string(),
-            c => c.to_string(),
-        })
-        .collect();
-    if escaped.len() <= MAX_LINE {
-        return escaped.concat();
-    }
-    let cut = escaped.len() - MAX_LINE;
-    format!(
-        "{} [… {cut} characters cut …] {}",
-        escaped[..MAX_LINE - KEPT_END].concat(),
-        escaped[escaped.len() - KEPT_END..].concat()
-    )
+    one_line(text, MAX_LINE)
 }
 
 /// The paragraph of a clap error saying what is wrong, on one line, without clap's own
@@ -104,22 +86,6 @@ mod tests {
             terminal_safe(&format!("{err:#}")),
             "reading in/x: no such file second line"
         );
-    }
-
-    #[test]
-    fn control_characters_are_escaped_and_long_lines_cut() {
-        assert_eq!(
-            terminal_safe("denied: \u{1b}[31mred\rgone\u{7}"),
-            "denied: \\u{1b}[31mred gone\\u{7}"
-        );
-        let long = format!("start {} end", "x".repeat(10_000));
-        let safe = terminal_safe(&long);
-        assert!(
-            safe.starts_with("start xxx") && safe.ends_with("xxx end"),
-            "{safe}"
-        );
-        assert!(safe.contains(" [… 8010 characters cut …] "), "{safe}");
-        assert!(safe.chars().count() < MAX_LINE + 40);
     }
 
     #[test]

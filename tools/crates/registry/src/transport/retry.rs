@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use sematic_oci_core::one_line::one_line;
 use ureq::http::Response;
 
 use crate::error::{status_error, Error, Result};
@@ -54,18 +55,10 @@ impl Attempt {
     }
 }
 
-/// `err` for a retry line: control characters (a registry's text may carry them) as spaces, at
-/// most 300 characters; the final error, if any, is printed in full by the caller.
+/// `err` for a retry line (at most 300 characters; the final error, if any, is printed in
+/// full by the caller).
 fn retry_summary(err: &Error) -> String {
-    let text: String = err
-        .to_string()
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    match text.char_indices().nth(300) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
-    }
+    one_line(&err.to_string(), 300)
 }
 
 /// A refused connection or a host name that does not resolve.
