@@ -1,6 +1,7 @@
 """A base pinned by digest (sematic.pull) is fetched shallowly: manifest and config only. Images
 built on it name the base's repository, and pushes mount (same registry) or stream (another
-registry) its layers; nothing of the base's layers is ever written to disk."""
+registry) its layers; nothing of the base's layers is ever written to disk, nor to a remote
+cache."""
 
 import json
 from pathlib import Path
@@ -9,6 +10,7 @@ from harness.bazel import REPO, Bazel, consumer_module
 from harness.containers import entrypoint, runc_run, unpack
 from harness.fixtures import parse_summary, skopeo_copy_back
 from harness.images import read_blob_json
+from harness.nginx import NginxCache
 
 EXTENSION = """
 sematic.pull(name = "pulled", image = "{image}", python_version = "3.11")
@@ -51,8 +53,10 @@ def test_pulled_base_is_shallow_and_its_layers_are_mounted_or_streamed(tools, ma
     (workspace / "main.py").write_text("print('launched')\n")
     (workspace / "requirements_lock.txt").write_text((REPO / "examples/requirements_lock.txt").read_text())
     bazel = Bazel(workspace)
+    cache = NginxCache().start()
     try:
-        layout, digest = bazel.image("//:main_default_image")
+        # The first build fills a remote cache (Debian's nginx): every action's outputs go there.
+        layout, digest = bazel.image("//:main_default_image", f"--remote_cache={cache.url}")
 
         output_base = Path(bazel.run("info", "output_base").stdout.strip())
         (pulled,) = output_base.glob("external/*pulled/image/layout")
@@ -61,6 +65,10 @@ def test_pulled_base_is_shallow_and_its_layers_are_mounted_or_streamed(tools, ma
                        for l in read_blob_json(base_layout, base_manifest["digest"])["layers"]]
         assert len(blobs(pulled)) == 2, "a shallow pull keeps only the manifest and the config"
         assert not set(base_layers) & blobs(layout), "the base's layers must not be copied into the image"
+        own_layers = [l["digest"].split(":")[1] for l in read_blob_json(layout, digest)["layers"]][len(base_layers):]
+        cached = cache.stored_blobs()
+        assert set(own_layers) <= cached, "the image's own layers are in the remote cache"
+        assert not set(base_layers) & cached, "the base's layers must stay out of the remote cache"
         entry = json.loads((layout / "index.json").read_text())["manifests"][0]
         assert entry["annotations"]["dev.rules-sematic.source"] == f"{registry.host}/base/python3"
 
@@ -74,6 +82,7 @@ def test_pulled_base_is_shallow_and_its_layers_are_mounted_or_streamed(tools, ma
         assert sorted(elsewhere.tags("app/copy")) == ["extra", "main_default"]
     finally:
         bazel.shutdown()
+        cache.stop()
 
     # The pushed image is complete: pull it back and run Sematic's worker in it.
     copy = tmp_path / "pulled-back"

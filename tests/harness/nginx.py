@@ -91,6 +91,11 @@ class NginxCache:
     def stored_bytes(self) -> int:
         return sum(f.stat().st_size for f in (self.root / "cache").rglob("*") if f.is_file())
 
+    def stored_blobs(self) -> set:
+        """The sha256 (hex) of every file in the cache's CAS: layer blobs are there by digest."""
+        cas = self.root / "cache" / "cas"
+        return {f.name for f in cas.iterdir()} if cas.is_dir() else set()
+
     def access_log(self) -> str:
         return (self.root / "access.log").read_text(errors="replace")
 
