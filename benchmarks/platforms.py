@@ -8,11 +8,11 @@ linux/amd64 + linux/arm64 as one index, in a clone of this checkout:
   resolve + install:      `bazel clean --expunge`, then fetch what the amd64 image needs, then
                           what the arm64 image adds (its wheels; pure-Python ones are shared):
                           wheel selection, download from the repository cache, unpacking
-  ... with downloads:     the same with an empty repository cache (wheels from PyPI)
+  ... with downloads:     (--download) the same with an empty repository cache (wheels from PyPI)
 
 No emulation runs at build time: arm64 wheels are chosen and unpacked, never executed.
 
-    benchmarks/platforms.py [--runs N] [--skip-download]
+    benchmarks/platforms.py [--runs N] [--download]
 """
 
 import argparse
@@ -65,7 +65,9 @@ def resolve(bazel: Bazel, flags=()) -> tuple:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3, help="builds of each kind (best and median printed)")
-    parser.add_argument("--skip-download", action="store_true", help="skip the run with an empty repository cache")
+    parser.add_argument("--download", action="store_true",
+                        help="also resolve with an empty repository cache, downloading from PyPI (the test "
+                             "caches on disk serve the other runs: not a network benchmark)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-platforms-", dir=os.environ.get("BENCH_TMP", "/var/tmp")) as tmp:
         work = Path(tmp)
@@ -82,7 +84,11 @@ def main():
                 bazel.run("clean")
                 two.append(timed(bazel.run, "build", TWO)[0])
             cached = resolve(bazel)
-            downloaded = None if args.skip_download else resolve(bazel, [f"--repository_cache={work / 'empty-cache'}"])
+            downloaded = None
+            if args.download:
+                bazel.shutdown()
+                bazel = Bazel(clone, output_base=work / "ob", offline_only=False)
+                downloaded = resolve(bazel, [f"--repository_cache={work / 'empty-cache'}"])
         finally:
             bazel.shutdown()
 
