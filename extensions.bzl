@@ -12,6 +12,7 @@ load("//private:debian_repo.bzl", "DEBIAN_IMAGE_ATTRS", "debian_image")
 load("//private:pull_repo.bzl", "PULL_ATTRS", "sematic_pull")
 load("//private:toolchains_repo.bzl", "HOST_TOOLS_REPOSITORY", "prebuilt_tools_repository", "sematic_toolchains")
 load("//private:tools_repo.bzl", "prebuilt_archives", "sematic_prebuilt_tools", "sematic_tools")
+load("//private/pypi:pip.bzl", "pip_repository")
 load("//private/pypi:requirements.bzl", "REQUIREMENTS_ATTRS", "SETTINGS", "declare_hub")
 
 def _named(attrs):
@@ -67,6 +68,7 @@ def _sematic_impl(mctx):
     for platform in prebuilt_archives():
         sematic_prebuilt_tools(name = prebuilt_tools_repository(platform), platform = platform)
     sematic_toolchains(name = "rules_sematic_toolchains")
+    pip_repository()
 
     for module in mctx.modules:
         if module.tags.base_images:

@@ -5,6 +5,7 @@ load("//private:debian_repo.bzl", _debian_image = "debian_image")
 load("//private:pull_repo.bzl", _sematic_pull = "sematic_pull")
 load("//private:toolchains_repo.bzl", "HOST_TOOLS_REPOSITORY", "prebuilt_tools_repository", "sematic_toolchains")
 load("//private:tools_repo.bzl", "prebuilt_archives", "sematic_prebuilt_tools", "sematic_tools")
+load("//private/pypi:pip.bzl", "PIP_REPOSITORY", "pip_repository")
 load("//private/pypi:requirements.bzl", _python_requirements = "python_requirements")
 
 debian_image = _debian_image
@@ -35,6 +36,8 @@ def rules_sematic_dependencies(prebuilt_tools_dir = None):
             sematic_prebuilt_tools(name = prebuilt_tools_repository(platform), platform = platform)
     if not native.existing_rule("rules_sematic_toolchains"):
         sematic_toolchains(name = "rules_sematic_toolchains")
+    if not native.existing_rule(PIP_REPOSITORY):
+        pip_repository()
 
     # C++ toolchains that only let images for another CPU be analysed (//platforms).
     native.register_toolchains("@rules_sematic//platforms:all")

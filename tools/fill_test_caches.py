@@ -61,8 +61,8 @@ def lock_pins(path):
 
 
 def pip_pin():
-    """pip's pinned wheel, as private/pypi/repositories.bzl names it."""
-    text = (REPO / "private" / "pypi" / "repositories.bzl").read_text()
+    """pip's pinned wheel, as private/pypi/pip.bzl names it."""
+    text = (REPO / "private" / "pypi" / "pip.bzl").read_text()
     url = re.search(r'url = "(https://[^"]+/pip-([0-9.]+)-py3-none-any.whl)"', text)
     sha256 = re.search(r'sha256 = "([0-9a-f]{64})"', text).group(1)
     return ("pip", url.group(2)), {sha256}

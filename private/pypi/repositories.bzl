@@ -16,12 +16,6 @@ wheel.
 load("@bazel_tools//tools/build_defs/repo:utils.bzl", "read_user_netrc", "use_netrc")
 load("//private:platforms.bzl", "CPUS", "PYTHON_VERSIONS")
 
-# pip's vendored `packaging` evaluates markers and wheel tags; pip itself is never run.
-_PIP_WHEEL = struct(
-    url = "https://files.pythonhosted.org/packages/f3/6e/1736e5b4ae2b778ef2f81c47d797de9f891d4d8acb047a24ca37a60294dd/pip-26.2.1-py3-none-any.whl",
-    sha256 = "71138adf1f4ca900cdb7d289c21b7494329f2332b6d85f0e1c42108c0384ed3e",
-)
-
 DEFAULT_INDEX_URL = "https://pypi.org/simple"
 
 def _python(rctx):
@@ -32,9 +26,7 @@ def _python(rctx):
     return interpreter
 
 def _pip_wheel(rctx):
-    output = rctx.path("_rules_sematic/pip.whl")
-    rctx.download(url = _PIP_WHEEL.url, sha256 = _PIP_WHEEL.sha256, output = output)
-    return output
+    return rctx.path(Label("@rules_sematic_pip//file:pip.whl"))
 
 def _run(rctx, command):
     result = rctx.execute(command, quiet = True, timeout = rctx.attr.timeout)
