@@ -37,9 +37,13 @@ def requires(path):
     return metadata.get_all("Requires-Dist") or []
 
 
-def edges(metadata, environment):
-    """name -> sorted dependency names (markers and requested extras honoured), and the
-    requirements the set lacks."""
+def edges(metadata, environment, pinned):
+    """name -> sorted dependency names among `pinned` (markers and requested extras honoured),
+    and name -> the names it requires that `pinned` lacks.
+
+    `metadata` holds the distributions whose wheel is installed; `pinned` every pin that
+    applies to the target, with a wheel or not: an edge to a pin without a wheel is kept, so
+    what depends on it fails with that pin's error instead of silently losing it."""
     from pip._vendor.packaging.requirements import Requirement
 
     requirements = {name: [Requirement(text) for text in requires(path)] for name, path in metadata.items()}
@@ -66,8 +70,8 @@ def edges(metadata, environment):
     result, unmet = {}, {}
     for owner, owned in requirements.items():
         names = {targets.normalize(r.name) for r in owned if applies(r, owner)} - {owner}
-        unmet[owner] = sorted(names - requirements.keys())
-        result[owner] = sorted(names & requirements.keys())
+        unmet[owner] = sorted(names - pinned)
+        result[owner] = sorted(names & pinned)
     return result, unmet
 
 
@@ -75,8 +79,8 @@ def build_file(request):
     target = targets.target_of(request["target"], request["libc"])
     wheels = request["wheels"]
     installed = {name: w["metadata"] for name, w in wheels.items() if not w["missing"]}
-    graph, unmet = edges(installed, target.environment)
-    lacking = [f"{owner} requires {dep}" for owner in sorted(unmet) for dep in unmet[owner] if dep not in wheels]
+    graph, unmet = edges(installed, target.environment, set(wheels))
+    lacking = [f"{owner} requires {dep}" for owner in sorted(unmet) for dep in unmet[owner]]
     if lacking:
         targets.die(f"{request['lock_label']} is incomplete for {target.describe()} "
                     f"({'; '.join(lacking)}): regenerate it for this Python (a universal lock: "
@@ -87,6 +91,7 @@ def build_file(request):
         parts.append(f'''sematic_wheel_library(
     name = "{name}",
     distribution = "{name}",
+    libc = "{request["libc"]}",
     python_version = "{target.environment["python_version"]}",
     version = "{wheels[name]["version"]}",
     wheel = "{wheels[name]["repository"]}//:files",
@@ -96,7 +101,9 @@ def build_file(request):
 )
 ''')
     for name in sorted(n for n, w in wheels.items() if w["missing"]):
-        parts.append(f'sematic_requirement_error(\n    name = "{name}",\n    message = {json.dumps(wheels[name]["missing"])},\n)\n')
+        users = sorted(owner for owner, deps in graph.items() if name in deps)
+        message = wheels[name]["missing"] + (f" (required by {', '.join(users)})" if users else "")
+        parts.append(f'sematic_requirement_error(\n    name = "{name}",\n    message = {json.dumps(message)},\n)\n')
     # Pinned, but its markers leave it out for this target: an empty library, as pip would
     # install nothing.
     for name in sorted(set(request["all_names"]) - wheels.keys()):

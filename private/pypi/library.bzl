@@ -9,6 +9,7 @@ SematicWheelInfo = provider(
     fields = {
         "distribution": "Normalised distribution name, e.g. `pyyaml`.",
         "files": "depset of the installed files (`site/`, `bin/` of the wheel's repository).",
+        "libc": "The C library the wheel was chosen for (the requirements' `libc`, e.g. `glibc 2.28`).",
         "piece": "SematicPieceInfo: the files as a layer piece, shared by every image.",
         "python_version": "`major.minor` Python the wheel was chosen for.",
         "repository": "The wheel repository's name in the runfiles tree (`ctx.workspace_name` style).",
@@ -38,6 +39,7 @@ def _sematic_wheel_library_impl(ctx):
         SematicWheelInfo(
             distribution = ctx.attr.distribution,
             files = files,
+            libc = ctx.attr.libc,
             piece = ctx.attr.piece[SematicPieceInfo],
             python_version = ctx.attr.python_version,
             repository = repository,
@@ -51,6 +53,7 @@ sematic_wheel_library = rule(
     attrs = {
         "deps": attr.label_list(providers = [PyInfo], doc = "The distributions it requires for this target."),
         "distribution": attr.string(mandatory = True, doc = "Normalised distribution name."),
+        "libc": attr.string(mandatory = True, doc = "C library the wheel was chosen for, e.g. `glibc 2.28`."),
         "piece": attr.label(mandatory = True, providers = [SematicPieceInfo], doc = "`@<wheel repo>//:piece`."),
         "python_version": attr.string(mandatory = True, doc = "Python the wheel was chosen for."),
         "version": attr.string(mandatory = True, doc = "Pinned version."),

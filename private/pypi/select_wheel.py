@@ -56,34 +56,42 @@ def index_files(pages):
     return files
 
 
-def candidates(name, version, hashes, files):
-    """[(filename, entry, tags)] of the pinned version's wheels the lock's hashes allow."""
-    from pip._vendor.packaging.utils import InvalidWheelFilename, parse_wheel_filename
-    from pip._vendor.packaging.version import Version
+def release_files(name, version, files):
+    """The files of `name==version` an index offers: [(filename, entry, tags or None)], tags
+    None for a source distribution."""
+    from pip._vendor.packaging.utils import (InvalidSdistFilename, InvalidWheelFilename,
+                                             parse_sdist_filename, parse_wheel_filename)
+    from pip._vendor.packaging.version import InvalidVersion, Version
 
     found = []
     for filename, entry in sorted(files.items()):
-        if not filename.endswith(".whl"):
-            continue
         try:
-            wheel_name, wheel_version, _, tags = parse_wheel_filename(filename)
-        except InvalidWheelFilename:
+            if filename.endswith(".whl"):
+                file_name, file_version, _, tags = parse_wheel_filename(filename)
+            else:
+                (file_name, file_version), tags = parse_sdist_filename(filename), None
+        except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
             continue
-        if targets.normalize(wheel_name) != name or wheel_version != Version(version):
-            continue
-        if entry["sha256"] is not None and entry["sha256"] not in hashes:
-            continue
-        found.append((filename, entry, tags))
+        if targets.normalize(file_name) == name and file_version == Version(version):
+            found.append((filename, entry, tags))
     return found
 
 
+def pinned(found, hashes):
+    """The files of `found` the lock's hashes allow (an index that gives no sha256 is checked
+    when the file is downloaded)."""
+    return [f for f in found if f[1]["sha256"] is None or f[1]["sha256"] in hashes]
+
+
 def best(found, target):
-    """The candidate whose best tag ranks first for `target`, or None."""
+    """The wheel whose best tag ranks first for `target`, or None."""
     from pip._vendor.packaging.specifiers import SpecifierSet
 
     rank = {tag: i for i, tag in enumerate(target.tags)}
     chosen = None
     for filename, entry, tags in found:
+        if tags is None:
+            continue  # a source distribution: never built
         requires = entry.get("requires_python")
         full = target.environment.get("python_full_version")
         if requires and full and not SpecifierSet(requires).contains(full, prereleases=True):
@@ -94,8 +102,34 @@ def best(found, target):
     return chosen and chosen[1:]
 
 
-def missing_message(name, version, found, target, index_urls):
-    offered = ", ".join(f for f, _, _ in found[:4]) + (", ..." if len(found) > 4 else "")
+def _listed(names, limit=4):
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def missing_message(name, version, hashes, found, target, index_urls):
+    """Why no file of `name==version` fits `target`, and what to do: one line."""
+    pin = f"{name}=={version}"
+    where = ", ".join(index_urls) or "the index"
+    allowed = pinned(found, hashes)
+    other_bytes = [f for f in found if f not in allowed]
+    wheels = [f for f in allowed if f[2] is not None]
+    sdists = [f for f in allowed if f[2] is None]
+    prefix = f"no file of {pin} fits {target.describe()}: "
+    if other_bytes and not wheels:
+        # What a lock edited by hand (or a tampered index) looks like: say both hashes.
+        offered = "; ".join(f"{f} has sha256 {e['sha256']}" for f, e, _ in other_bytes[:3])
+        return (prefix + f"the lock pins sha256 {', '.join(sorted(hashes))} but on {where} "
+                f"{offered}{' (and more)' if len(other_bytes) > 3 else ''}: the lock was edited or "
+                "the index serves other bytes than the lock was made from; regenerate the lock "
+                "from a trusted index (uv pip compile --generate-hashes)")
+    if sdists and not wheels:
+        return (prefix + f"only a source distribution of it exists ({_listed([f for f, _, _ in sdists])}) "
+                "and rules_sematic never builds one (building runs the package's own code): build a "
+                f"wheel of {name} and serve it from your own index (extra_index_urls), or drop {name} "
+                "from the requirements")
+    if not wheels:
+        return (prefix + f"{where} has no file of it with a sha256 the lock pins "
+                f"({', '.join(h[:12] for h in sorted(hashes))}): check the index, or regenerate the lock")
     fix = "pin a version of it that publishes such a wheel, or drop this platform"
     if target.libc and target.libc[0] == "glibc":
         newer = "glibc %d.%d" % (target.libc[1], target.libc[2] + 3)
@@ -103,8 +137,8 @@ def missing_message(name, version, found, target, index_urls):
                 f"raise libc (e.g. libc = \"{newer}\")")
     pure = [str(t) for t in target.tags if str(t) == "py3-none-any"]
     tags = f"{target.tags[0]} down to {(pure or [target.tags[-1]])[0]}" if target.tags else "none"
-    return (f"no wheel of {name}=={version} fits {target.describe()} (accepted tags {tags}; "
-            f"{', '.join(index_urls)} has {offered or 'no wheel with a hash the lock pins'}): {fix}")
+    return (prefix + f"no wheel with accepted tags ({tags}); {where} has "
+            f"{_listed([f for f, _, _ in wheels])} with a sha256 the lock pins: {fix}")
 
 
 def main():
@@ -122,15 +156,16 @@ def main():
     targets.use_pip_wheel(args.pip_wheel)
 
     pages = list(zip(args.page_url, args.page_file))
-    found = candidates(args.name, args.version, set(args.hashes), index_files(pages))
+    hashes = set(args.hashes)
+    found = release_files(args.name, args.version, index_files(pages))
     target = targets.target_of(args.target, args.libc)
-    chosen = best(found, target)
+    chosen = best(pinned(found, hashes), target)
     if chosen is None:
-        result = {"missing": missing_message(args.name, args.version, found, target,
+        result = {"missing": missing_message(args.name, args.version, hashes, found, target,
                                              sorted({url.rsplit("/", 2)[0] for url, _ in pages}))}
     else:
         filename, entry = chosen
-        shared = best(found, targets.any_target())
+        shared = best(pinned(found, hashes), targets.any_target())
         result = {"filename": filename, "urls": entry["urls"], "sha256": entry["sha256"] or "",
                   "shared": bool(shared) and shared[0] == filename}
     args.output.write_text(json.dumps(result, indent=1, sort_keys=True), encoding="utf-8")
