@@ -76,12 +76,17 @@ def read_lock(path, label):
         hashes = [w.split(":", 1)[1] for w in words if w.startswith("--hash=sha256:")]
         text = " ".join(w for w in words if not w.startswith("--hash="))
         try:
-            pin = Pin(Requirement(text), hashes)
-        except (InvalidRequirement, ValueError) as err:
-            die(f"{label}: {err}")
-        if pin.requirement.url:
-            die(f"{label}: {pin.requirement.name} comes from a URL; only index distributions "
+            requirement = Requirement(text)
+        except InvalidRequirement as err:
+            # packaging's message draws a caret under the line: keep its first line.
+            die(f"{label}: {text!r} is not a requirement: {str(err).splitlines()[0]}")
+        if requirement.url:
+            die(f"{label}: {requirement.name} comes from a URL; only index distributions "
                 "with hashes are supported")
+        try:
+            pin = Pin(requirement, hashes)
+        except ValueError as err:
+            die(f"{label}: {err}")
         if not hashes:
             die(f"{label}: {text} has no --hash=sha256: generate the lock with hashes "
                 "(pip-compile --generate-hashes, uv pip compile --generate-hashes)")

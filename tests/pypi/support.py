@@ -1,0 +1,38 @@
+"""Makes the requirements scripts (private/pypi) and pip's vendored `packaging` importable, as
+the repository rules run them, and writes the small files their tests need."""
+
+import contextlib
+import io
+import os
+import sys
+from pathlib import Path
+
+# This file is <runfiles>/<main repository>/tests/pypi/support.py; the scripts are data.
+sys.path.insert(0, str(Path(__file__).parents[2] / "private" / "pypi"))
+sys.path.insert(0, os.environ["RULES_SEMATIC_PIP_WHEEL"])
+
+import dependencies  # noqa: E402,F401
+import select_wheel  # noqa: E402,F401
+import targets  # noqa: E402,F401
+
+
+def metadata(directory: Path, name: str, *requires: str) -> str:
+    """A METADATA file of `name` requiring `requires`; returns its path."""
+    path = Path(directory) / f"{name}.METADATA"
+    path.write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n"
+                    + "".join(f"Requires-Dist: {r}\n" for r in requires), encoding="utf-8")
+    return str(path)
+
+
+def die_message(function, *args, **kwargs) -> str:
+    """What `function` printed when it stopped through targets.die() (exit 1); fails the test
+    if it returned."""
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        try:
+            function(*args, **kwargs)
+        except SystemExit as stop:
+            if stop.code != 1:
+                raise AssertionError(f"exit {stop.code}, expected 1: {stderr.getvalue()}") from stop
+            return stderr.getvalue()
+    raise AssertionError(f"{function.__name__} returned instead of failing")
