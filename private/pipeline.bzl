@@ -7,6 +7,7 @@ load(":index.bzl", "sematic_image_index")
 load(":launcher.bzl", "sematic_launcher")
 load(":platforms.bzl", "DEFAULT_PLATFORM", "IMAGE_PLATFORMS")
 load(":push.bzl", "sematic_push")
+load(":reference.bzl", "registry_error", "repository_error")
 
 _DEFAULT_KEY = "default"
 
@@ -57,6 +58,24 @@ def platforms_error(name, platforms):
             return "sematic_pipeline(%s): platforms has %r: use %s" % (name, platform, " or ".join(["%r" % p for p in sorted(IMAGE_PLATFORMS)]))
         if len([p for p in platforms if p == platform]) > 1:
             return "sematic_pipeline(%s): platforms lists %r twice" % (name, platform)
+    return None
+
+def _data_error(what, data):
+    """Why `data` would silently leave files out of the images, or None.
+
+    A glob matches files only: `glob(["models"])` on a directory is empty, and a directory
+    named as a label is not something Bazel tracks the files of.
+    """
+    if type(data) != "list":
+        return None  # unset, or a select()
+    if not data:
+        return "%s: data is empty (a glob that matched nothing? globs match files, not directories): write glob([\"models/**\"]) for a directory's files, or leave data unset" % what
+    for entry in data:
+        if type(entry) != "string" or entry.startswith("@") or entry.startswith("//"):
+            continue
+        name = entry[1:] if entry.startswith(":") else entry
+        if name and native.glob([name], exclude_directories = 0, allow_empty = True) and not native.glob([name], allow_empty = True) and not native.existing_rule(name):
+            return "%s: data has %r, a directory, whose files Bazel does not track: list them with glob([\"%s/**\"]) or a filegroup" % (what, entry, name)
     return None
 
 def bases_error(name, base, bases):
@@ -173,7 +192,11 @@ def sematic_pipeline(
       visibility: visibility of the generated targets.
     """
     resolved = resolve_bases(name, base, bases)
-    check_env("sematic_pipeline(%s)" % name, env)
+    what = "sematic_pipeline(%s)" % name
+    check_env(what, env)
+    error = registry_error(what, registry) or repository_error(what, registry, repository) or _data_error(what, data)
+    if error:
+        fail(error)
     main = main or name + ".py"
     if ":" not in main and not native.glob([main], allow_empty = True):
         fail("sematic_pipeline(%s): launch script %s not found in package //%s: create it or set main = \"...\"" % (name, main, native.package_name()))

@@ -1,11 +1,17 @@
 """sematic_push: `bazel run` target pushing one image."""
 
+load(":paths.bzl", "display_label")
 load(":providers.bzl", "SematicImageInfo", "SematicPushInfo")
+load(":reference.bzl", "registry_error", "repository_error")
 load(":stamp.bzl", "STAMP_ATTRS", "stamp_files")
 load(":toolchains.bzl", "RUN_TOOLCHAIN_TYPE", "run_tools")
 load(":wrapper.bzl", "write_tool_wrapper")
 
 def _sematic_push_impl(ctx):
+    what = display_label(ctx.label)
+    error = registry_error(what, ctx.attr.registry) or repository_error(what, ctx.attr.registry, ctx.attr.repository)
+    if error:
+        fail(error)
     image = ctx.attr.image[SematicImageInfo]
     status = stamp_files(ctx)
     arguments = [

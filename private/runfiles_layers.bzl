@@ -54,6 +54,22 @@ def _data_groups(files):
         groups.append((rest[0] + " and later packages", [f for package in rest for f in by_package[package]]))
     return groups
 
+def _check_image_layers(ctx, binary, image_layers, user_groups, runfiles, wheels):
+    """Fails if an `image_layers` target is not among the binary's dependencies: its layer
+    would hold files the binary never imports, or nothing at all (a wheel it does not use)."""
+    in_runfiles = {f: True for f in runfiles}
+    keys = {wheel.piece.key: True for wheel in wheels}
+    for layer, group in zip(image_layers, user_groups):
+        outside = [f for f in group.files if f not in in_runfiles]
+        foreign = [w for w in layer.wheels if w.piece.key not in keys]
+        if outside or foreign:
+            fail("%s: image_layers has %s, which is not among the dependencies of %s (%s is not in its runfiles): add it to deps, or remove it from image_layers" % (
+                display_label(ctx.label),
+                display_label(layer.target.label),
+                display_label(binary.label),
+                outside[0].short_path if outside else "%s %s" % (foreign[0].distribution, foreign[0].version),
+            ))
+
 def split_runfiles(ctx, binary, runtime_files, image_layers, wheels, data_files, extra_entries = []):
     """Partitions the runfiles of `binary` into ordered layer groups.
 
@@ -97,12 +113,15 @@ def split_runfiles(ctx, binary, runtime_files, image_layers, wheels, data_files,
                 files.append(f)
         user_groups.append(struct(name = "image_layer_%d" % index, target = layer.target, files = files))
 
+    all_runfiles = runfiles.files.to_list()
+    _check_image_layers(ctx, binary, image_layers, user_groups, all_runfiles, wheels)
+
     is_data = {f: True for f in data_files}
     interpreter_files = []
     other_external = []
     data = []
     first_party = []
-    for f in runfiles.files.to_list():
+    for f in all_runfiles:
         if f in claimed or is_wheel_file(f):
             continue
         if f in interpreter:

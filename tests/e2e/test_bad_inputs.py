@@ -137,6 +137,35 @@ CASES = {
         "//env_path_without_the_base_path:all",
         "sematic_pipeline(main): env[\"PATH\"] = \"/opt/mytools/bin\" drops the base image's PATH (python3 and "
         "/usr/bin would be gone): write \"/opt/mytools/bin:$PATH\""),
+    "registry_with_scheme": (
+        PIPELINE.replace('registry = "127.0.0.1:5000"', 'registry = "https://127.0.0.1:5000"').format('base = ":a"'),
+        {"main.py": ""}, "//registry_with_scheme:all",
+        'sematic_pipeline(main): registry "https://127.0.0.1:5000" has a scheme: write the host only, registry = '
+        '"127.0.0.1:5000"'),
+    "repository_not_an_oci_name": (
+        PIPELINE.replace('repository = "bad"', 'repository = "Acme/Pipes"').format('base = ":a"'),
+        {"main.py": ""}, "//repository_not_an_oci_name:all",
+        'sematic_pipeline(main): repository "Acme/Pipes" is not a valid OCI repository name ("Acme" has uppercase '
+        'letters): use lowercase letters and digits'),
+    "data_glob_of_a_directory": (
+        PIPELINE.format('base = ":a", data = glob(["models"], allow_empty = True)'),
+        {"main.py": "", "models/weights.bin": "w"}, "//data_glob_of_a_directory:all",
+        "sematic_pipeline(main): data is empty (a glob that matched nothing? globs match files, not directories): "
+        'write glob(["models/**"]) for a directory\'s files, or leave data unset'),
+    "data_directory": (
+        PIPELINE.format('base = ":a", data = ["models"]'),
+        {"main.py": "", "models/weights.bin": "w"}, "//data_directory:all",
+        'sematic_pipeline(main): data has "models", a directory, whose files Bazel does not track: list them with '
+        'glob(["models/**"]) or a filegroup'),
+    "image_layers_not_in_deps": (
+        'load("@rules_python//python:defs.bzl", "py_binary", "py_library")\n'
+        'py_library(name = "big", srcs = ["big.py"])\n'
+        'py_binary(name = "bin", srcs = ["bin.py"], legacy_create_init = False)\n'
+        'sematic_image(name = "image", binary = ":bin", image_layers = [":big"])\n',
+        {"bin.py": "", "big.py": ""}, "//image_layers_not_in_deps:image",
+        "//image_layers_not_in_deps:image: image_layers has //image_layers_not_in_deps:big, which is not among the "
+        "dependencies of //image_layers_not_in_deps:bin (image_layers_not_in_deps/big.py is not in its runfiles): "
+        "add it to deps, or remove it from image_layers"),
     "layer_file_label_with_two_files": (
         'filegroup(name = "two", srcs = ["a.txt", "b.txt"])\nsematic_layer(name = "x", files = {":two": "/x"})\n',
         {"a.txt": "a", "b.txt": "b"}, "//layer_file_label_with_two_files:x",
@@ -199,6 +228,7 @@ def scratch(tmp_path_factory):
         (root / package).mkdir()
         (root / package / "BUILD.bazel").write_text(LOAD + build)
         for name, content in files.items():
+            (root / package / name).parent.mkdir(parents=True, exist_ok=True)
             (root / package / name).write_text(content)
     bazel = Bazel(root)
     yield bazel

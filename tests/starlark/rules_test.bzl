@@ -3,6 +3,7 @@
 load("@bazel_skylib//lib:unittest.bzl", "asserts", "unittest")
 load("//private:env.bzl", "env_error", "image_env")
 load("//private:pipeline.bzl", "DEFAULT_BASE", "bases_error", "platforms_error", "resolve_bases", "tag_error")
+load("//private:reference.bzl", "registry_error", "repository_error")
 load("//private:third_party_layers.bzl", "MAX_OWN_LAYERS", "OWN_LAYER_BYTES", "THIRD_PARTY_BUCKETS", "bucket", "plan_third_party")
 
 def _resolve_bases_test(ctx):
@@ -71,6 +72,25 @@ def _macro_errors_test(ctx):
 
 macro_errors_test = unittest.make(_macro_errors_test)
 
+def _reference_errors_test(ctx):
+    """Registries and repositories that would fail only at push fail the build."""
+    env = unittest.begin(ctx)
+    for registry in ["ghcr.io", "127.0.0.1:5000", "localhost:5000", "registry-1.docker.io", "[::1]:5000", "[fd00::2]", "my-registry.internal:443"]:
+        asserts.equals(env, None, registry_error("p", registry), registry)
+    asserts.equals(env, "p: registry \"https://ghcr.io/acme\" has a scheme: write the host only, registry = \"ghcr.io\" (TLS is the default; insecure_repository = True allows plain HTTP)", registry_error("p", "https://ghcr.io/acme"))
+    asserts.equals(env, "p: registry \"ghcr.io/acme\" has a path: the registry is host[:port] only; write registry = \"ghcr.io\" and put \"acme\" at the start of repository", registry_error("p", "ghcr.io/acme"))
+    for registry, problem in [("ghcr.io:0", "port \"0\""), ("host:port", "port \"port\""), ("", "the host is empty"), ("a..b", "not a host name"), ("-a.io", "not a host name"), ("a_b.io", "not a host name"), ("[::1", "IPv6")]:
+        asserts.true(env, problem in (registry_error("p", registry) or ""), registry)
+    for repository in ["acme/pipelines", "a", "a0/b.c/d_e/f__g/h---i", "library/python"]:
+        asserts.equals(env, None, repository_error("p", "ghcr.io", repository), repository)
+    asserts.equals(env, "p: repository \"Acme/Pipes\" is not a valid OCI repository name (\"Acme\" has uppercase letters): use lowercase letters and digits, separated by '.', '_', '__' or '-', in components joined by '/', e.g. \"acme/pipes\"", repository_error("p", "ghcr.io", "Acme/Pipes"))
+    for repository, problem in [("acme/Pipes", "uppercase"), ("acme//p", "empty component"), ("/acme", "empty component"), ("acme/", "empty component"), ("a._b", "separator \"._\""), ("a___b", "separator \"___\""), ("a b", "has \" \""), ("a:b", "has \":\""), ("-a", "must start")]:
+        asserts.true(env, problem in (repository_error("p", "r.io", repository) or ""), repository)
+    asserts.true(env, "longer than 255 characters" in repository_error("p", "r.io", "a" * 251))
+    return unittest.end(env)
+
+reference_errors_test = unittest.make(_reference_errors_test)
+
 def _wheel(name, version, size):
     key = "%s-%s-000000000000" % (name, version)
     return struct(distribution = name, piece = struct(key = key, size = size))
@@ -109,5 +129,6 @@ def rules_test_suite(name):
         resolve_bases_test,
         image_env_test,
         macro_errors_test,
+        reference_errors_test,
         layer_buckets_test,
     )
