@@ -2,11 +2,11 @@
 //! file is for and what it needs from the C library.
 //!
 //! ELF files are recognised by [`crate::sniff::MagicSniffer`] from the bytes already on their
-//! way into the tar, and only those are read again, a few small structures by positioned reads (the file is
-//! in the page cache; a CUDA library is over a gigabyte, so nothing is read whole): the ELF
-//! header, the program headers, the dynamic section, and the `DT_NEEDED` and version-needs
-//! (`DT_VERNEED`) entries with their names from `DT_STRTAB`, found through the `PT_LOAD`
-//! segments as the dynamic loader finds them (section headers may be stripped).
+//! way into the tar, and only those are read again: a few small structures, by positioned reads
+//! (the file is in the page cache; a CUDA library is over a gigabyte, so nothing is read whole).
+//! They are the ELF header, the program headers, the dynamic section, and the `DT_NEEDED` and
+//! version-needs (`DT_VERNEED`) entries with their names from `DT_STRTAB`, found through the
+//! `PT_LOAD` segments as the dynamic loader finds them (section headers may be stripped).
 
 use std::io;
 use std::os::unix::fs::FileExt;
