@@ -17,6 +17,7 @@ use sematic_oci_core::Digest;
 use serde_json::{json, Value};
 
 use crate::config::{self, NewLayer};
+use crate::native_check::NativeCheck;
 use crate::settings::Settings;
 
 /// Docker and containerd refuse images with more layers than this (overlayfs lower-dir limit).
@@ -55,6 +56,7 @@ pub struct Request<'a> {
     pub layers: &'a [LayerArg],
     pub settings: Settings,
     pub ref_name: &'a str,
+    pub native: &'a NativeCheck,
 }
 
 /// A layer of ours, checked.
@@ -107,6 +109,7 @@ pub fn assemble(request: &Request, output: &Path) -> Result<Assembled> {
             platform: None,
         },
     };
+    request.native.run(&request.platform, &base.config)?;
     let total = base.layers.len() + layers.len();
     ensure!(
         total <= MAX_LAYERS,

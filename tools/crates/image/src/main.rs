@@ -8,12 +8,15 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use clap::Parser;
 use sematic_image::assemble::{assemble, Base, LayerArg, Request};
+use sematic_image::native_check::{parse_python_version, BaseLibc, NativeCheck};
 use sematic_image::settings::Settings;
 use sematic_oci_core::fsutil::AtomicFile;
+use sematic_oci_core::native_report::Version;
 use sematic_oci_core::platform::Platform;
 
 /// Write an image's config, manifest and OCI image layout: the base image (or scratch) plus
 /// the given layers, with entrypoint, env and other settings applied. Same inputs, same bytes.
+/// Nothing is written if the layers' native code cannot run on the image (--native-report).
 #[derive(Parser)]
 #[command(name = "sematic-image", version)]
 struct Cli {
@@ -36,6 +39,24 @@ struct Cli {
     /// sematic-layer. Repeat in order.
     #[arg(long = "layer", value_name = "DESCRIPTOR.json=BLOB", value_parser = LayerArg::parse)]
     layers: Vec<LayerArg>,
+
+    /// A native code report written by sematic-layer --native-report for one of the layers.
+    /// Repeat. Before anything is written, every ELF executable and shared library they list
+    /// must be for the --platform CPU (linux/amd64: x86_64, linux/arm64: aarch64) and, with
+    /// --libc, for the base's C library and no newer glibc; else the build fails naming the
+    /// worst file and its distribution.
+    #[arg(long = "native-report", value_name = "REPORT.json")]
+    native_reports: Vec<PathBuf>,
+
+    /// The base image's C library, "glibc X.Y" or "musl X.Y" (e.g. "glibc 2.36"), for checking
+    /// the --native-report files. Without it only their CPU is checked.
+    #[arg(long, value_name = "glibc X.Y|musl X.Y", value_parser = BaseLibc::parse)]
+    libc: Option<BaseLibc>,
+
+    /// The Python version X.Y the image's wheels are for. If the base's config sets
+    /// PYTHON_VERSION (the official python images do), its X.Y must be this one.
+    #[arg(long, value_name = "X.Y", value_parser = parse_python_version)]
+    python_version: Option<Version>,
 
     /// Image settings JSON: entrypoint, cmd, env, workdir, user, labels and one layer_history
     /// comment per --layer.
@@ -69,6 +90,11 @@ fn run(cli: Cli) -> Result<()> {
         layers: &cli.layers,
         settings: Settings::read(&cli.config_json)?,
         ref_name: &cli.ref_name,
+        native: &NativeCheck {
+            reports: cli.native_reports,
+            libc: cli.libc,
+            python_version: cli.python_version,
+        },
     };
     let image = assemble(&request, &cli.output_layout)?;
     let mut digest_file = AtomicFile::create(&cli.digest_file)?;

@@ -1,7 +1,7 @@
 //! sematic-layer: builds one reproducible OCI layer blob and its descriptor.
 
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
@@ -12,6 +12,7 @@ use sematic_layer::manifest::Manifest;
 use sematic_layer::plan::Plan;
 use sematic_layer::stream::LayerStream;
 use sematic_oci_core::media_type::Compression;
+use sematic_oci_core::native_report::NativeReport;
 
 /// Build one reproducible OCI layer in a single streaming pass: tar (sorted, mtime
 /// 1970-01-01, uid/gid 0 unless --from-tar), sha256 of the tar (the diff_id), compression,
@@ -47,6 +48,15 @@ struct Cli {
     #[arg(long = "directory", value_name = "PATH", requires = "assemble")]
     directories: Vec<String>,
 
+    /// Also write a report of the native code written (needs --manifest; a layer or a
+    /// --piece): JSON {"elf": [{"path", "machine", "kind", "libc", "glibc", "needed"}, …]},
+    /// one record per file starting with \x7fELF, sorted by path, for sematic-image
+    /// --native-report to check against the image's CPU and its base's C library. ELF files are
+    /// recognised while they are streamed into the tar; only their headers and dynamic
+    /// sections are read again. Written like the blob, only when the whole layer succeeded.
+    #[arg(long, value_name = "REPORT.json", conflicts_with_all = ["from_tar", "assemble"])]
+    native_report: Option<PathBuf>,
+
     /// Where to write the layer blob. Written to a temporary file and renamed into place only
     /// when the whole layer succeeded.
     #[arg(long, value_name = "BLOB")]
@@ -78,22 +88,7 @@ fn run(cli: Cli) -> Result<()> {
         .map_or(1, NonZeroUsize::get);
     // Everything that can be checked without writing is checked before the blob is started.
     let layer = match (&cli.manifest, &cli.from_tar) {
-        (Some(manifest), _) => {
-            let mut plan = Plan::build(&Manifest::read(manifest)?)?;
-            if let Some(root) = &cli.piece {
-                plan.restrict_to(root)?;
-            }
-            let mut stream = LayerStream::create(&cli.output, cli.compression, jobs)?;
-            plan.write(stream.tar())?;
-            if cli.piece.is_some() {
-                let (first, last) = plan.first_and_last().unwrap_or(("", ""));
-                let piece = stream.finish_piece(first, last)?;
-                let descriptor = piece.descriptor.prepare(&cli.descriptor)?;
-                piece.blob.commit()?;
-                return descriptor.commit();
-            }
-            stream.finish()?
-        }
+        (Some(manifest), _) => return from_manifest(&cli, manifest, jobs),
         (None, Some(rootfs)) => {
             let mut index = RootfsIndex::open(rootfs)?;
             let mut stream = LayerStream::create(&cli.output, cli.compression, jobs)?;
@@ -115,5 +110,34 @@ fn run(cli: Cli) -> Result<()> {
     };
     let descriptor = layer.descriptor.prepare(&cli.descriptor)?;
     layer.blob.commit()?;
+    descriptor.commit()
+}
+
+/// A layer or a piece from a manifest, with its native report if asked for.
+fn from_manifest(cli: &Cli, manifest: &Path, jobs: usize) -> Result<()> {
+    let mut plan = Plan::build(&Manifest::read(manifest)?)?;
+    if let Some(root) = &cli.piece {
+        plan.restrict_to(root)?;
+    }
+    let mut stream = LayerStream::create(&cli.output, cli.compression, jobs)?;
+    let mut native = cli.native_report.as_ref().map(|_| NativeReport::default());
+    plan.write(stream.tar(), native.as_mut().map(|report| &mut report.elf))?;
+    // Every output is complete in its temporary file before the first is renamed into place.
+    let (blob, descriptor) = if cli.piece.is_some() {
+        let (first, last) = plan.first_and_last().unwrap_or(("", ""));
+        let piece = stream.finish_piece(first, last)?;
+        (piece.blob, piece.descriptor.prepare(&cli.descriptor)?)
+    } else {
+        let layer = stream.finish()?;
+        (layer.blob, layer.descriptor.prepare(&cli.descriptor)?)
+    };
+    let report = match (native, &cli.native_report) {
+        (Some(native), Some(path)) => Some(native.prepare(path)?),
+        _ => None,
+    };
+    blob.commit()?;
+    if let Some(report) = report {
+        report.commit()?;
+    }
     descriptor.commit()
 }

@@ -15,8 +15,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use crate::elf;
 use crate::manifest::{Entry, Kind, Manifest};
+use crate::sniff::MagicSniffer;
 use sematic_oci_core::archive::{Owner, TarWriter};
+use sematic_oci_core::native_report::ElfFacts;
 
 /// Mode of directories nobody gave a mode to (parents, tree directories) and of executables.
 const DIR_MODE: u32 = 0o755;
@@ -116,8 +119,13 @@ impl Plan {
         Some((first, last))
     }
 
-    /// Writes every node, in order, reading file contents as it goes.
-    pub fn write<W: io::Write>(&self, tar: &mut TarWriter<W>) -> Result<()> {
+    /// Writes every node, in order, reading file contents as it goes. With `native`, the
+    /// facts of every ELF file written are added to it.
+    pub fn write<W: io::Write>(
+        &self,
+        tar: &mut TarWriter<W>,
+        mut native: Option<&mut Vec<ElfFacts>>,
+    ) -> Result<()> {
         for (name, planned) in &self.nodes {
             let context = || self.describe_origin(name, planned.origin);
             match &planned.node {
@@ -139,9 +147,20 @@ impl Plan {
                         .with_context(|| format!("reading {}", source.display()))
                         .with_context(context)?
                         .len();
-                    let content = BufReader::with_capacity(READ_BUFFER, file);
-                    tar.file(name.as_bytes(), Owner::root(*mode), size, content)
+                    let mut content =
+                        MagicSniffer::new(BufReader::with_capacity(READ_BUFFER, file));
+                    tar.file(name.as_bytes(), Owner::root(*mode), size, &mut content)
                         .with_context(|| format!("copying {}", source.display()))
+                        .with_context(context)?;
+                    match native.as_deref_mut() {
+                        Some(native) if content.is_elf() => {
+                            let file = content.into_inner().into_inner();
+                            elf::read_facts(format!("/{name}"), &file, size)
+                                .map(|facts| native.push(facts))
+                                .with_context(|| format!("reading {}", source.display()))
+                        }
+                        _ => Ok(()),
+                    }
                 }
             }
             .with_context(context)?;

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod elf;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
