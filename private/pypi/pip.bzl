@@ -2,8 +2,6 @@
 versions); pip itself is never run. One repository, `@rules_sematic_pip`, holds it for every
 requirements repository and the scripts' tests."""
 
-load("@bazel_tools//tools/build_defs/repo:http.bzl", "http_file")
-
 PIP_REPOSITORY = "rules_sematic_pip"
 
 PIP_WHEEL = struct(
@@ -11,11 +9,14 @@ PIP_WHEEL = struct(
     sha256 = "71138adf1f4ca900cdb7d289c21b7494329f2332b6d85f0e1c42108c0384ed3e",
 )
 
+def _pip_impl(rctx):
+    # By sha256 alone (no canonical id): the repository cache serves it to every workspace.
+    rctx.download(url = PIP_WHEEL.url, sha256 = PIP_WHEEL.sha256, output = "file/pip.whl")
+    rctx.file("file/BUILD.bazel", 'filegroup(name = "file", srcs = ["pip.whl"], visibility = ["//visibility:public"])\n')
+    rctx.file("BUILD.bazel", "")
+
+_pip = repository_rule(implementation = _pip_impl, doc = "`@rules_sematic_pip//file`: the pip wheel.")
+
 def pip_repository():
     """Declares `@rules_sematic_pip//file:pip.whl` (downloaded only when a script first runs)."""
-    http_file(
-        name = PIP_REPOSITORY,
-        downloaded_file_path = "pip.whl",
-        sha256 = PIP_WHEEL.sha256,
-        urls = [PIP_WHEEL.url],
-    )
+    _pip(name = PIP_REPOSITORY)
