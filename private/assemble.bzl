@@ -21,6 +21,7 @@ def base_info(target):
     if len(files) == 1 and files[0].is_directory:
         return SematicBaseInfo(
             files = depset(files),
+            libc = None,
             platforms = None,
             python_interpreter = None,
             python_version = None,
@@ -45,7 +46,7 @@ def check_base_platform(label, base_target, base, platform):
             ", ".join(base.platforms),
         ))
 
-def assemble_image(ctx, base_target, layers, settings, python_version = None, python_interpreter = None):
+def assemble_image(ctx, base_target, layers, settings, python_version = None, python_interpreter = None, libc = None, checks = None):
     """Declares the image and tarball actions; returns the providers of an image target.
 
     Args:
@@ -56,6 +57,11 @@ def assemble_image(ctx, base_target, layers, settings, python_version = None, py
       settings: config settings for sematic-image (entrypoint, cmd, env, workdir, user, labels).
       python_version: Python version of the result, for images built on it (default: the base's).
       python_interpreter: its interpreter path (default: the base's).
+      libc: its C library (default: the base's).
+      checks: struct(libc, python_version) or None: fail the image action if a layer's ELF
+        file is for another CPU or needs a newer C library than `libc`, or if the base's
+        config names another Python (`PYTHON_VERSION`) than `python_version` (each check only
+        when its value is set).
 
     Returns:
       [DefaultInfo, OutputGroupInfo, SematicImageInfo, SematicBaseInfo]
@@ -79,6 +85,14 @@ def assemble_image(ctx, base_target, layers, settings, python_version = None, py
     for layer in layers:
         args.add("--layer", "%s=%s" % (layer.descriptor.path, layer.blob.path))
         inputs += [layer.descriptor, layer.blob]
+    if checks:
+        reports = [report for layer in layers for report in (getattr(layer, "native", None) or [])]
+        args.add_all(reports, before_each = "--native-report")
+        inputs += reports
+        if checks.libc:
+            args.add("--libc", checks.libc)
+        if checks.python_version:
+            args.add("--python-version", checks.python_version)
     args.add("--config-json", settings_file)
     args.add("--output-layout", layout.path)
     args.add("--digest-file", digest)
@@ -99,6 +113,7 @@ def assemble_image(ctx, base_target, layers, settings, python_version = None, py
         SematicImageInfo(digest = digest, layout = layout, platforms = [platform]),
         SematicBaseInfo(
             files = depset([layout]),
+            libc = libc or (base.libc if base else None),
             platforms = [platform],
             python_interpreter = python_interpreter or (base.python_interpreter if base else None),
             python_version = python_version or (base.python_version if base else None),

@@ -9,6 +9,10 @@ load(":transitions.bzl", "base_platform_transition")
 
 def _python_attrs(what):
     return {
+        "libc": attr.string(
+            doc = "C library of %s, `glibc X.Y` or `musl X.Y` (e.g. `glibc 2.36`): the native " % what +
+                  "files of images built on it must not need a newer one.",
+        ),
         "python_interpreter": attr.string(
             doc = "Absolute path of the Python interpreter of %s, e.g. `/usr/bin/python3.11`." % what,
         ),
@@ -24,6 +28,7 @@ def _sematic_base_impl(ctx):
         DefaultInfo(files = files),
         SematicBaseInfo(
             files = files,
+            libc = ctx.attr.libc or None,
             platforms = ctx.attr.platforms,
             python_interpreter = ctx.attr.python_interpreter or None,
             python_version = ctx.attr.python_version or None,
@@ -72,6 +77,7 @@ def _sematic_base_image_impl(ctx):
         },
         python_version = ctx.attr.python_version or None,
         python_interpreter = ctx.attr.python_interpreter or None,
+        libc = ctx.attr.libc or None,
     )
 
 sematic_base_image = rule(
@@ -79,8 +85,8 @@ sematic_base_image = rule(
     cfg = base_platform_transition,
     doc = """A base image: `base` (or an empty image), then a root filesystem tarball (normalised:
 reproducible whatever its timestamps), then `layers`. It is built for the platform of the image
-using it, or for `platform`; its Python is the base's unless `python_version` /
-`python_interpreter` say otherwise.""",
+using it, or for `platform`; its Python and C library are the base's unless `python_version` /
+`python_interpreter` / `libc` say otherwise.""",
     attrs = dict(
         base = attr.label(doc = "Image to start from (any base accepted by sematic_image); unset: empty."),
         cmd = attr.string_list(doc = "Image Cmd."),

@@ -8,7 +8,7 @@ only when an image for that CPU needs it) and `@x//image`, which picks the one m
 platform the image is built for. The rootfs tarball is normalised by sematic-layer, so the
 image digest depends only on the packages' content: the same mirror snapshot gives the same
 digest on every machine. The Python interpreter the packages install is found in the root
-filesystem and becomes the base's declared Python.
+filesystem and becomes the base's declared Python; libc6's version becomes its declared glibc.
 
 With `$RULES_SEMATIC_DEBIAN_CACHE` set to a directory, root filesystems are kept there by their
 inputs (suite, architecture, packages, mirror): the next output base or machine sharing it gets
@@ -43,6 +43,7 @@ sematic_base_image(
     name = "image",
     env = {env},
     layers = [":system"],
+    libc = {libc},
     python_interpreter = {interpreter},
     python_version = {version},
     rootfs = "rootfs.tar",
@@ -117,6 +118,19 @@ def _python(entries, symlinks):
         return "/usr/bin/python" + versions[0], versions[0]
     return None, None
 
+def _glibc(rctx, entries):
+    """`glibc X.Y` of the root filesystem's libc6 package (from its Debian changelog), or None."""
+    changelog = "usr/share/doc/libc6/changelog.Debian.gz"
+    if changelog not in entries:
+        return None
+    result = rctx.execute(["sh", "-c", 'tar -xOf "$1" "./$2" | gzip -dc | head -n 1', "sh", rctx.path("image/rootfs.tar"), changelog])
+
+    # "glibc (2.36-9+deb12u13) bookworm; urgency=medium"
+    version = result.stdout.partition("(")[2].partition("-")[0].split(".")
+    if result.return_code != 0 or len(version) < 2 or not version[0].isdigit() or not version[1].isdigit():
+        fail("debian_image(%s): cannot read the glibc version from %s: %s" % (rctx.attr.image_name, changelog, result.stderr or result.stdout))
+    return "glibc %s.%s" % (version[0], version[1])
+
 def _cache_entry(rctx):
     """The cache file for this root filesystem, or None without $RULES_SEMATIC_DEBIAN_CACHE."""
     cache = rctx.os.environ.get(_CACHE_ENV)
@@ -179,6 +193,7 @@ def _debian_rootfs_impl(rctx):
     rctx.file("image/BUILD.bazel", _ARCH_BUILD.format(
         env = repr(rctx.attr.env),
         interpreter = repr(interpreter),
+        libc = repr(_glibc(rctx, entries)),
         symlinks = repr(symlinks),
         version = repr(version),
     ))

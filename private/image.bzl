@@ -113,9 +113,15 @@ def _sematic_image_impl(ctx):
                 ctx.attr.compression,
                 group.history,
                 symlink_root = split.runfiles_root if group.contained else None,
+                native_report = group.name == "interpreter",
             ))
 
-    return assemble_image(ctx, ctx.attr.base, layers, {
+    # The base's C library when it says, else the one the wheels were chosen for.
+    checks = struct(
+        libc = (base.libc if base else None) or (wheels[0].libc if wheels else None),
+        python_version = wheels[0].python_version if wheels else python.version,
+    )
+    return assemble_image(ctx, ctx.attr.base, layers, checks = checks, settings = {
         "cmd": None,
         "entrypoint": [python.path, split.binary_path],
         "env": image_env(ctx.attr.env, split.binary_path, python.path, python.version),

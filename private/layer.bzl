@@ -9,19 +9,29 @@ SematicLayerInfo = provider(
         "blob": "File: the compressed layer",
         "descriptor": "File: JSON with mediaType, digest, size, diffId",
         "history": "string recorded in the image history for this layer",
+        "native": "List of Files: reports of the ELF files in the layer (sematic-layer " +
+                  "--native-report), checked against each image's CPU and C library; empty " +
+                  "for layers whose native files are not checked.",
     },
 )
 
 COMPRESSIONS = ["gzip", "zstd"]
 
-def _run_layer_tool(ctx, prefix, compression, args, inputs, mnemonic, progress_message):
+def _run_layer_tool(ctx, prefix, compression, args, inputs, mnemonic, progress_message, native_report = False):
     """Declares a sematic-layer action: `args` plus its outputs and compression.
 
-    The outputs are `<prefix>.tar.<gz|zst>` and `<prefix>.descriptor.json`, returned as
-    struct(blob, descriptor).
+    The outputs are `<prefix>.tar.<gz|zst>`, `<prefix>.descriptor.json` and, with
+    `native_report`, `<prefix>.native.json`, returned as struct(blob, descriptor, native: File
+    or None).
     """
     blob = ctx.actions.declare_file("%s.tar.%s" % (prefix, "gz" if compression == "gzip" else "zst"))
     descriptor = ctx.actions.declare_file(prefix + ".descriptor.json")
+    outputs = [blob, descriptor]
+    native = None
+    if native_report:
+        native = ctx.actions.declare_file(prefix + ".native.json")
+        args.add("--native-report", native)
+        outputs.append(native)
     args.add("--output", blob)
     args.add("--descriptor", descriptor)
     args.add("--compression", compression)
@@ -30,13 +40,13 @@ def _run_layer_tool(ctx, prefix, compression, args, inputs, mnemonic, progress_m
         toolchain = BUILD_TOOLCHAIN_TYPE,
         arguments = [args],
         inputs = inputs,
-        outputs = [blob, descriptor],
+        outputs = outputs,
         mnemonic = mnemonic,
         progress_message = progress_message,
     )
-    return struct(blob = blob, descriptor = descriptor)
+    return struct(blob = blob, descriptor = descriptor, native = native)
 
-def build_layer(ctx, name, entries, inputs, compression, history, symlink_root = None):
+def build_layer(ctx, name, entries, inputs, compression, history, symlink_root = None, native_report = False):
     """Declares the action that writes one layer.
 
     Args:
@@ -47,14 +57,15 @@ def build_layer(ctx, name, entries, inputs, compression, history, symlink_root =
       compression: "gzip" or "zstd".
       history: the image history comment for the layer.
       symlink_root: image path symlink targets must stay within, or None.
+      native_report: also report the layer's ELF files, for the image to check.
 
     Returns:
       SematicLayerInfo
     """
-    layer = write_layer(ctx, name, entries, inputs, compression, symlink_root = symlink_root)
-    return SematicLayerInfo(blob = layer.blob, descriptor = layer.descriptor, history = history)
+    layer = write_layer(ctx, name, entries, inputs, compression, symlink_root = symlink_root, native_report = native_report)
+    return SematicLayerInfo(blob = layer.blob, descriptor = layer.descriptor, history = history, native = [layer.native] if layer.native else [])
 
-def write_layer(ctx, name, entries, inputs, compression, symlink_root = None, piece_root = None):
+def write_layer(ctx, name, entries, inputs, compression, symlink_root = None, piece_root = None, native_report = False):
     """Declares the sematic-layer action writing a layer, or a piece of one.
 
     Args:
@@ -66,9 +77,10 @@ def write_layer(ctx, name, entries, inputs, compression, symlink_root = None, pi
       symlink_root: image path symlink targets must stay within, or None.
       piece_root: write a piece (see tools/crates/layer/src/piece.rs) of what is below this
         image path, instead of a layer.
+      native_report: also write the report of the ELF files it holds.
 
     Returns:
-      struct(blob, descriptor): the Files.
+      struct(blob, descriptor, native): the Files (native: None without native_report).
     """
     kind = "piece" if piece_root else "layer"
     prefix = "%s.%s.%s.%s" % (ctx.label.name, name, compression, kind)
@@ -89,6 +101,7 @@ def write_layer(ctx, name, entries, inputs, compression, symlink_root = None, pi
         depset([manifest], transitive = [inputs] if type(inputs) == "depset" else [depset(inputs)]),
         "SematicPiece" if piece_root else "SematicLayer",
         "Building %s %s of %%{label}" % (name, kind),
+        native_report = native_report,
     )
 
 def assemble_layer(ctx, name, pieces, directories, compression, history):
@@ -97,7 +110,7 @@ def assemble_layer(ctx, name, pieces, directories, compression, history):
     Args:
       ctx: the rule context; its rule must declare `toolchains = [BUILD_TOOLCHAIN_TYPE]`.
       name: unique (within the target) name of the layer.
-      pieces: list of struct(blob, descriptor), in image path order.
+      pieces: list of struct(blob, descriptor, native), in image path order.
       directories: the pieces' common parent directories, parents first.
       compression: "gzip" or "zstd" (every piece's).
       history: the image history comment for the layer.
@@ -118,7 +131,8 @@ def assemble_layer(ctx, name, pieces, directories, compression, history):
         "SematicAssembleLayer",
         "Assembling %s layer of %%{label}" % name,
     )
-    return SematicLayerInfo(blob = layer.blob, descriptor = layer.descriptor, history = history)
+    native = [piece.native for piece in pieces if piece.native]
+    return SematicLayerInfo(blob = layer.blob, descriptor = layer.descriptor, history = history, native = native)
 
 def build_rootfs_layer(ctx, rootfs, compression, history):
     """Declares the action that normalises a root filesystem tarball into a layer.
@@ -143,7 +157,7 @@ def build_rootfs_layer(ctx, rootfs, compression, history):
         "SematicRootfsLayer",
         "Normalising root filesystem of %{label}",
     )
-    return SematicLayerInfo(blob = layer.blob, descriptor = layer.descriptor, history = history)
+    return SematicLayerInfo(blob = layer.blob, descriptor = layer.descriptor, history = history, native = [])
 
 def _sematic_layer_impl(ctx):
     entries = []

@@ -19,7 +19,8 @@ SematicPieceInfo = provider(
     fields = {
         "key": "`<distribution>-<version>-<sha256 prefix of the wheel>`: its directory under /app/_ext.",
         "layers": "dict of compression -> SematicLayerInfo of a layer holding only this piece.",
-        "pieces": "dict of compression -> struct(blob, descriptor) of the piece.",
+        "pieces": "dict of compression -> struct(blob, descriptor, native) of the piece " +
+                  "(native: the report of its ELF files).",
         "size": "Bytes of the installed files: large distributions get a layer of their own.",
         "title": "`<distribution> <version>`, for image history.",
     },
@@ -35,10 +36,10 @@ def _sematic_wheel_piece_impl(ctx):
     history = "rules_sematic: %s" % ctx.attr.title
     pieces, layers = {}, {}
     for compression in COMPRESSIONS:
-        piece = write_layer(ctx, "piece", entries, inputs, compression, piece_root = root)
-        pieces[compression] = struct(blob = piece.blob, descriptor = piece.descriptor)
-        layer = write_layer(ctx, "layer", entries, inputs, compression)
-        layers[compression] = SematicLayerInfo(blob = layer.blob, descriptor = layer.descriptor, history = history)
+        # Both report their ELF files: an image checks the ones it uses against its CPU and libc.
+        pieces[compression] = write_layer(ctx, "piece", entries, inputs, compression, piece_root = root, native_report = True)
+        layer = write_layer(ctx, "layer", entries, inputs, compression, native_report = True)
+        layers[compression] = SematicLayerInfo(blob = layer.blob, descriptor = layer.descriptor, history = history, native = [layer.native])
     return [
         DefaultInfo(files = depset([pieces["gzip"].blob, pieces["gzip"].descriptor])),
         SematicPieceInfo(key = ctx.attr.key, layers = layers, pieces = pieces, size = ctx.attr.size, title = ctx.attr.title),

@@ -51,3 +51,18 @@ def oci_platform(ctx):
 
 # The Python versions an image can ask requirement() repositories for (`major.minor`).
 PYTHON_VERSIONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15"]
+
+def libc_error(text):
+    """Why `text` is not a C library as rules_sematic writes it (`glibc 2.36`, `musl 1.2`), or None.
+
+    Args:
+      text: the value given.
+
+    Returns:
+      The end of a one-line message, or None.
+    """
+    kind, _, version = text.partition(" ")
+    parts = version.split(".")
+    if kind in ("glibc", "musl") and len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+        return None
+    return "libc %r is not `glibc X.Y` or `musl X.Y`: write it like \"glibc 2.36\"" % text

@@ -5,6 +5,8 @@ SematicBaseInfo = provider(
           "absent, to be copied from the registry named in its index.json when pushing).",
     fields = {
         "files": "depset of every file of the layout (a tree artifact or the layout's files).",
+        "libc": "The image's C library, `glibc X.Y` or `musl X.Y`, or None if unknown: native " +
+                "files of images built on it must not need a newer one.",
         "platforms": "List of the OCI platforms (`linux/amd64`) the layout holds an image for, " +
                      "or None when it is built for whatever platform the consumer is built for.",
         "python_interpreter": "Absolute path of the image's Python interpreter, e.g. " +

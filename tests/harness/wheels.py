@@ -15,7 +15,7 @@ def _record_hash(data: bytes) -> str:
 
 def make_wheel(directory: Path, name: str, version: str, tag: str, files: dict,
                requires=(), entry_points: str = "") -> Path:
-    """Writes `<name>-<version>-<tag>.whl` holding `files` (path -> text) plus its dist-info."""
+    """Writes `<name>-<version>-<tag>.whl` holding `files` (path -> text or bytes) plus its dist-info."""
     dist_info = f"{name}-{version}.dist-info"
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
     metadata += "".join(f"Requires-Dist: {r}\n" for r in requires)
@@ -24,15 +24,16 @@ def make_wheel(directory: Path, name: str, version: str, tag: str, files: dict,
     members[f"{dist_info}/WHEEL"] = f"Wheel-Version: 1.0\nGenerator: rules_sematic-tests\nRoot-Is-Purelib: {'true' if tag.endswith('none-any') else 'false'}\nTag: {tag}\n"
     if entry_points:
         members[f"{dist_info}/entry_points.txt"] = entry_points
-    record = [f"{path},{_record_hash(text.encode())},{len(text.encode())}" for path, text in sorted(members.items())]
+    members = {path: content if isinstance(content, bytes) else content.encode() for path, content in members.items()}
+    record = [f"{path},{_record_hash(data)},{len(data)}" for path, data in sorted(members.items())]
     record.append(f"{dist_info}/RECORD,,")
-    members[f"{dist_info}/RECORD"] = "\n".join(record) + "\n"
+    members[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        for path, text in sorted(members.items()):
+        for path, data in sorted(members.items()):
             info = zipfile.ZipInfo(path, date_time=(1980, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
-            archive.writestr(info, text)
+            archive.writestr(info, data)
     wheel = Path(directory) / f"{name}-{version}-{tag}.whl"
     wheel.parent.mkdir(parents=True, exist_ok=True)
     wheel.write_bytes(buffer.getvalue())
