@@ -23,8 +23,10 @@ sematic_base(
 """
 
 def _configured_python(rctx):
-    """The `PYTHON_VERSION` the pulled images' configs set (the official python images do),
-    or None. Fails if two platforms' images disagree."""
+    """The `PYTHON_VERSION` the pulled images' configs set, or None.
+
+    The official python images set it. Fails if two platforms' images disagree.
+    """
     layout = rctx.path("image/layout")
 
     def blob(descriptor):

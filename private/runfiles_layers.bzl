@@ -55,8 +55,11 @@ def _data_groups(files):
     return groups
 
 def _check_image_layers(ctx, binary, image_layers, user_groups, runfiles, wheels):
-    """Fails if an `image_layers` target is not among the binary's dependencies: its layer
-    would hold files the binary never imports, or nothing at all (a wheel it does not use)."""
+    """Fails if an `image_layers` target is not among the binary's dependencies.
+
+    Its layer would hold files the binary never imports, or nothing at all (a wheel it does not
+    use).
+    """
     in_runfiles = {f: True for f in runfiles}
     keys = {wheel.piece.key: True for wheel in wheels}
     for layer, group in zip(image_layers, user_groups):
