@@ -89,7 +89,7 @@ sematic = module_extension(
         "base_images": tag_class(
             doc = "Declares the bases of @rules_sematic//images: `sematic-worker-base`, " +
                   "`sematic-worker-cuda`, `python_39` (Sematic's pins), `rules_sematic_python3` " +
-                  "(Debian bookworm) and `rules_sematic_python3_bullseye`.",
+                  "(Debian bookworm), `rules_sematic_python3_bullseye` and `rules_sematic_python3_trixie`.",
         ),
         "debian_image": tag_class(attrs = _named(DEBIAN_IMAGE_ATTRS), doc = "A base image made of Debian packages."),
         "pull": tag_class(attrs = _named(PULL_ATTRS), doc = "A registry base image pinned by digest, fetched shallowly."),

@@ -24,16 +24,23 @@ SEMATIC_BASES = {
 }
 
 # Small python3 bases made from Debian packages (mmdebstrap), for amd64 and arm64: for offline
-# work, the examples, the demo and the tests. Debian stable (bookworm: python3.11) for the
-# examples; bullseye's python3.9 is the Python of Sematic's worker images. libstdc++6: the
-# manylinux policy lets wheels assume it (google-crc32c's extension needs it).
+# work, the examples, the demo and the tests. bookworm (python3.11) for the examples; bullseye's
+# python3.9 is the Python of Sematic's worker images; trixie (Debian stable since 2025) has
+# python3.13 (and libmagic1t64, libmagic's name since the 64-bit time_t transition).
+# libstdc++6: the manylinux policy lets wheels assume it (google-crc32c's extension needs it).
+# python3-distutils: Debian moves most of distutils out of the standard library, and setuptools
+# before 60 (58.1 in sematic 0.41's requirements) imports it (Python 3.12 dropped distutils).
 DEBIAN_BASES = {
     "rules_sematic_python3": {
-        "packages": ["dash", "libmagic1", "libstdc++6", "python3"],
+        "packages": ["dash", "libmagic1", "libstdc++6", "python3", "python3-distutils"],
         "suite": "bookworm",
     },
     "rules_sematic_python3_bullseye": {
-        "packages": ["dash", "libmagic1", "libstdc++6", "python3"],
+        "packages": ["dash", "libmagic1", "libstdc++6", "python3", "python3-distutils"],
         "suite": "bullseye",
+    },
+    "rules_sematic_python3_trixie": {
+        "packages": ["dash", "libmagic1t64", "libstdc++6", "python3"],
+        "suite": "trixie",
     },
 }

@@ -277,7 +277,8 @@ ensure_crates() {
 
 # The root filesystems debian_image builds for the tests' bases, kept by debian_repo.bzl in
 # $RULES_SEMATIC_DEBIAN_CACHE when a query loads their packages.
-DEBIAN_TEST_REPOS=(rules_sematic_python3_amd64 rules_sematic_python3_arm64 rules_sematic_python3_bullseye_amd64)
+DEBIAN_TEST_REPOS=(rules_sematic_python3_amd64 rules_sematic_python3_arm64 rules_sematic_python3_bullseye_amd64
+    rules_sematic_python3_bullseye_arm64 rules_sematic_python3_trixie_amd64 rules_sematic_python3_trixie_arm64)
 
 ensure_test_caches() {
     local caches=$HOME_DIR/test-caches stamp
