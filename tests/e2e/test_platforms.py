@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.bazel import REPO, Bazel, consumer_module
-from harness.containers import require_arm64_emulation, runc_run, unpack
+from harness.containers import require_arm64_emulation, run_image_python, runc_run, unpack
 from harness.fixtures import require
 from harness.wheels import lock_line, make_wheel, write_index
 
@@ -58,22 +58,6 @@ def test_image_runs_the_bases_python_not_the_hosts(repo_bazel, tmp_path):
     for module in ("yaml._yaml", "psycopg2._psycopg", "pydantic_core._pydantic_core", "_cffi_backend"):
         assert module in imported, sorted(imported)
     assert len(imported) > 20, sorted(imported)
-
-
-def run_image_python(bundle: Path, code: str, timeout: int = 300) -> str:
-    """Runs `code` on the image's own Python (/sematic/python3) with the image's wheel
-    directories on PYTHONPATH, without the Sematic worker (importing sematic under qemu takes
-    minutes)."""
-    runfiles = next((bundle / "rootfs" / "app").glob("*/*.runfiles"))
-    sites = sorted("/" + str(p.relative_to(bundle / "rootfs")) for p in runfiles.glob("*/site"))
-    config_path = bundle / "config.json"
-    config = json.loads(config_path.read_text())
-    config["process"]["env"] = [e for e in config["process"]["env"] if not e.startswith("PYTHONPATH=")]
-    config["process"]["env"].append("PYTHONPATH=" + ":".join(sites))
-    config_path.write_text(json.dumps(config))
-    result = runc_run(bundle, ["/sematic/python3", "-c", code], timeout=timeout)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout.strip()
 
 
 PLATFORMS = '["linux/amd64", "linux/arm64"]'
