@@ -32,8 +32,18 @@ def display_label(label):
         target = "//" + label.package
     if not label.workspace_name:
         return target
-    repository = [part for part in label.workspace_name.replace("+", "~").split("~") if part][-1]
-    return "@%s%s" % (repository, target)
+    return "@%s%s" % (apparent_name(label.workspace_name), target)
+
+def apparent_name(repository):
+    """The name a user gave a repository: `pulled` for `rules_sematic~~sematic~pulled`.
+
+    Args:
+      repository: a canonical (or WORKSPACE) repository name, e.g. `repository_ctx.name`.
+
+    Returns:
+      Its last `~`- or `+`-separated part.
+    """
+    return [part for part in repository.replace("+", "~").split("~") if part][-1]
 
 def relative_target(link, target):
     """The relative symlink target from `link` to `target` (both absolute image paths).

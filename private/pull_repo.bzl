@@ -5,6 +5,7 @@ blobs stay in the registry until a push needs them, and then they are mounted (s
 or streamed registry-to-registry. A 10 GB CUDA base costs a few kilobytes to build on.
 """
 
+load(":paths.bzl", "apparent_name")
 load(":platforms.bzl", "DEFAULT_PLATFORM", "IMAGE_PLATFORMS", "libc_error")
 
 _IMAGE_BUILD = """\
@@ -22,7 +23,7 @@ sematic_base(
 )
 """
 
-def _configured_python(rctx):
+def _configured_python(rctx, name):
     """The `PYTHON_VERSION` the pulled images' configs set, or None.
 
     The official python images set it. Fails if two platforms' images disagree.
@@ -30,7 +31,9 @@ def _configured_python(rctx):
     layout = rctx.path("image/layout")
 
     def blob(descriptor):
-        return json.decode(rctx.read(layout.get_child("blobs", *descriptor["digest"].split(":"))))
+        # An index's manifests for platforms not pulled are not in the layout.
+        path = layout.get_child("blobs", *descriptor["digest"].split(":"))
+        return json.decode(rctx.read(path)) if path.exists else {}
 
     found = {}
     pending = json.decode(rctx.read(layout.get_child("index.json"))).get("manifests", [])
@@ -45,18 +48,19 @@ def _configured_python(rctx):
                 found.update({line[len("PYTHON_VERSION="):]: True for line in env if line.startswith("PYTHON_VERSION=")})
         pending = children
     if len(found) > 1:
-        fail("sematic_pull(%s): the image's platforms set different PYTHON_VERSIONs (%s): pull one platform per repository" % (rctx.name, ", ".join(sorted(found))))
+        fail("sematic_pull(%s): the image's platforms set different PYTHON_VERSIONs (%s): pull one platform per repository" % (name, ", ".join(sorted(found))))
     return found.keys()[0] if found else None
 
 def _sematic_pull_impl(rctx):
+    name = apparent_name(rctx.name)
     image = rctx.attr.image
     if "@sha256:" not in image:
-        fail("sematic_pull(%s): image %r is not pinned: write it as registry/repository@sha256:<digest> (builds must not change when a tag moves)" % (rctx.name, image))
+        fail("sematic_pull(%s): image %r is not pinned: write it as registry/repository@sha256:<digest> (builds must not change when a tag moves)" % (name, image))
     if not rctx.attr.platforms:
-        fail("sematic_pull(%s): platforms is empty: list the platforms to take, e.g. [%r]" % (rctx.name, DEFAULT_PLATFORM))
+        fail("sematic_pull(%s): platforms is empty: list the platforms to take, e.g. [%r]" % (name, DEFAULT_PLATFORM))
     for platform in rctx.attr.platforms:
         if platform not in IMAGE_PLATFORMS:
-            fail("sematic_pull(%s): platforms has %r: use %s" % (rctx.name, platform, " or ".join(sorted(IMAGE_PLATFORMS))))
+            fail("sematic_pull(%s): platforms has %r: use %s" % (name, platform, " or ".join(sorted(IMAGE_PLATFORMS))))
     command = [
         rctx.path(Label("@rules_sematic_tools//:sematic-pull")),
         "--image",
@@ -73,26 +77,26 @@ def _sematic_pull_impl(rctx):
     rctx.report_progress("Pulling %s (%s)" % (image, rctx.attr.layers))
     result = rctx.execute(command, timeout = rctx.attr.timeout, quiet = True)
     if result.return_code != 0:
-        fail("sematic_pull(%s): %s" % (rctx.name, result.stderr.strip() or result.stdout.strip()))
+        fail("sematic_pull(%s): %s" % (name, result.stderr.strip() or result.stdout.strip()))
     declared = rctx.attr.python_version or None
     if declared and (len(declared.split(".")) != 2 or not declared.replace(".", "").isdigit()):
-        fail("sematic_pull(%s): python_version %r is not major.minor: write it like \"3.11\"" % (rctx.name, declared))
-    configured = _configured_python(rctx)
+        fail("sematic_pull(%s): python_version %r is not major.minor: write it like \"3.11\"" % (name, declared))
+    configured = _configured_python(rctx, name)
     version, interpreter = declared, rctx.attr.python_interpreter or None
     if configured:
         full = configured.split(".")
         if declared and declared.split(".") != full[:2]:
-            fail("sematic_pull(%s): python_version = %r but the image's config says PYTHON_VERSION=%s: write python_version = \"%s\" (or leave it out: it is read from the config)" % (rctx.name, declared, configured, ".".join(full[:2])))
+            fail("sematic_pull(%s): python_version = %r but the image's config says PYTHON_VERSION=%s: write python_version = \"%s\" (or leave it out: it is read from the config)" % (name, declared, configured, ".".join(full[:2])))
         version = ".".join(full[:2])
 
         # Where the official python images (the ones that set PYTHON_VERSION) install it.
         interpreter = interpreter or "/usr/local/bin/python" + version
     if interpreter and not version:
-        fail("sematic_pull(%s): python_interpreter is set but python_version is not, and the image's config has no PYTHON_VERSION: set python_version (e.g. \"3.11\")" % rctx.name)
+        fail("sematic_pull(%s): python_interpreter is set but python_version is not, and the image's config has no PYTHON_VERSION: set python_version (e.g. \"3.11\")" % name)
     interpreter = interpreter or ("/usr/bin/python3" if version else None)
     libc = rctx.attr.libc or None
     if libc and libc_error(libc):
-        fail("sematic_pull(%s): %s" % (rctx.name, libc_error(libc)))
+        fail("sematic_pull(%s): %s" % (name, libc_error(libc)))
     rctx.file("image/BUILD.bazel", _IMAGE_BUILD.format(
         interpreter = repr(interpreter),
         libc = repr(libc),

@@ -200,6 +200,12 @@ IMAGE_CASES = {
     "undefined_env_reference": (
         'filegroup(name = "data")\nsematic_image(name = "with_env", binary = ":bin", env = {"DATA": "/data/${DATA_DIRR}"})',
         None),
+    "base_config_python": (
+        'filegroup(name = "data")\noci_layout(name = "base", media_type = "application/vnd.oci.image.manifest.v1+json")\n'
+        'load("@rules_sematic//:pipeline.bzl", "sematic_base_image")\n'
+        'sematic_base_image(name = "declared", base = ":base", env = {"PYTHON_VERSION": "3.9.18"}, python_version = "3.11", python_interpreter = "/usr/bin/python3")\n'
+        'sematic_image(name = "on_it", base = ":declared", binary = ":bin")',
+        None),
     "hundred_thousand_files": (
         'tree(name = "data", command = "seq 1 100000 | xargs touch")',
         None),
@@ -275,6 +281,16 @@ def test_env_reference_to_a_variable_the_base_lacks(scratch):
     assert len(errors) == 1, result.stderr[-3000:]
     assert errors[0].endswith('env["DATA"] refers to $DATA_DIRR, which the base image does not define: set DATA_DIRR '
                               'in env too, or remove the reference'), errors[0]
+
+
+def test_base_whose_config_names_another_python(scratch):
+    """A base declared (or wrapped) as Python 3.11 whose config says PYTHON_VERSION=3.9.18."""
+    result = scratch.run("build", "//base_config_python:on_it", check=False)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if "sematic-image: error:" in line]
+    assert len(errors) == 1, result.stderr[-3000:]
+    assert errors[0].endswith("the base's config says PYTHON_VERSION=3.9.18 but the image's wheels are for Python 3.11: "
+                              'set python_version = "3.9" (or use a base with Python 3.11)'), errors[0]
 
 
 @pytest.mark.parametrize("case", sorted(TOOLS_CASES))

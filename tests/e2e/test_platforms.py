@@ -77,6 +77,8 @@ sematic.requirements(name = "edited", python = "/usr/bin/python3.13", python_ver
 PULLS = """
 sematic.pull(name = "pulled", image = "{image}", python_version = "3.11", platforms = {platforms})
 sematic.pull(name = "pulled_amd64", image = "{image}", python_version = "3.11")
+sematic.pull(name = "pyenv_detected", image = "{pyenv}")
+sematic.pull(name = "pyenv_contradicted", image = "{pyenv}", python_version = "3.12")
 """
 
 BASE_BUILD = """\
@@ -91,6 +93,11 @@ load("@rules_sematic//:pipeline.bzl", "sematic_base_image", "sematic_image_index
 sematic_image_index(name = "base", images = [":base_amd64", ":base_arm64"])
 
 sematic_push(name = "base_push", image = ":base", registry = "{registry}", repository = "base/python3")
+
+# A base whose config names its Python, as the official python images do.
+sematic_base_image(name = "base_pyenv", base = "@rules_sematic//images:python3", env = {{"PYTHON_VERSION": "3.11.2"}}, platform = "linux/amd64")
+
+sematic_push(name = "base_pyenv_push", image = ":base_pyenv", registry = "{registry}", repository = "base/pyenv")
 """
 
 PIPELINES_BUILD = """\
@@ -113,6 +120,10 @@ sematic_pipeline(name = "wrong_platform", base = "@pulled_amd64//image", deps = 
 sematic_pipeline(name = "ambiguous", base = "@pulled//image", deps = [":yaml_steps"], repository = "bad", registry = "{registry}")
 
 sematic_pipeline(name = "no_wheel", base = "@pulled//image", deps = [":sematic_steps", local_requirement("onlyx86")], platforms = {platforms}, python_version = "3.11", repository = "bad", registry = "{registry}")
+
+sematic_pipeline(name = "pyenv_detected", base = "@pyenv_detected//image", deps = [":sematic_steps"], python_version = "3.11", repository = "bad", registry = "{registry}")
+
+sematic_pipeline(name = "pyenv_contradicted", base = "@pyenv_contradicted//image", deps = [":sematic_steps"], python_version = "3.11", repository = "bad", registry = "{registry}")
 
 sematic_pipeline(name = "transitive_no_wheel", base = "@pulled//image", deps = [":sematic_steps", local_requirement("needsx86")], platforms = {platforms}, python_version = "3.11", repository = "bad", registry = "{registry}")
 
@@ -174,7 +185,7 @@ def consumer(tmp_path_factory):
     def module(pulls: str) -> None:
         extension = EXTENSION.format(index=index, pulls=pulls)
         (workspace / "MODULE.bazel").write_text(consumer_module("platforms_consumer", extension, ["edited", "local", "pypi"] + (
-            ["pulled", "pulled_amd64"] if pulls else [])))
+            ["pulled", "pulled_amd64", "pyenv_contradicted", "pyenv_detected"] if pulls else [])))
 
     module("")
     (workspace / "BUILD.bazel").write_text(BASE_BUILD.format(registry=registry.host))
@@ -182,12 +193,13 @@ def consumer(tmp_path_factory):
     try:
         pushed = consumer.bazel.run("run", "//:base_push").stdout.strip().splitlines()[-1]
         assert re.fullmatch(rf"{re.escape(registry.host)}/base/python3@sha256:[0-9a-f]{{64}}", pushed), pushed
-        module(PULLS.format(image=pushed, platforms=PLATFORMS))
+        pyenv = consumer.bazel.run("run", "//:base_pyenv_push").stdout.strip().splitlines()[-1]
+        module(PULLS.format(image=pushed, pyenv=pyenv, platforms=PLATFORMS))
         pipelines = workspace / "pipelines"
         pipelines.mkdir()
         (pipelines / "BUILD.bazel").write_text(PIPELINES_BUILD.format(registry=registry.host, platforms=PLATFORMS))
         for name in ("multi", "py39", "wrong_platform", "ambiguous", "no_wheel", "transitive_no_wheel", "sdist_only",
-                     "edited_six"):
+                     "edited_six", "pyenv_detected", "pyenv_contradicted"):
             (pipelines / f"{name}.py").write_text(LAUNCH)
         (pipelines / "tool_user.py").write_text("import tool\ntool.main()\n")
         (pipelines / "yaml_user.py").write_text("import yaml\n")
@@ -256,13 +268,25 @@ NO_ARM64_WHEEL = ("no file of onlyx86==1.0 fits Python 3.11 on linux aarch64 wit
     # One hex digit of six's wheel hash changed by hand: the build fails naming six and both hashes.
     ("edited_six", ["no file of six==1.17.0 fits Python 3.11 on linux x86_64 with glibc 2.28: the lock pins sha256 ",
                     EDITED_SIX, f"six-1.17.0-py2.py3-none-any.whl has sha256 {SIX_WHEEL}",
-                    "(required by kubernetes, python_dateutil)"]),
+                    "(required by python_dateutil)"]),
 ])
 def test_build_time_errors_name_the_problem_and_the_fix(consumer, pipeline, messages):
     result = consumer.bazel.run("build", f"//pipelines:{pipeline}_default_image", check=False)
     assert result.returncode != 0
     for message in messages:
         assert message in result.stderr, result.stderr[-3000:]
+
+
+def test_a_pulled_base_whose_config_names_its_python_needs_no_python_version(consumer):
+    consumer.bazel.run("build", "--nobuild", "//pipelines:pyenv_detected_default_image")
+    external = Path(consumer.bazel.run("info", "output_base").stdout.strip()) / "external"
+    (build,) = external.glob("*~pyenv_detected/image/BUILD.bazel")
+    text = build.read_text()
+    assert 'python_version = "3.11"' in text and 'python_interpreter = "/usr/local/bin/python3.11"' in text, text
+    result = consumer.bazel.run("build", "--nobuild", "//pipelines:pyenv_contradicted_default_image", check=False)
+    assert result.returncode != 0
+    assert ('sematic_pull(pyenv_contradicted): python_version = "3.12" but the image\'s config says PYTHON_VERSION=3.11.2: '
+            'write python_version = "3.11" (or leave it out: it is read from the config)') in result.stderr, result.stderr[-3000:]
 
 
 def test_console_scripts_run_on_the_images_python(consumer, tmp_path):
