@@ -8,6 +8,10 @@ installed, on the Debian bookworm base, pushed to a local registry. Side by side
   bump a small one:    six 1.16.0 -> 1.17.0: rebuild, push; bytes re-pushed vs six's size
   bump the largest:    torch 2.5.0 -> 2.5.1: rebuild, push; bytes re-pushed vs torch's size
   two keys vs one:     `bazel clean`, build a two-key pipeline's images vs the one-key image
+  native checks:       the image's layer actions that report their ELF files (each own layer and
+                       piece), rerun with and without --native-report, and the image action
+                       with and without the checks, best of 2 each with the inputs in the page
+                       cache: the cost of "every native file fits the image"
   assembly:            sematic-layer --assemble of every piece of the image into one layer
                        (the pieces of distributions below 64 MiB: what the bucket layers of a
                        build assemble in total), best of 2 with the pieces in the page cache:
@@ -25,6 +29,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -108,6 +113,57 @@ def assembly(tools: Path, out: Path, work: Path) -> dict:
             "rss_mb": max(int(run[1].stderr.strip().splitlines()[-1]) for run in runs) / 1024}
 
 
+def command_line(bazel: Bazel, mnemonic: str, target: str) -> list:
+    """The arguments (after the executable) of `target`'s one `mnemonic` action."""
+    text = bazel.run("aquery", f'mnemonic("{mnemonic}", {target})').stdout
+    line = text.split("Command Line: (exec ", 1)[1].split(")\n", 1)[0].replace("\\\n", " ")
+    return shlex.split(line)[1:]
+
+
+def native_check_cost(bazel: Bazel, tools: Path, work: Path) -> dict:
+    """Seconds of the image's report-writing layer actions and of its image action, each run
+    with and without the native checks (best of 2, outputs to `work`), from the execroot."""
+    execroot = Path(bazel.run("info", "execution_root").stdout.strip())
+    image_args = command_line(bazel, "SematicImage", "//:one_default_image")
+    reports = [image_args[i + 1] for i, arg in enumerate(image_args) if arg == "--native-report"]
+    out = work / "native"
+    out.mkdir(exist_ok=True)
+    layer_runs = []
+    for report in reports:
+        manifest = report[: -len(".native.json")] + ".json"
+        args = ["--manifest", manifest, "--compression", "gzip", "--output", str(out / "blob"), "--descriptor", str(out / "d")]
+        if report.endswith(".piece.native.json"):
+            first = json.loads((execroot / manifest).read_text())["entries"][0]["path"]
+            args += ["--piece", first.rsplit("/", 1)[0]]
+        layer_runs.append(args)
+    # The image action without its checks: no reports, no libc, no Python version.
+    unchecked, skip = [], 0
+    for arg in image_args:
+        if skip:
+            skip -= 1
+        elif arg in ("--native-report", "--libc", "--python-version"):
+            skip = 1
+        else:
+            unchecked.append(arg)
+
+    def image(args):
+        redirected = []
+        for flag, value in zip(args[::2], args[1::2]):
+            value = {"--output-layout": str(out / "layout"), "--digest-file": str(out / "digest")}.get(flag, value)
+            redirected += [flag, value]
+        subprocess.run([str(tools / "sematic-image"), *redirected], cwd=execroot, check=True, capture_output=True)
+
+    def layers(with_reports):
+        for args in layer_runs:
+            extra = ["--native-report", str(out / "report")] if with_reports else []
+            subprocess.run([str(tools / "sematic-layer"), *args, *extra], cwd=execroot, check=True, capture_output=True)
+
+    best = lambda run, *a: min(timed(run, *a)[0] for _ in range(2))
+    layers(False)  # the inputs into the page cache
+    return {"actions": len(layer_runs), "layers_with": best(layers, True), "layers_without": best(layers, False),
+            "image_with": best(image, image_args), "image_without": best(image, unchecked)}
+
+
 def third_party_bytes(layout: Path, digest: str) -> int:
     """Compressed bytes of the image's third-party layers, buckets and layers of their own:
     what a Dockerfile's one pip-install layer would hold."""
@@ -122,7 +178,7 @@ def third_party_bytes(layout: Path, digest: str) -> int:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.parse_args()
-    tools = tools_bin_dir(["sematic-layer"])
+    tools = tools_bin_dir(["sematic-layer", "sematic-image"])
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-torch-", dir=os.environ.get("BENCH_TMP", "/var/tmp")) as tmp:
         work = Path(tmp)
@@ -152,6 +208,7 @@ def main():
             rows.append(("cold build, one key", cold, None))
             rows.append(("first push", *first_push))
             assembled = assembly(tools, Path(bazel.run("info", "output_path").stdout.strip()), work)
+            native = native_check_cost(bazel, tools, work)
             layout, digest = bazel.image("//:one_default_image")
             image_bytes = sum(f.stat().st_size for f in (layout / "blobs" / "sha256").iterdir())
             pip_layer = third_party_bytes(layout, digest)
@@ -180,6 +237,11 @@ def main():
     print(f"six installed: {sizes['six'] / 1e6:.2f} MB; torch installed: {sizes['torch'] / 1e6:.0f} MB; "
           f"a Dockerfile's pip-install layer (re-pushed on any bump): {pip_layer / 1e6:.0f} MB")
     print(f"two keys / one key (after bazel clean): {two_keys:.1f}s / {one_key:.1f}s = {two_keys / one_key:.2f}x (goal <= 1.1x)")
+    with_checks = native["layers_with"] + native["image_with"]
+    without = native["layers_without"] + native["image_without"]
+    print(f"native checks: the {native['actions']} layer actions that report ELF files {native['layers_with']:.1f}s with "
+          f"reports / {native['layers_without']:.1f}s without, the image action {native['image_with']:.2f}s checked / "
+          f"{native['image_without']:.2f}s unchecked: {with_checks / without:.3f}x (goal <= 1.05x)")
     print(f"assembly of the {assembled['pieces']} pieces that share bucket layers, as one layer: "
           f"{assembled['tar'] / 1e9:.2f} GB of tar ({assembled['written'] / 1e9:.2f} GB compressed) in "
           f"{assembled['seconds']:.2f}s = {assembled['tar'] / assembled['seconds'] / 1e9:.2f} GB/s of tar, "
