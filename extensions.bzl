@@ -84,7 +84,6 @@ def _sematic_impl(mctx):
 
 sematic = module_extension(
     implementation = _sematic_impl,
-    environ = ["PIP_INDEX_URL"],
     tag_classes = {
         "base_images": tag_class(
             doc = "Declares the bases of @rules_sematic//images: `sematic-worker-base`, " +

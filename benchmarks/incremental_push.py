@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from harness.bazel import Bazel, consumer_module  # noqa: E402
+from harness.bazel import Bazel, consumer_module, copy_examples_lock  # noqa: E402
 from harness.fixtures import parse_summary  # noqa: E402
 from harness.registry import LocalRegistry  # noqa: E402
 from harness.tools import tools_bin_dir  # noqa: E402
@@ -112,7 +112,7 @@ def main():
                 consumer_module("bench_incremental", EXTENSION.format(big_base=pushed), ["big_base", "pypi"]))
             (workspace / "WORKSPACE.bzlmod").write_text("")
             (workspace / "BUILD.bazel").write_text(BUILD.format(registry=registry.host))
-            (workspace / "requirements_lock.txt").write_text((REPO / "examples/requirements_lock.txt").read_text())
+            copy_examples_lock(workspace)
             for name in ("small", "big"):
                 (workspace / f"{name}.py").write_text("import steps\n")
             steps = workspace / "steps.py"

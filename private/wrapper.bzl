@@ -13,7 +13,8 @@ def write_tool_wrapper(ctx, tool, arguments):
 
     Args:
       ctx: rule context of an executable rule.
-      tool: the tool File (must be in the target's runfiles).
+      tool: the tool File (must be in the target's runfiles), or a command (a path, or a name
+        looked up on PATH).
       arguments: list of strings (passed literally), Files (passed as absolute paths in the
         runfiles tree; they must be in the target's runfiles) or RUNFILES_ROOT.
 

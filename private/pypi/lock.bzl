@@ -84,3 +84,41 @@ def parse_lock(text, label):
     if not pins:
         problem = problem or "%s pins no distribution" % label
     return pins, problem
+
+def files_label(lock):
+    """The label of a lock's files list: `requirements_lock.files.json` beside `requirements_lock.txt`.
+
+    Args:
+      lock: the lock's Label.
+
+    Returns:
+      A Label in the lock's package.
+    """
+    stem = lock.name[:-len(".txt")] if lock.name.endswith(".txt") else lock.name
+    return lock.same_package_label(stem + ".files.json")
+
+def read_files(ctx, lock, display, hub):
+    """A lock's files list, read by a module extension or repository rule.
+
+    Args:
+      ctx: module_ctx or repository_ctx.
+      lock: the lock's Label.
+      display: how its files list is named in messages.
+      hub: the hub's name, for the command that writes it.
+
+    Returns:
+      struct(display, pins: dict of `name==version` -> list of {url, sha256, requires_python?},
+      problem: why every pin fails (no or a malformed files list), or ""). A missing list is
+      not an error here: only fetching a wheel fails, so `bazel run @<hub>//:lock` still works.
+    """
+    path = ctx.path(files_label(lock))
+    command = "bazel run @%s//:lock" % hub
+    if not path.exists:
+        # Declared again when it appears.
+        ctx.watch(path)
+        return struct(display = display, pins = {}, problem = "%s does not exist: run `%s` to write it (it names every file of the lock by URL and sha256; fetching reads only it)" % (display, command))
+    text = ctx.read(path)
+    decoded = json.decode(text, default = None) if text.startswith("{") else None
+    if type(decoded) != "dict" or type(decoded.get("files")) != "dict":
+        return struct(display = display, pins = {}, problem = "%s is not a files list: run `%s` to rewrite it" % (display, command))
+    return struct(display = display, pins = decoded["files"], problem = "")

@@ -7,7 +7,8 @@ Declaring reads only the lock: nothing is downloaded or run until something is b
 """
 
 load("//private:paths.bzl", "display_label")
-load(":lock.bzl", "parse_lock")
+load(":lock.bzl", "files_label", "parse_lock", "read_files")
+load(":lock_command.bzl", "lock_target")
 load(":repositories.bzl", "declare_repositories", "sematic_requirements_hub", "write_hub")
 
 REQUIREMENTS_ATTRS = {
@@ -16,10 +17,11 @@ REQUIREMENTS_ATTRS = {
               "`https://download.pytorch.org/whl/cpu`.",
     ),
     "index_url": attr.string(
-        doc = "PEP 503 simple index, e.g. a company mirror. Default: `$PIP_INDEX_URL`, else " +
-              "`https://pypi.org/simple`. Index pages and wheels go through Bazel's downloader " +
-              "(`--experimental_downloader_config` rewrites, `.netrc` credentials, the " +
-              "repository cache).",
+        doc = "PEP 503 simple index `bazel run @<name>//:lock` reads, e.g. a company mirror. " +
+              "Default: `$PIP_INDEX_URL` when it runs, else `https://pypi.org/simple`. Fetching " +
+              "reads no index: the wheels are downloaded by the URL and sha256 the files list " +
+              "names, through Bazel's downloader (`--experimental_downloader_config` rewrites, " +
+              "`.netrc` credentials, the repository cache).",
     ),
     "libc": attr.string(
         default = "glibc 2.28",
@@ -43,7 +45,9 @@ REQUIREMENTS_ATTRS = {
         allow_single_file = True,
         doc = "Lock with every distribution pinned and hashed: `pip-compile --generate-hashes` " +
               "for one Python version, or `uv pip compile --universal --generate-hashes` (with " +
-              "environment markers) for several, and for a host Python that differs.",
+              "environment markers) for several, and for a host Python that differs. Beside " +
+              "it, its files list (`requirements_lock.txt` -> `requirements_lock.files.json`), " +
+              "written by `bazel run @<name>//:lock`, names every file by URL and sha256.",
     ),
     "timeout": attr.int(
         default = 600,
@@ -75,14 +79,23 @@ def declare_hub(ctx, hub, locks, settings):
     problems = []
     for label, versions in by_label.items():
         pins, problem = parse_lock(ctx.read(label), display_label(label))
-        lock_structs.append(struct(label = label, display = display_label(label), versions = versions, pins = pins))
+        files = read_files(ctx, label, display_label(files_label(label)), hub)
+        lock_structs.append(struct(label = label, display = display_label(label), versions = versions, pins = pins, files = files))
         problems += [problem] if problem else []
     if problems:
         names = sorted({pin.name: True for lock in lock_structs for pin in lock.pins.values()})
         versions = sorted([v for lock in lock_structs for v in lock.versions])
     else:
         names, versions = declare_repositories(hub, lock_structs, settings)
-    sematic_requirements_hub(name = hub, hub = hub, lock_label = lock_structs[0].display, names = names, versions = versions, problem = problems[0] if problems else "")
+    sematic_requirements_hub(
+        name = hub,
+        hub = hub,
+        lock_label = lock_structs[0].display,
+        lock_target = lock_target(hub, [(lock.label, lock.display, files_label(lock.label)) for lock in lock_structs], settings),
+        names = names,
+        versions = versions,
+        problem = problems[0] if problems else "",
+    )
 
 _INSTALL_DEPS_LOAD = """
 load("@rules_sematic//private/pypi:repositories.bzl", "declare_repositories")
@@ -99,6 +112,7 @@ def install_deps():
             display = lock["display"],
             versions = lock["versions"],
             pins = {{key: struct(**pin) for key, pin in lock["pins"].items()}},
+            files = struct(**lock["files"]),
         )
         for lock in _LOCKS
     ]
@@ -114,8 +128,10 @@ def _workspace_hub_impl(rctx):
         pins, problem = parse_lock(rctx.read(rctx.path(label)), display_label(label))
         if problem:
             fail(problem)
+        files = read_files(rctx, label, display_label(files_label(label)), hub)
         locks.append({
             "display": display_label(label),
+            "files": {"display": files.display, "pins": files.pins, "problem": files.problem},
             "label": str(label),
             "pins": {key: {"hashes": p.hashes, "name": p.name, "version": p.version} for key, p in pins.items()},
             "versions": versions.split(","),
@@ -123,7 +139,8 @@ def _workspace_hub_impl(rctx):
     names = sorted({pin["name"]: True for lock in locks for pin in lock["pins"].values()})
     versions = sorted([version for lock in locks for version in lock["versions"]])
     settings = {key: getattr(rctx.attr, key) for key in SETTINGS}
-    write_hub(rctx, hub, names, versions, locks[0]["display"], loads = _INSTALL_DEPS_LOAD, more = _INSTALL_DEPS.format(
+    target = lock_target(hub, [(label, display_label(label), files_label(label)) for label in rctx.attr.locks], settings)
+    write_hub(rctx, hub, names, versions, locks[0]["display"], target, loads = _INSTALL_DEPS_LOAD, more = _INSTALL_DEPS.format(
         hub = hub,
         hub_literal = repr(hub),
         locks = repr(json.encode(locks)),

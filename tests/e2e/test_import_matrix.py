@@ -18,7 +18,7 @@ import pytest
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
-from harness.bazel import REPO, Bazel, consumer_module
+from harness.bazel import Bazel, consumer_module, copy_examples_lock
 from harness.containers import require_arm64_emulation, run_image_python, unpack
 from harness.fixtures import require
 
@@ -143,7 +143,7 @@ def images(tmp_path_factory):
     workspace = tmp_path_factory.mktemp("import-matrix")
     (workspace / "MODULE.bazel").write_text(consumer_module("import_matrix", EXTENSION, ["pypi"]))
     (workspace / "WORKSPACE.bzlmod").write_text("")
-    (workspace / "requirements_lock.txt").write_text((REPO / "examples" / "requirements_lock.txt").read_text())
+    copy_examples_lock(workspace)
     (workspace / "BUILD.bazel").write_text(BUILD)
     (workspace / "worker.py").write_text("")
     bazel = Bazel(workspace)

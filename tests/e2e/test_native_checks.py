@@ -52,6 +52,7 @@ def workspace(tmp_path_factory):
     (root / "BUILD.bazel").write_text(BUILD)
     (root / "main.py").write_text("")
     bazel = Bazel(root)
+    bazel.run("run", "@native//:lock")
     yield bazel
     bazel.shutdown()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.bazel import REPO, Bazel, consumer_module
+from harness.bazel import Bazel, consumer_module, copy_examples_lock
 from harness.containers import require_arm64_emulation, run_image_python, runc_run, unpack
 from harness.fixtures import require
 from harness.wheels import lock_line, make_wheel, write_index
@@ -177,9 +177,11 @@ def consumer(tmp_path_factory):
     index = write_index(work / "index", [only_x86, tool, needs_x86, sdist_only])
     (workspace / "local_lock.txt").write_text("".join(lock_line(name, version, [path]) for name, version, path in [
         ("onlyx86", "1.0", only_x86), ("tool", "2.0", tool), ("needsx86", "1.0", needs_x86), ("sdistonly", "1.0", sdist_only)]))
-    lock = (REPO / "examples" / "requirements_lock.txt").read_text()
-    (workspace / "requirements_lock.txt").write_text(lock)
-    (workspace / "edited_lock.txt").write_text(lock.replace(f"--hash=sha256:{SIX_WHEEL}", f"--hash=sha256:{EDITED_SIX}"))
+    copy_examples_lock(workspace)
+    # The same files list (what the index has), and a lock whose six hash was edited by hand.
+    copy_examples_lock(workspace, "edited_lock.txt")
+    lock = workspace / "edited_lock.txt"
+    lock.write_text(lock.read_text().replace(f"--hash=sha256:{SIX_WHEEL}", f"--hash=sha256:{EDITED_SIX}"))
     (workspace / "WORKSPACE.bzlmod").write_text("")
 
     def module(pulls: str) -> None:
@@ -191,6 +193,7 @@ def consumer(tmp_path_factory):
     (workspace / "BUILD.bazel").write_text(BASE_BUILD.format(registry=registry.host))
     consumer = Consumer(workspace, registry)
     try:
+        consumer.bazel.run("run", "@local//:lock")  # the local index's files list
         pushed = consumer.bazel.run("run", "//:base_push").stdout.strip().splitlines()[-1]
         assert re.fullmatch(rf"{re.escape(registry.host)}/base/python3@sha256:[0-9a-f]{{64}}", pushed), pushed
         pyenv = consumer.bazel.run("run", "//:base_pyenv_push").stdout.strip().splitlines()[-1]

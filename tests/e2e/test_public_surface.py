@@ -4,7 +4,7 @@ that wants a password (from DOCKER_CONFIG), then README's `--repository` example
 
 import json
 
-from harness.bazel import REPO, Bazel, consumer_module
+from harness.bazel import Bazel, consumer_module, copy_examples_lock
 from harness.credentials import PASSWORD, USER, assert_no_secrets, b64, basic_auths
 from harness.fixtures import parse_summaries, require
 from harness.images import layers_with_history
@@ -58,7 +58,7 @@ def test_public_surface_through_bazel_run(tmp_path):
     (workspace / "MODULE.bazel").write_text(consumer_module("surface", EXTENSION, ["pypi"]))
     (workspace / "WORKSPACE.bzlmod").write_text("")
     (workspace / "BUILD.bazel").write_text(BUILD.format(registry=registry.host))
-    (workspace / "requirements_lock.txt").write_text((REPO / "examples" / "requirements_lock.txt").read_text())
+    copy_examples_lock(workspace)
     (workspace / "ca.pem").write_bytes(registry.ca.read_bytes())
     (workspace / "steps.py").write_text("import sematic\n")
     (workspace / "big.py").write_text("WEIGHTS = 1\n")

@@ -1,8 +1,9 @@
 """The README's setup, pasted as written: every block marked `<!-- readme-test: VARIANT/PATH -->`
 becomes PATH in a fresh workspace of that variant (`both` goes into each), with the one edit a
-reader makes (the path to rules_sematic) and the examples' lock as requirements_lock.txt. The
-bzlmod workspace builds `//...` (the image included) and runs the pipeline locally; the
-WORKSPACE one resolves and analyses `//...`."""
+reader makes (the path to rules_sematic) and the examples' lock as requirements_lock.txt, whose
+files list `bazel run @pypi//:lock` writes as the README says (reading the tests' index mirror:
+it must be the examples' list, byte for byte). The bzlmod workspace builds `//...` (the image
+included) and runs the pipeline locally; the WORKSPACE one resolves and analyses `//...`."""
 
 import re
 
@@ -43,6 +44,10 @@ def test_readme_setup_builds_and_runs(variant, tmp_path):
     (workspace / "requirements_lock.txt").write_text((REPO / "examples" / "requirements_lock.txt").read_text())
     bazel = Bazel(workspace)
     try:
+        bazel.run("run", "@pypi//:lock")
+        written = (workspace / "requirements_lock.files.json").read_text()
+        assert written == (REPO / "examples" / "requirements_lock.files.json").read_text().replace(
+            "//examples:requirements_lock.txt", "//:requirements_lock.txt")
         if variant == "workspace":
             # The same BUILD file as bzlmod's: that WORKSPACE resolves every repository and
             # analyses is what this variant adds (building the same image again would not).

@@ -6,7 +6,7 @@ cache."""
 import json
 from pathlib import Path
 
-from harness.bazel import REPO, Bazel, consumer_module
+from harness.bazel import Bazel, consumer_module, copy_examples_lock
 from harness.containers import entrypoint, runc_run, unpack
 from harness.fixtures import parse_summary, skopeo_copy_back
 from harness.images import read_blob_json
@@ -51,7 +51,7 @@ def test_pulled_base_is_shallow_and_its_layers_are_mounted_or_streamed(tools, ma
     (workspace / "WORKSPACE.bzlmod").write_text("")
     (workspace / "BUILD.bazel").write_text(BUILD.format(registry=registry.host))
     (workspace / "main.py").write_text("print('launched')\n")
-    (workspace / "requirements_lock.txt").write_text((REPO / "examples/requirements_lock.txt").read_text())
+    copy_examples_lock(workspace)
     bazel = Bazel(workspace)
     cache = NginxCache().start()
     try:

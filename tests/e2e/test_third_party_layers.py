@@ -65,6 +65,7 @@ def test_bumping_one_pin_rewrites_its_bucket_only(tmp_path):
         lock = "".join(lock_line(name, version, [made[(name, version)]])
                        for name, version in [("alpha", "1.0"), ("beta", beta), ("gamma", "1.0")])
         (workspace / "lock.txt").write_text(lock)
+        bazel.run("run", "@local//:lock")
         return {h: (layer["digest"], layer["size"]) for h, layer in layers_with_history(*bazel.image("//:image"))}
 
     bazel = Bazel(workspace)

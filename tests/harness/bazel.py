@@ -123,6 +123,14 @@ def copy_workspace(destination: Path) -> Path:
     return destination
 
 
+def copy_examples_lock(workspace: Path, name: str = "requirements_lock.txt") -> None:
+    """The examples' lock and its files list, as `name` (and `<stem>.files.json`) in `workspace`."""
+    examples = REPO / "examples"
+    (Path(workspace) / name).write_text((examples / "requirements_lock.txt").read_text())
+    files = name[: -len(".txt")] if name.endswith(".txt") else name
+    (Path(workspace) / f"{files}.files.json").write_text((examples / "requirements_lock.files.json").read_text())
+
+
 def consumer_module(name: str, extension_lines: str, repositories, python_toolchain: bool = True) -> str:
     """MODULE.bazel of a scratch workspace that uses this checkout of rules_sematic as an outside
     module: `extension_lines` use the `sematic` extension and bring in `repositories`.

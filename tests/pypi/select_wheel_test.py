@@ -1,15 +1,13 @@
 """select_wheel.py: which file of a pin each target gets, and the one line that says why none
 fits (a hand-edited hash, only a source distribution, no wheel for the platform)."""
 
-import tempfile
 import unittest
-from pathlib import Path
 
 from tests.pypi.support import select_wheel, targets
 
 SIX = "8a7c0ac7f5ad5d4c2c8ff7a2e4b1b3c3e3d5f6a7b8c9d0e1f2a3b4c5d6e7f8a9"
 EDITED = "9a7c0ac7f5ad5d4c2c8ff7a2e4b1b3c3e3d5f6a7b8c9d0e1f2a3b4c5d6e7f8a9"
-INDEX = "https://pypi.example/simple"
+SOURCE = "//:lock.files.json"
 
 
 def entry(sha256, requires_python=None):
@@ -25,7 +23,7 @@ def choose(files, name, version, hashes, target_):
     chosen = select_wheel.best(select_wheel.pinned(found, set(hashes)), target_)
     if chosen:
         return chosen[0]
-    return select_wheel.missing_message(name, version, set(hashes), found, target_, [INDEX])
+    return select_wheel.missing_message(name, version, set(hashes), found, target_, SOURCE, "@pypi//:lock")
 
 
 NUMPY = {
@@ -91,8 +89,9 @@ class MissingTest(unittest.TestCase):
         message = choose(files, "six", "1.16.0", [EDITED, "f" * 64], target())
         self.assertIn("no file of six==1.16.0 fits Python 3.11 on linux x86_64", message)
         self.assertIn(EDITED, message)
-        self.assertIn(f"six-1.16.0-py2.py3-none-any.whl has sha256 {SIX}", message)
-        self.assertIn("the lock was edited", message)
+        self.assertIn(f"in {SOURCE} six-1.16.0-py2.py3-none-any.whl has sha256 {SIX}", message)
+        self.assertIn("the lock was edited, or the files list is stale", message)
+        self.assertIn("then run `bazel run @pypi//:lock`", message)
         self.assertNotIn("\n", message)
 
     def test_only_a_source_distribution_says_sdists_are_never_built(self):
@@ -111,26 +110,25 @@ class MissingTest(unittest.TestCase):
         self.assertIn("onlyx86-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", message)
         self.assertIn('raise libc (e.g. libc = "glibc 2.31")', message)
 
-    def test_nothing_on_the_index(self):
+    def test_nothing_listed(self):
         message = choose({}, "ghost", "1.0", ["e" * 64], target())
-        self.assertIn(f"{INDEX} has no file of it with a sha256 the lock pins (eeeeeeeeeeee)", message)
+        self.assertIn(f"{SOURCE} lists no file of it that the lock pins: run `bazel run @pypi//:lock`", message)
+
+    def test_hashes_the_list_lacks_suggest_the_lock_command(self):
+        files = {"onlyx86-1.0-cp311-cp311-manylinux_2_17_x86_64.whl": entry("e" * 64)}
+        message = choose(files, "onlyx86", "1.0", ["e" * 64, "f" * 64], target("cp311_aarch64"))
+        self.assertIn(f"the lock pins 1 hashes {SOURCE} does not list: if the lock changed, run `bazel run @pypi//:lock`", message)
 
 
-class IndexPageTest(unittest.TestCase):
-    def test_links_hashes_requires_python_and_relative_urls(self):
-        page = ('<html><body>'
-                f'<a href="../../files/six-1.16.0-py2.py3-none-any.whl#sha256={SIX}" '
-                'data-requires-python="&gt;=2.7">six-1.16.0-py2.py3-none-any.whl</a>'
-                '<a href="https://mirror.example/six-1.16.0.tar.gz#md5=00">six-1.16.0.tar.gz</a>'
-                '<a>no href</a></body></html>')
-        with tempfile.TemporaryDirectory() as directory:
-            path = Path(directory) / "page.html"
-            path.write_text(page)
-            files = select_wheel.index_files([("https://pypi.example/simple/six/", path)])
+class FilesListTest(unittest.TestCase):
+    def test_entries_become_files_by_name(self):
+        files = select_wheel.listed_files([
+            {"url": "https://files.example/ab/six-1.16.0-py2.py3-none-any.whl", "sha256": SIX, "requires_python": ">=2.7"},
+            {"url": "https://files.example/cd/six-1.16.0.tar.gz", "sha256": "f" * 64}])
         self.assertEqual(files["six-1.16.0-py2.py3-none-any.whl"],
-                         {"urls": ["https://pypi.example/files/six-1.16.0-py2.py3-none-any.whl"],
-                          "sha256": SIX, "requires_python": ">=2.7"})
-        self.assertEqual(files["six-1.16.0.tar.gz"]["sha256"], None)
+                         {"urls": ["https://files.example/ab/six-1.16.0-py2.py3-none-any.whl"], "sha256": SIX,
+                          "requires_python": ">=2.7"})
+        self.assertEqual(files["six-1.16.0.tar.gz"]["requires_python"], None)
 
 
 if __name__ == "__main__":
