@@ -4,6 +4,7 @@ outside module: each gets one clear error naming the problem and the fix, and bu
 import pytest
 
 from harness.bazel import Bazel, consumer_module
+from harness.fixtures import assert_one_line_error
 
 EXTENSION = f"""
 sematic.pull(name = "unpinned", image = "127.0.0.1:5000/base/python:latest")
@@ -256,10 +257,7 @@ def test_image_of_bad_runfiles(scratch, case):
     if message is None:
         assert result.returncode == 0, result.stderr[-3000:]
         return
-    assert result.returncode != 0
-    errors = [line for line in result.stderr.splitlines() if "sematic-layer: error:" in line]
-    assert len(errors) == 1, result.stderr[-3000:]
-    assert message in errors[0], errors[0]
+    assert_one_line_error(result, "sematic-layer", message)
     # Nothing half-written: the failed layer left neither blob nor descriptor behind.
     # (Images build in their platform's configuration: look in every output directory.)
     failed = list((scratch.workspace / "bazel-out").glob(f"*/bin/{case}/image.first_party.gzip.layer.*"))
@@ -268,29 +266,22 @@ def test_image_of_bad_runfiles(scratch, case):
 
 def test_image_on_a_base_with_an_unknown_manifest_media_type(scratch):
     result = scratch.run("build", "//unknown_base_media_type:image_on_bad_base", check=False)
-    assert result.returncode != 0
-    errors = [line for line in result.stderr.splitlines() if "sematic-image: error:" in line]
-    assert len(errors) == 1, result.stderr[-3000:]
-    assert 'unsupported manifest media type "application/vnd.example.unknown+json"' in errors[0], errors[0]
+    assert_one_line_error(result, "sematic-image", 'unsupported manifest media type "application/vnd.example.unknown+json"')
 
 
 def test_env_reference_to_a_variable_the_base_lacks(scratch):
     result = scratch.run("build", "//undefined_env_reference:with_env", check=False)
-    assert result.returncode != 0
-    errors = [line for line in result.stderr.splitlines() if "sematic-image: error:" in line]
-    assert len(errors) == 1, result.stderr[-3000:]
-    assert errors[0].endswith('env["DATA"] refers to $DATA_DIRR, which the base image does not define: set DATA_DIRR '
-                              'in env too, or remove the reference'), errors[0]
+    error = assert_one_line_error(result, "sematic-image")
+    assert error.endswith('env["DATA"] refers to $DATA_DIRR, which the base image does not define: set DATA_DIRR '
+                          'in env too, or remove the reference'), error
 
 
 def test_base_whose_config_names_another_python(scratch):
     """A base declared (or wrapped) as Python 3.11 whose config says PYTHON_VERSION=3.9.18."""
     result = scratch.run("build", "//base_config_python:on_it", check=False)
-    assert result.returncode != 0
-    errors = [line for line in result.stderr.splitlines() if "sematic-image: error:" in line]
-    assert len(errors) == 1, result.stderr[-3000:]
-    assert errors[0].endswith("the base's config says PYTHON_VERSION=3.9.18 but the image's wheels are for Python 3.11: "
-                              'set python_version = "3.9" (or use a base with Python 3.11)'), errors[0]
+    error = assert_one_line_error(result, "sematic-image")
+    assert error.endswith("the base's config says PYTHON_VERSION=3.9.18 but the image's wheels are for Python 3.11: "
+                          'set python_version = "3.9" (or use a base with Python 3.11)'), error
 
 
 @pytest.mark.parametrize("case", sorted(TOOLS_CASES))

@@ -7,6 +7,7 @@ import pytest
 
 from harness.bazel import Bazel, consumer_module
 from harness.elf import shared_object
+from harness.fixtures import assert_one_line_error
 from harness.wheels import lock_line, make_wheel, write_index
 
 TAG = "cp311-cp311-manylinux_2_17_x86_64"
@@ -64,10 +65,6 @@ def test_native_files_must_fit_the_images_cpu_and_c_library(workspace, name):
     if expected is None:
         assert result.returncode == 0, result.stderr[-3000:]
         return
-    assert result.returncode != 0
-    errors = [line for line in result.stderr.splitlines() if "sematic-image: error:" in line]
-    assert len(errors) == 1, result.stderr[-3000:]
-    before, after = expected.split("{sha}")
-    assert before in errors[0] and after in errors[0], errors[0]
+    assert_one_line_error(result, "sematic-image", *expected.split("{sha}"))
     # Nothing half-written: no layout and no digest of the refused image.
     assert not list((workspace.workspace / "bazel-out").glob(f"*/bin/{name}.digest"))

@@ -45,9 +45,10 @@ def parse_summary(stderr: str) -> dict:
 
 
 def assert_one_line_error(result, program: str, *needles: str) -> str:
-    """The run failed with exactly one `PROGRAM: error: …` line containing every needle."""
+    """The run failed with exactly one `PROGRAM: error: …` line containing every needle (a line
+    of a Bazel build's output may carry a prefix)."""
     assert result.returncode != 0, (result.stdout, result.stderr)
-    errors = [l for l in result.stderr.splitlines() if l.startswith(f"{program}: error: ")]
+    errors = [l for l in result.stderr.splitlines() if f"{program}: error: " in l]
     assert len(errors) == 1, result.stderr
     for needle in needles:
         assert needle in errors[0], errors[0]
