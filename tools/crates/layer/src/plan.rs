@@ -183,7 +183,7 @@ impl Plan {
                 let metadata = fs::metadata(src).with_context(|| missing_src(src))?;
                 if metadata.is_dir() {
                     bail!(
-                        "src {} is a directory: use kind \"tree\" for directories",
+                        "src {} is a source directory, whose files Bazel does not track: list them (glob([\"dir/**\"])) or use a filegroup",
                         src.display()
                     );
                 }

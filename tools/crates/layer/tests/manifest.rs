@@ -267,7 +267,10 @@ fn bad_manifests_fail_cleanly() {
         ),
         (
             json!({"path": "/app/x", "kind": "file", "src": "in/dir"}),
-            vec!["entries[0] (/app/x)", "is a directory: use kind \"tree\""],
+            vec![
+                "entries[0] (/app/x)",
+                "is a source directory, whose files Bazel does not track: list them",
+            ],
         ),
         (
             json!({"path": format!("{root}/l"), "kind": "symlink", "target": "/usr/bin/python3"}),
