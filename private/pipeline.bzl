@@ -78,6 +78,18 @@ def _data_error(what, data):
             return "%s: data has %r, a directory, whose files Bazel does not track: list them with glob([\"%s/**\"]) or a filegroup" % (what, entry, name)
     return None
 
+def _tags_error(what, tags):
+    """Why `tags_to_push` has a tag no registry accepts, or None.
+
+    Stamped tags (`{KEY}`) are checked once expanded, when pushing.
+    """
+    for tag in tags or []:
+        if "{" in tag:
+            continue
+        if not tag or len(tag) > 128 or tag[0] not in _TAG_FIRST.elems() or [c for c in tag.elems() if c not in _TAG_REST.elems()]:
+            return "%s: tags_to_push has %r, which is not a valid registry tag: use letters, digits, '_', '.', '-' (at most 128 characters, not starting with '.' or '-')" % (what, tag)
+    return None
+
 def bases_error(name, base, bases):
     """Why Sematic's rules reject this `base`/`bases` pair, or None.
 
@@ -146,6 +158,7 @@ def sematic_pipeline(
         ca_certs = None,
         timeout = None,
         jobs = None,
+        tags_to_push = None,
         visibility = None):
     """Targets to build, push and launch a Sematic pipeline.
 
@@ -189,12 +202,15 @@ def sematic_pipeline(
       ca_certs: PEM files of CAs to trust for `registry` (a private CA), for every push.
       timeout: seconds the launcher waits for a connection or an answer (default 60).
       jobs: parallel uploads of the launcher (default 4).
+      tags_to_push: more tags for every key's image, after `<name>_<key>`, e.g.
+        `["{STABLE_GIT_COMMIT}"]`: `{KEY}` is a workspace status value, expanded when the
+        push (or the launcher) runs under `--stamp` (see `sematic_push`).
       visibility: visibility of the generated targets.
     """
     resolved = resolve_bases(name, base, bases)
     what = "sematic_pipeline(%s)" % name
     check_env(what, env)
-    error = registry_error(what, registry) or repository_error(what, registry, repository) or _data_error(what, data)
+    error = registry_error(what, registry) or repository_error(what, registry, repository) or _data_error(what, data) or _tags_error(what, tags_to_push)
     if error:
         fail(error)
     main = main or name + ".py"
@@ -249,7 +265,7 @@ def sematic_pipeline(
             insecure = insecure_repository,
             registry = registry,
             repository = repository,
-            tags_to_push = ["%s_%s" % (name, key)],
+            tags_to_push = ["%s_%s" % (name, key)] + list(tags_to_push or []),
             **manual
         )
 

@@ -167,6 +167,10 @@ CASES = {
         "//image_layers_not_in_deps:image: image_layers has //image_layers_not_in_deps:big, which is not among the "
         "dependencies of //image_layers_not_in_deps:bin (image_layers_not_in_deps/big.py is not in its runfiles): "
         "add it to deps, or remove it from image_layers"),
+    "tags_to_push_invalid": (
+        PIPELINE.format('base = ":a", tags_to_push = ["{STABLE_GIT_COMMIT}", "v1/2"]'), {"main.py": ""},
+        "//tags_to_push_invalid:all",
+        "sematic_pipeline(main): tags_to_push has \"v1/2\", which is not a valid registry tag"),
     "layer_file_label_with_two_files": (
         'filegroup(name = "two", srcs = ["a.txt", "b.txt"])\nsematic_layer(name = "x", files = {":two": "/x"})\n',
         {"a.txt": "a", "b.txt": "b"}, "//layer_file_label_with_two_files:x",

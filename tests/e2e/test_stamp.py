@@ -55,3 +55,9 @@ def test_stamped_tags_without_stamp_fail_naming_the_flag(repo_bazel, registry):
     assert line == ('sematic-push: error: tag "release-{STABLE_RELEASE}" names the workspace status '
                     "value STABLE_RELEASE, but the build is not stamped: run with --stamp")
     assert registry.tags("stamp/hello") == []
+
+
+def test_a_pipelines_tags_to_push_follow_its_key_tag(repo_bazel, registry, tmp_path):
+    repo_bazel.run("run", *stamping(tmp_path, "n1"), "//tests/stamp:pipeline_default_push", "--",
+                   "--repository", f"{registry.host}/stamp/pipeline", "--progress", "quiet")
+    assert sorted(registry.tags("stamp/pipeline")) == ["pipeline_default", "release-1.2"]
