@@ -54,18 +54,21 @@ def _check_python_version(ctx, version):
     if not version or not wheels:
         return
     other = [wheel for wheel in wheels if wheel.python_version != version]
-    if other:
-        fail("%s: the image's Python is %s but its requirement() wheels were chosen for Python %s (e.g. %s==%s): declare the requirements for %s too (sematic.requirements(python_version = %r, ...)) and build the image for it (python_version = %r), or use a base with Python %s" % (
-            display_label(ctx.label),
-            version,
-            other[0].python_version,
-            other[0].distribution,
-            other[0].version,
-            version,
-            version,
-            version,
-            other[0].python_version,
-        ))
+    if not other:
+        return
+    if version in (other[0].served_python_versions or []):
+        # The requirements serve the base's Python already: the image asked for another one.
+        fix = "build the image for it: python_version = %r on the pipeline (or image)" % version
+    else:
+        fix = "declare the requirements for %s too (sematic.requirements(python_version = %r, ...)) and build the image for it (python_version = %r), or use a base with Python %s" % (version, version, version, other[0].python_version)
+    fail("%s: the image's Python is %s but its requirement() wheels were chosen for Python %s (e.g. %s==%s): %s" % (
+        display_label(ctx.label),
+        version,
+        other[0].python_version,
+        other[0].distribution,
+        other[0].version,
+        fix,
+    ))
 
 def _check_sematic_importable(ctx, wheels):
     """Fails unless the binary's runfiles bring the `sematic` package.

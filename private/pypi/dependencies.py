@@ -8,7 +8,7 @@ that target*, markers and extras evaluated with the target's marker environment.
            the lock of its Python version, else the closest below, else the lowest)
     dependencies.py --pip-wheel PIP.whl build --request REQUEST.json --output BUILD.bazel
 
-REQUEST.json: {"target", "python_version", "lock_label", "libc", "all_names": [...],
+REQUEST.json: {"target", "python_version", "lock_label", "libc", "served", "all_names": [...],
 "wheels": {name: {"repository": "@@x", "version", "metadata": PATH or null, "missing": message
 or null}}}.
 """
@@ -92,6 +92,7 @@ def build_file(request):
     name = "{name}",
     distribution = "{name}",
     libc = "{request["libc"]}",
+    served_python_versions = {json.dumps(request.get("served", []))},
     python_version = "{target.environment["python_version"]}",
     version = "{wheels[name]["version"]}",
     wheel = "{wheels[name]["repository"]}//:files",

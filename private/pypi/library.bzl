@@ -12,6 +12,7 @@ SematicWheelInfo = provider(
         "libc": "The C library the wheel was chosen for (the requirements' `libc`, e.g. `glibc 2.28`).",
         "piece": "SematicPieceInfo: the files as a layer piece, shared by every image.",
         "python_version": "`major.minor` Python the wheel was chosen for.",
+        "served_python_versions": "The Python versions its requirements hub serves.",
         "repository": "The wheel repository's name in the runfiles tree (`ctx.workspace_name` style).",
         "version": "The pinned version.",
     },
@@ -43,6 +44,7 @@ def _sematic_wheel_library_impl(ctx):
             piece = ctx.attr.piece[SematicPieceInfo],
             python_version = ctx.attr.python_version,
             repository = repository,
+            served_python_versions = ctx.attr.served_python_versions,
             version = ctx.attr.version,
         ),
     ]
@@ -56,6 +58,7 @@ sematic_wheel_library = rule(
         "libc": attr.string(mandatory = True, doc = "C library the wheel was chosen for, e.g. `glibc 2.28`."),
         "piece": attr.label(mandatory = True, providers = [SematicPieceInfo], doc = "`@<wheel repo>//:piece`."),
         "python_version": attr.string(mandatory = True, doc = "Python the wheel was chosen for."),
+        "served_python_versions": attr.string_list(doc = "The Python versions its requirements hub serves."),
         "version": attr.string(mandatory = True, doc = "Pinned version."),
         "wheel": attr.label(mandatory = True, allow_files = True, doc = "The installed files (`@<wheel repo>//:files`)."),
     },

@@ -181,6 +181,7 @@ def _target_impl(rctx):
         "all_names": rctx.attr.all_names,
         "libc": rctx.attr.libc,
         "lock_label": rctx.attr.lock_label,
+        "served": rctx.attr.served,
         "target": rctx.attr.target,
         "wheels": chosen,
     }))
@@ -196,6 +197,7 @@ sematic_requirements_target = repository_rule(
         lock_label = attr.string(mandatory = True),
         locks = attr.label_keyed_string_dict(allow_files = True, doc = "Lock -> the Python versions it serves (comma-separated)."),
         pins = attr.string_list(doc = "`name==version` of every pin of the locks, in the order of `wheels`."),
+        served = attr.string_list(doc = "The Python versions the hub serves, for messages."),
         target = attr.string(mandatory = True, doc = "e.g. cp311_x86_64 or host."),
         wheels = attr.label_list(doc = "`wheel.json` of each pin's repository for this target."),
     ),
@@ -368,6 +370,7 @@ def declare_repositories(hub, locks, settings):
             name = "%s__%s" % (hub, target),
             all_names = names,
             lock_label = locks[0].display,
+            served = sorted([version for lock in locks for version in lock.versions]),
             locks = {lock.label: ",".join(lock.versions) for lock in target_locks},
             pins = ["%s==%s" % (all_pins[k].name, all_pins[k].version) for k in keys],
             target = target,

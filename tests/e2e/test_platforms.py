@@ -80,6 +80,8 @@ sematic_pipeline(name = "pyenv_detected", base = "@pyenv_detected//image", deps 
 
 sematic_pipeline(name = "pyenv_contradicted", base = "@pyenv_contradicted//image", deps = [":sematic_steps"], python_version = "3.11", repository = "bad", registry = "{registry}")
 
+sematic_pipeline(name = "wrong_python", base = "@rules_sematic//images:python3_bullseye", deps = [":sematic_steps"], python_version = "3.11", repository = "bad", registry = "{registry}")
+
 sematic_pipeline(name = "transitive_no_wheel", base = "@pulled//image", deps = [":sematic_steps", local_requirement("needsx86")], platforms = {platforms}, python_version = "3.11", repository = "bad", registry = "{registry}")
 
 sematic_pipeline(name = "sdist_only", base = "@pulled//image", deps = [":sematic_steps", local_requirement("sdistonly")], python_version = "3.11", repository = "bad", registry = "{registry}")
@@ -157,7 +159,7 @@ def consumer(tmp_path_factory):
         pipelines.mkdir()
         (pipelines / "BUILD.bazel").write_text(PIPELINES_BUILD.format(registry=registry.host, platforms=PLATFORMS))
         for name in ("multi", "wrong_platform", "ambiguous", "no_wheel", "transitive_no_wheel", "sdist_only",
-                     "edited_six", "pyenv_detected", "pyenv_contradicted"):
+                     "edited_six", "pyenv_detected", "pyenv_contradicted", "wrong_python"):
             (pipelines / f"{name}.py").write_text(LAUNCH)
         (pipelines / "tool_user.py").write_text("import tool\ntool.main()\n")
         (pipelines / "yaml_user.py").write_text("import yaml\n")
@@ -208,8 +210,12 @@ NO_ARM64_WHEEL = ("no file of onlyx86==1.0 fits Python 3.11 on linux aarch64 wit
                         "platform (sematic.pull(platforms = [...]))"]),
     ("ambiguous", ["@pypi serves Python 3.11, 3.9: say which one an image is for with python_version "
                    "(sematic_pipeline(python_version = ...) or sematic_image(python_version = ...))"]),
-    ("no_wheel", [NO_ARM64_WHEEL, "has onlyx86-1.0-cp311-cp311-manylinux_2_17_x86_64.whl with a sha256 the lock pins: "
+    ("no_wheel", [NO_ARM64_WHEEL, "lists onlyx86-1.0-cp311-cp311-manylinux_2_17_x86_64.whl with a sha256 the lock pins: "
                                   "pin a version of it that publishes such a wheel"]),
+    # The requirements serve the base's Python: the fix is the pipeline's python_version.
+    ("wrong_python", ["//pipelines:wrong_python_default_image: the image's Python is 3.9 but its requirement() "
+                      "wheels were chosen for Python 3.11 (e.g. ", 'build the image for it: python_version = "3.9" '
+                      "on the pipeline (or image)"]),
     # A transitive native distribution without an arm64 wheel fails the arm64 image, naming who needs it.
     ("transitive_no_wheel", [NO_ARM64_WHEEL, "(required by needsx86)"]),
     ("sdist_only", ["no file of sdistonly==1.0 fits Python 3.11 on linux x86_64 with glibc 2.28: only a source "
