@@ -51,7 +51,7 @@ def assemble_image(ctx, base_target, layers, settings, python_version = None, py
 
     Args:
       ctx: rule context; the rule must include `image_tool_attrs()` and declare
-        `toolchains = [BUILD_TOOLCHAIN_TYPE]`.
+        `toolchains = [BUILD_TOOLCHAIN]`.
       base_target: the base Target, or None for an empty base.
       layers: SematicLayerInfo list, appended to the base's layers in order.
       settings: config settings for sematic-image (entrypoint, cmd, env, workdir, user, labels).
@@ -125,7 +125,7 @@ def write_tarball(ctx, layout, platform):
     """Declares the action writing the `docker load` tarball of `layout`'s `platform` image.
 
     Args:
-      ctx: rule context of a rule with `repo_tags` declaring `toolchains = [BUILD_TOOLCHAIN_TYPE]`.
+      ctx: rule context of a rule with `repo_tags` declaring `toolchains = [BUILD_TOOLCHAIN]`.
       layout: the image layout (tree artifact).
       platform: OCI platform of the image to load (the layout may be an index).
 

@@ -4,7 +4,7 @@ load(":assemble.bzl", "assemble_image", "image_tool_attrs")
 load(":layer.bzl", "COMPRESSIONS", "SematicLayerInfo", "build_rootfs_layer")
 load(":platforms.bzl", "IMAGE_PLATFORMS")
 load(":providers.bzl", "SematicBaseInfo")
-load(":toolchains.bzl", "BUILD_TOOLCHAIN_TYPE")
+load(":toolchains.bzl", "BUILD_TOOLCHAIN")
 load(":transitions.bzl", "base_platform_transition")
 
 def _python_attrs(what):
@@ -107,5 +107,5 @@ using it, or for `platform`; its Python and C library are the base's unless `pyt
         ),
         **dict(_python_attrs("the result"), **image_tool_attrs())
     ),
-    toolchains = [BUILD_TOOLCHAIN_TYPE],
+    toolchains = [BUILD_TOOLCHAIN],
 )

@@ -8,7 +8,7 @@ load(":platforms.bzl", "PYTHON_VERSIONS", "image_platform_attr")
 load(":python_deps.bzl", "PythonDepsInfo", "python_deps_aspect")
 load(":runfiles_layers.bzl", "binary_image_path", "split_runfiles")
 load(":third_party_layers.bzl", "SharedBucketsInfo", "shared_buckets_aspect")
-load(":toolchains.bzl", "BUILD_TOOLCHAIN_TYPE")
+load(":toolchains.bzl", "BUILD_TOOLCHAIN")
 load(":transitions.bzl", "image_transition")
 
 _PY_TOOLCHAIN = "@bazel_tools//tools/python:toolchain_type"
@@ -197,5 +197,5 @@ Outputs: the image layout directory and `<name>.digest`; output group `tarball`:
         ),
         **image_tool_attrs()
     ),
-    toolchains = [BUILD_TOOLCHAIN_TYPE, config_common.toolchain_type(_PY_TOOLCHAIN, mandatory = False)],
+    toolchains = [BUILD_TOOLCHAIN, config_common.toolchain_type(_PY_TOOLCHAIN, mandatory = False)],
 )

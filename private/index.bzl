@@ -3,7 +3,7 @@
 load(":assemble.bzl", "write_tarball")
 load(":paths.bzl", "display_label")
 load(":providers.bzl", "SematicImageInfo")
-load(":toolchains.bzl", "BUILD_TOOLCHAIN_TYPE", "build_tools")
+load(":toolchains.bzl", "BUILD_TOOLCHAIN", "BUILD_TOOLCHAIN_TYPE", "build_tools")
 
 def _sematic_image_index_impl(ctx):
     images = [target[SematicImageInfo] for target in ctx.attr.images]
@@ -57,5 +57,5 @@ image for `docker load` / `podman load` (they load one platform).""",
                   "(default `bazel/<package>:<name>`).",
         ),
     },
-    toolchains = [BUILD_TOOLCHAIN_TYPE],
+    toolchains = [BUILD_TOOLCHAIN],
 )

@@ -9,7 +9,7 @@ the only key) pointing at the images by digest.
 load(":paths.bzl", "runfiles_path")
 load(":providers.bzl", "SematicPushInfo")
 load(":stamp.bzl", "STAMP_ATTRS", "stamp_files")
-load(":toolchains.bzl", "RUN_TOOLCHAIN_TYPE", "run_tools")
+load(":toolchains.bzl", "RUN_TOOLCHAIN", "run_tools")
 load(":wrapper.bzl", "RUNFILES_ROOT", "write_tool_wrapper")
 
 def _sematic_launcher_impl(ctx):
@@ -65,5 +65,5 @@ sematic_launcher = rule(
         ),
         "timeout": attr.int(doc = "Seconds to wait for a connection or an answer (sematic-launch --timeout); 0: the tool's default."),
     }, **STAMP_ATTRS),
-    toolchains = [RUN_TOOLCHAIN_TYPE],
+    toolchains = [RUN_TOOLCHAIN],
 )

@@ -1,7 +1,7 @@
 """Layer actions: a JSON list of entries in, a compressed layer blob and its descriptor out."""
 
 load(":paths.bzl", "display_label")
-load(":toolchains.bzl", "BUILD_TOOLCHAIN_TYPE", "build_tools")
+load(":toolchains.bzl", "BUILD_TOOLCHAIN", "BUILD_TOOLCHAIN_TYPE", "build_tools")
 
 SematicLayerInfo = provider(
     doc = "One layer built by sematic-layer.",
@@ -50,7 +50,7 @@ def build_layer(ctx, name, entries, inputs, compression, history, symlink_root =
     """Declares the action that writes one layer.
 
     Args:
-      ctx: the rule context; its rule must declare `toolchains = [BUILD_TOOLCHAIN_TYPE]`.
+      ctx: the rule context; its rule must declare `toolchains = [BUILD_TOOLCHAIN]`.
       name: unique (within the target) name of the layer, used in output file names.
       entries: list of dicts, the entries of sematic-layer's manifest.
       inputs: depset or list of the Files the entries read.
@@ -69,7 +69,7 @@ def write_layer(ctx, name, entries, inputs, compression, symlink_root = None, pi
     """Declares the sematic-layer action writing a layer, or a piece of one.
 
     Args:
-      ctx: the rule context; its rule must declare `toolchains = [BUILD_TOOLCHAIN_TYPE]`.
+      ctx: the rule context; its rule must declare `toolchains = [BUILD_TOOLCHAIN]`.
       name: unique (within the target and compression) name, used in output file names.
       entries: list of dicts, the entries of sematic-layer's manifest.
       inputs: depset or list of the Files the entries read.
@@ -108,7 +108,7 @@ def assemble_layer(ctx, name, pieces, directories, compression, history):
     """Declares the action that assembles a layer from pieces (without compressing again).
 
     Args:
-      ctx: the rule context; its rule must declare `toolchains = [BUILD_TOOLCHAIN_TYPE]`.
+      ctx: the rule context; its rule must declare `toolchains = [BUILD_TOOLCHAIN]`.
       name: unique (within the target) name of the layer.
       pieces: list of struct(blob, descriptor, native), in image path order.
       directories: the pieces' common parent directories, parents first.
@@ -138,7 +138,7 @@ def build_rootfs_layer(ctx, rootfs, compression, history):
     """Declares the action that normalises a root filesystem tarball into a layer.
 
     Args:
-      ctx: the rule context; its rule must declare `toolchains = [BUILD_TOOLCHAIN_TYPE]`.
+      ctx: the rule context; its rule must declare `toolchains = [BUILD_TOOLCHAIN]`.
       rootfs: the tar File (e.g. from mmdebstrap).
       compression: "gzip" or "zstd".
       history: the image history comment for the layer.
@@ -195,5 +195,5 @@ sematic_layer = rule(
         history = attr.string(doc = "History comment recorded in the image config."),
         symlinks = attr.string_dict(doc = "Image path -> symlink target."),
     ),
-    toolchains = [BUILD_TOOLCHAIN_TYPE],
+    toolchains = [BUILD_TOOLCHAIN],
 )

@@ -8,7 +8,7 @@ distribution's own layer, written by the same target.
 """
 
 load(":layer.bzl", "COMPRESSIONS", "SematicLayerInfo", "write_layer")
-load(":toolchains.bzl", "BUILD_TOOLCHAIN_TYPE")
+load(":toolchains.bzl", "BUILD_TOOLCHAIN")
 load(":transitions.bzl", "piece_transition")
 
 # Where third-party distributions live in images; each binary's runfiles tree links to them.
@@ -60,5 +60,5 @@ sematic_wheel_piece = rule(
         ),
     ),
     provides = [SematicPieceInfo],
-    toolchains = [BUILD_TOOLCHAIN_TYPE],
+    toolchains = [BUILD_TOOLCHAIN],
 )

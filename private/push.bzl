@@ -4,7 +4,7 @@ load(":paths.bzl", "display_label")
 load(":providers.bzl", "SematicImageInfo", "SematicPushInfo")
 load(":reference.bzl", "registry_error", "repository_error")
 load(":stamp.bzl", "STAMP_ATTRS", "stamp_files")
-load(":toolchains.bzl", "RUN_TOOLCHAIN_TYPE", "run_tools")
+load(":toolchains.bzl", "RUN_TOOLCHAIN", "run_tools")
 load(":wrapper.bzl", "write_tool_wrapper")
 
 def _sematic_push_impl(ctx):
@@ -76,5 +76,5 @@ which `sematic_pipeline`'s launchers read.""",
                   "only this target reads the status, so images never rebuild for it.",
         ),
     }, **STAMP_ATTRS),
-    toolchains = [RUN_TOOLCHAIN_TYPE],
+    toolchains = [RUN_TOOLCHAIN],
 )

@@ -19,7 +19,7 @@ OCI's 127 layers on a CUDA base with dozens of layers.
 load(":layer.bzl", "COMPRESSIONS", "assemble_layer")
 load(":piece.bzl", "EXTERNAL_ROOT")
 load(":python_deps.bzl", "PythonDepsInfo")
-load(":toolchains.bzl", "BUILD_TOOLCHAIN_TYPE")
+load(":toolchains.bzl", "BUILD_TOOLCHAIN")
 
 THIRD_PARTY_BUCKETS = 32
 OWN_LAYER_BYTES = 64 * 1024 * 1024
@@ -105,5 +105,5 @@ shared_buckets_aspect = aspect(
     doc = "Assembles the bucket layers of a binary's wheels once for all its images.",
     attrs = {"compression": attr.string(values = COMPRESSIONS)},
     required_aspect_providers = [PythonDepsInfo],
-    toolchains = [BUILD_TOOLCHAIN_TYPE],
+    toolchains = [BUILD_TOOLCHAIN],
 )

@@ -14,6 +14,13 @@ host's binary from the tools repository.
 BUILD_TOOLCHAIN_TYPE = str(Label("//tools/toolchains:build_toolchain_type"))
 RUN_TOOLCHAIN_TYPE = str(Label("//tools/toolchains:run_toolchain_type"))
 
+# What rules declare: optional, so that a workspace without rules_sematic's toolchains gets one
+# line saying what to call (from build_tools / run_tools) instead of a resolution error per target.
+BUILD_TOOLCHAIN = config_common.toolchain_type(BUILD_TOOLCHAIN_TYPE, mandatory = False)
+RUN_TOOLCHAIN = config_common.toolchain_type(RUN_TOOLCHAIN_TYPE, mandatory = False)
+
+_NOT_REGISTERED = "%s: no rules_sematic %s toolchain matches this %s platform: in WORKSPACE, call base_images() or rules_sematic_dependencies() (from @rules_sematic//:repositories.bzl) before using the rules; with bzlmod, rules_sematic registers its own (for another platform, register yours: see the README's Toolchains)"
+
 SematicBuildToolsInfo = provider(
     doc = "The tools image-building actions run, for one exec platform.",
     fields = {
@@ -71,9 +78,29 @@ sematic_run_toolchain = rule(
 )
 
 def build_tools(ctx):
-    """The SematicBuildToolsInfo of a rule declaring `toolchains = [BUILD_TOOLCHAIN_TYPE]`."""
-    return ctx.toolchains[BUILD_TOOLCHAIN_TYPE].build_tools
+    """The SematicBuildToolsInfo of a rule; fails with one line when none is registered.
+
+    Args:
+      ctx: context of a rule declaring `toolchains = [BUILD_TOOLCHAIN]`.
+
+    Returns:
+      SematicBuildToolsInfo.
+    """
+    toolchain = ctx.toolchains[BUILD_TOOLCHAIN_TYPE]
+    if not toolchain:
+        fail(_NOT_REGISTERED % (ctx.label, "build", "exec"))
+    return toolchain.build_tools
 
 def run_tools(ctx):
-    """The SematicRunToolsInfo of a rule declaring `toolchains = [RUN_TOOLCHAIN_TYPE]`."""
-    return ctx.toolchains[RUN_TOOLCHAIN_TYPE].run_tools
+    """The SematicRunToolsInfo of a rule; fails with one line when none is registered.
+
+    Args:
+      ctx: context of a rule declaring `toolchains = [RUN_TOOLCHAIN]`.
+
+    Returns:
+      SematicRunToolsInfo.
+    """
+    toolchain = ctx.toolchains[RUN_TOOLCHAIN_TYPE]
+    if not toolchain:
+        fail(_NOT_REGISTERED % (ctx.label, "run", "target"))
+    return toolchain.run_tools

@@ -3,7 +3,7 @@ outside module: each gets one clear error naming the problem and the fix, and bu
 
 import pytest
 
-from harness.bazel import Bazel, consumer_module
+from harness.bazel import REPO, Bazel, consumer_module
 from harness.fixtures import assert_one_line_error
 
 EXTENSION = f"""
@@ -329,3 +329,22 @@ def test_modules_declaring_one_repository_differently(tmp_path):
             in different.stderr, different.stderr[-3000:]
     finally:
         bazel.shutdown()
+
+
+def test_a_workspace_without_base_images_gets_one_line_naming_it(tmp_path):
+    """WORKSPACE users who forget base_images() got a toolchain-resolution error per target."""
+    (tmp_path / "WORKSPACE").write_text(f'local_repository(name = "rules_sematic", path = "{REPO}")\n')
+    (tmp_path / ".bazelrc").write_text("common --noenable_bzlmod\n")
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "BUILD.bazel").write_text(
+        LOAD + 'sematic_layer(name = "layer", files = {"a.txt": "/a.txt"})\n'
+        'sematic_layer(name = "other", files = {"a.txt": "/b.txt"})\n')
+    bazel = Bazel(tmp_path)
+    try:
+        result = bazel.run("build", "--nobuild", "//...", check=False)
+    finally:
+        bazel.shutdown()
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if "no rules_sematic build toolchain" in line]
+    assert errors and all("call base_images() or rules_sematic_dependencies()" in e for e in errors), result.stderr[-3000:]
+    assert "No matching toolchains found" not in result.stderr, result.stderr[-3000:]
