@@ -43,7 +43,7 @@ exports_files(["METADATA", "wheel.json"])
 
 filegroup(
     name = "files",
-    srcs = glob(["site/**", "bin/**", "include/**"]),
+    srcs = glob(["site/**", "bin/**", "include/**"], allow_empty = True),
     visibility = ["//visibility:public"],
 )
 
