@@ -10,6 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parents[2] / "private" / "debian"))
 
 import extract  # noqa: E402,F401
+import lock  # noqa: E402,F401
 import resolve  # noqa: E402,F401
 
 
