@@ -174,6 +174,7 @@ def _write_atomically(path, write):
     try:
         with os.fdopen(fd, "wb") as output:
             write(output)
+        os.chmod(partial, 0o644)
         os.replace(partial, path)
     except BaseException:
         os.unlink(partial)
