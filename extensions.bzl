@@ -3,15 +3,16 @@
     sematic = use_extension("@rules_sematic//:extensions.bzl", "sematic")
     sematic.base_images()                      # @sematic-worker-base, @sematic-worker-cuda, ...
     sematic.pull(name = "my_base", image = "ghcr.io/acme/base@sha256:…")
+    sematic.debian_image(name = "my_debian", packages = ["python3"], lock = "//:my_debian.lock.json")
     sematic.requirements(name = "pypi", requirements_lock = "//:requirements_lock.txt", python_version = "3.11")
-    use_repo(sematic, "sematic-worker-base", "my_base", "pypi")
+    use_repo(sematic, "sematic-worker-base", "my_base", "my_debian", "pypi")
 """
 
 load("//images:bases.bzl", "DEBIAN_BASES", "SEMATIC_BASES")
-load("//private:debian_repo.bzl", "DEBIAN_IMAGE_ATTRS", "debian_image")
 load("//private:pull_repo.bzl", "PULL_ATTRS", "sematic_pull")
 load("//private:toolchains_repo.bzl", "HOST_TOOLS_REPOSITORY", "prebuilt_tools_repository", "sematic_toolchains")
 load("//private:tools_repo.bzl", "prebuilt_archives", "sematic_prebuilt_tools", "sematic_tools")
+load("//private/debian:repositories.bzl", "DEBIAN_IMAGE_ATTRS", "debian_image")
 load("//private/pypi:pip.bzl", "pip_repository")
 load("//private/pypi:requirements.bzl", "REQUIREMENTS_ATTRS", "SETTINGS", "declare_hub")
 
@@ -90,7 +91,12 @@ sematic = module_extension(
                   "`sematic-worker-cuda`, `python_39` (Sematic's pins), `rules_sematic_python3` " +
                   "(Debian bookworm), `rules_sematic_python3_bullseye` and `rules_sematic_python3_trixie`.",
         ),
-        "debian_image": tag_class(attrs = _named(DEBIAN_IMAGE_ATTRS), doc = "A base image made of Debian packages."),
+        "debian_image": tag_class(
+            attrs = _named(DEBIAN_IMAGE_ATTRS),
+            doc = "A base image `@<name>//image` made of Debian packages pinned by a lock, for " +
+                  "amd64 and arm64, fetched through Bazel's downloader without apt; " +
+                  "`bazel run @<name>//:lock` writes the lock.",
+        ),
         "pull": tag_class(attrs = _named(PULL_ATTRS), doc = "A registry base image pinned by digest, fetched shallowly."),
         "requirements": tag_class(
             attrs = _named(REQUIREMENTS_ATTRS),

@@ -1,10 +1,10 @@
 """WORKSPACE (non-bzlmod) setup of rules_sematic. bzlmod users use //:extensions.bzl instead."""
 
 load("//images:bases.bzl", "DEBIAN_BASES", "SEMATIC_BASES")
-load("//private:debian_repo.bzl", _debian_image = "debian_image")
 load("//private:pull_repo.bzl", _sematic_pull = "sematic_pull")
 load("//private:toolchains_repo.bzl", "HOST_TOOLS_REPOSITORY", "prebuilt_tools_repository", "sematic_toolchains")
 load("//private:tools_repo.bzl", "prebuilt_archives", "sematic_prebuilt_tools", "sematic_tools")
+load("//private/debian:repositories.bzl", _debian_image = "debian_image")
 load("//private/pypi:pip.bzl", "PIP_REPOSITORY", "pip_repository")
 load("//private/pypi:requirements.bzl", _python_requirements = "python_requirements")
 

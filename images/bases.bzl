@@ -23,23 +23,28 @@ SEMATIC_BASES = {
     },
 }
 
-# Small python3 bases made from Debian packages (mmdebstrap), for amd64 and arm64: for offline
-# work, the examples, the demo and the tests. bookworm (python3.11) for the examples; bullseye's
-# python3.9 is the Python of Sematic's worker images; trixie (Debian stable since 2025) has
-# python3.13 (and libmagic1t64, libmagic's name since the 64-bit time_t transition).
+# Small python3 bases made from Debian packages, for amd64 and arm64: for offline work, the
+# examples, the demo and the tests. Each is pinned by its lock (images/<name>.lock.json, written
+# by `bazel run @<name>//:lock`): the images' digests change when a lock does, not with the
+# archive. bookworm (python3.11) for the examples; bullseye's python3.9 is the Python of
+# Sematic's worker images; trixie (Debian stable since 2025) has python3.13 (and libmagic1t64,
+# libmagic's name since the 64-bit time_t transition).
 # libstdc++6: the manylinux policy lets wheels assume it (google-crc32c's extension needs it).
 # python3-distutils: Debian moves most of distutils out of the standard library, and setuptools
 # before 60 (58.1 in sematic 0.41's requirements) imports it (Python 3.12 dropped distutils).
 DEBIAN_BASES = {
     "rules_sematic_python3": {
+        "lock": Label("//images:rules_sematic_python3.lock.json"),
         "packages": ["dash", "libmagic1", "libstdc++6", "python3", "python3-distutils"],
         "suite": "bookworm",
     },
     "rules_sematic_python3_bullseye": {
+        "lock": Label("//images:rules_sematic_python3_bullseye.lock.json"),
         "packages": ["dash", "libmagic1", "libstdc++6", "python3", "python3-distutils"],
         "suite": "bullseye",
     },
     "rules_sematic_python3_trixie": {
+        "lock": Label("//images:rules_sematic_python3_trixie.lock.json"),
         "packages": ["dash", "libmagic1t64", "libstdc++6", "python3"],
         "suite": "trixie",
     },

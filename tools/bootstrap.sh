@@ -17,7 +17,8 @@
 # 4. buildifier (npm @bazel/buildifier) and the crates of tools/Cargo.lock.
 # 5. The caches the tests read instead of the network ($RULES_SEMATIC_HOME/test-caches): a PyPI
 #    index and a Bazel repository cache with the wheels of examples/requirements_lock.txt
-#    (tools/fill_test_caches.py), the Debian root filesystems of the bases, and a small
+#    (tools/fill_test_caches.py), the .deb files of the Debian bases' locks in that cache and a
+#    file:// Debian mirror for the lock command (tools/fill_debian_test_caches.py), and a small
 #    python3 rootfs tarball. Filled once per lock; the tests then block every download.
 # 6. The Debian bullseye root the release compiles the tools in (tools/release.py prepare-root):
 #    gcc and glibc 2.31, so released binaries run on older distributions than this one.
@@ -68,7 +69,7 @@ host_packages() {
     apt_install ca-certificates curl openssl util-linux debootstrap \
         docker-registry apache2-utils skopeo umoci runc podman mmdebstrap \
         golang-github-containers-common buildah pigz time python3-venv \
-        qemu-user-static binfmt-support nginx
+        qemu-user-static binfmt-support nginx gpgv debian-archive-keyring
 }
 
 # arm64 images run under runc through qemu: the kernel hands aarch64 ELF files to the
@@ -132,8 +133,9 @@ install_sid_bazel() {
 
     # bazel-bootstrap: Bazel 7.7.1 with Debian's rule sets; python3.13: the interpreter the
     # examples use (sematic 0.41 does not support sid's default 3.14); libmagic: sematic imports
-    # python-magic; mmdebstrap: builds the offline python3 base image; gcc: cargo's linker.
-    local packages=(bazel-bootstrap python3.13 libmagic1t64 mmdebstrap gcc libc6-dev
+    # python-magic; gpgv and debian-archive-keyring: `bazel run @<name>//:lock` verifies the
+    # Debian archive with them (sid's apt uses sqv instead); gcc: cargo's linker.
+    local packages=(bazel-bootstrap python3.13 libmagic1t64 gpgv gcc libc6-dev
         ca-certificates ca-certificates-java debian-archive-keyring)
     local installed
     installed=$(in_sid dpkg-query -W -f='${Package} ${Status}\n' "${packages[@]}" 2>/dev/null \
@@ -275,25 +277,18 @@ ensure_crates() {
     (cd "$REPO/tools" && cargo fetch --locked -q)
 }
 
-# The root filesystems debian_image builds for the tests' bases, kept by debian_repo.bzl in
-# $RULES_SEMATIC_DEBIAN_CACHE when a query loads their packages.
-DEBIAN_TEST_REPOS=(rules_sematic_python3_amd64 rules_sematic_python3_arm64 rules_sematic_python3_bullseye_amd64
-    rules_sematic_python3_bullseye_arm64 rules_sematic_python3_trixie_amd64 rules_sematic_python3_trixie_arm64)
-
 ensure_test_caches() {
     local caches=$HOME_DIR/test-caches stamp
     stamp=$(cat "$REPO/examples/requirements_lock.txt" "$REPO/tools/fill_test_caches.py" \
-        "$REPO/images/bases.bzl" "$REPO/private/debian_repo.bzl" | sha256sum | cut -c1-16)
+        "$REPO"/images/*.lock.json "$REPO/tools/fill_debian_test_caches.py" | sha256sum | cut -c1-16)
     if [ -f "$caches/.stamp-$stamp" ]; then
         say "test caches: $caches is up to date"
         return
     fi
-    say "test caches: PyPI pages and wheels, Debian root filesystems into $caches (a few minutes)"
+    say "test caches: PyPI pages and wheels, the Debian bases' packages and archive index into $caches (a few minutes)"
     python3 "$REPO/tools/fill_test_caches.py" --caches "$caches"
-    local repo query=""
-    for repo in "${DEBIAN_TEST_REPOS[@]}"; do query+="${query:+ + }@@_main~sematic~$repo//image:all"; done
-    (cd "$REPO" && RULES_SEMATIC_DEBIAN_CACHE=$caches/debian bazel query --noshow_progress "$query" >/dev/null) \
-        || die "fetching the Debian test bases failed"
+    python3 "$REPO/tools/fill_debian_test_caches.py" --caches "$caches" \
+        || die "filling the Debian test caches failed"
     local rootfs=$caches/rootfs-python3-minimal-dash.tar
     if [ ! -f "$rootfs" ]; then
         # mmdebstrap picks its output format from the extension: keep ".tar" last.

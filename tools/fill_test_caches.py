@@ -12,8 +12,7 @@
                                      and a downloader config that allows loopback hosts only,
                                      so a test that would reach the network fails instead
 
-The Debian root filesystems are cached by the build itself (RULES_SEMATIC_DEBIAN_CACHE, see
-private/debian_repo.bzl); tools/bootstrap.sh fetches them once.
+The Debian bases' packages and archive index are filled by tools/fill_debian_test_caches.py.
 
     fill_test_caches.py --caches DIR [--lock FILE ...]
 """

@@ -14,9 +14,9 @@ sematic.requirements(name = "tiny", python = "/usr/bin/python3.13", python_versi
 sematic.requirements(name = "incomplete", python = "/usr/bin/python3.13", python_version = "3.11", requirements_lock = "//:incomplete_lock.txt")
 sematic.requirements(name = "unknown_distribution", python = "/usr/bin/python3.13", python_version = "3.11", requirements_lock = "//:unknown_lock.txt")
 sematic.pull(name = "unreachable", image = "127.0.0.1:1/base/python@sha256:{'0' * 64}")
-sematic.debian_image(name = "no_mirror", packages = ["python3"], mirror = "file:///nonexistent/debian-mirror")
+sematic.debian_image(name = "no_lock", packages = ["python3"])
 """
-REPOSITORIES = ["incomplete", "no_packages", "no_mirror", "no_python", "tiny", "unknown_distribution",
+REPOSITORIES = ["incomplete", "no_lock", "no_packages", "no_python", "tiny", "unknown_distribution",
                 "unpinned", "unreachable"]
 
 LOAD = 'load("@rules_sematic//:pipeline.bzl", "sematic_image", "sematic_layer", "sematic_pipeline")\n'
@@ -120,9 +120,10 @@ CASES = {
     "unreachable_registry": (
         'alias(name = "x", actual = "@unreachable//image")\n', {}, "//unreachable_registry:x",
         "sematic-pull: error:"),
-    "debian_mirror_unreachable": (
-        'alias(name = "x", actual = "@no_mirror//image")\n', {}, "//debian_mirror_unreachable:x",
-        "debian_image(no_mirror): mmdebstrap bookworm amd64 failed (exit "),
+    "debian_without_lock": (
+        'alias(name = "x", actual = "@no_lock//image")\n', {}, "//debian_without_lock:x",
+        'debian_image(no_lock): no lock: set lock = "//:no_lock.lock.json" on the debian_image and run '
+        "`bazel run @no_lock//:lock` to write it"),
     "pipeline_without_sematic": (
         'load("//:defs.bzl", "oci_layout")\nload("@rules_sematic//:pipeline.bzl", "sematic_base_image")\n'
         'oci_layout(name = "layout", media_type = "application/vnd.oci.image.manifest.v1+json")\n'

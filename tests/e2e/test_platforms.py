@@ -115,7 +115,7 @@ class Consumer:
 
 @pytest.fixture(scope="module")
 def consumer(tmp_path_factory):
-    require("skopeo", "umoci", "runc", "mmdebstrap")
+    require("skopeo", "umoci", "runc")
     from harness.registry import LocalRegistry
 
     work = tmp_path_factory.mktemp("platforms")

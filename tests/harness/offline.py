@@ -1,8 +1,8 @@
 """The caches the tests read instead of the network, filled once by tools/bootstrap.sh
-(tools/fill_test_caches.py): every Bazel run of the suites gets a PyPI index on disk, a Bazel
-repository cache holding the wheels, the Debian root filesystem cache, and a downloader config
-that allows loopback hosts only, so a test that would need the network fails instead of using
-it."""
+(tools/fill_test_caches.py, tools/fill_debian_test_caches.py): every Bazel run of the suites gets
+a PyPI index on disk, a Bazel repository cache holding the wheels and the Debian bases' packages,
+and a downloader config that allows loopback hosts only, so a test that would need the network
+fails instead of using it. The Debian lock command reads a file:// mirror of the archive's index."""
 
 import os
 from pathlib import Path
@@ -24,7 +24,6 @@ def bazel_env() -> dict:
     root = caches()
     return {
         "PIP_INDEX_URL": (root / "pypi").as_uri(),
-        "RULES_SEMATIC_DEBIAN_CACHE": str(root / "debian"),
     }
 
 
@@ -43,5 +42,14 @@ def python_rootfs() -> Path:
     """A Debian bookworm rootfs tarball with python3-minimal and dash (mmdebstrap, extract)."""
     path = caches() / "rootfs-python3-minimal-dash.tar"
     if not path.exists():
+        pytest.fail(f"{path} is missing: run tools/bootstrap.sh")
+    return path
+
+
+def debian_mirror() -> Path:
+    """A file:// Debian mirror holding the InRelease and Packages.xz files the locks of
+    images/*.lock.json were made from (`RULES_SEMATIC_DEBIAN_MIRROR` for the lock command)."""
+    path = caches() / "debian-mirror"
+    if not (path / "dists").is_dir():
         pytest.fail(f"{path} is missing: run tools/bootstrap.sh")
     return path
