@@ -59,12 +59,17 @@ def lock_pins(path):
     return pins
 
 
-def pip_pin():
-    """pip's pinned wheel, as private/pypi/pip.bzl names it."""
+def pip_wheel():
+    """(URL, sha256) of pip's pinned wheel, as private/pypi/pip.bzl names it."""
     text = (REPO / "private" / "pypi" / "pip.bzl").read_text()
-    url = re.search(r'url = "(https://[^"]+/pip-([0-9.]+)-py3-none-any.whl)"', text)
-    sha256 = re.search(r'sha256 = "([0-9a-f]{64})"', text).group(1)
-    return ("pip", url.group(2)), {sha256}
+    url = re.search(r'url = "(https://[^"]+/pip-[0-9.]+-py3-none-any.whl)"', text).group(1)
+    return url, re.search(r'sha256 = "([0-9a-f]{64})"', text).group(1)
+
+
+def pip_pin():
+    """pip's pinned wheel as a lock pin."""
+    url, sha256 = pip_wheel()
+    return ("pip", re.search(r"/pip-([0-9.]+)-py3", url).group(1)), {sha256}
 
 
 class Links(html.parser.HTMLParser):

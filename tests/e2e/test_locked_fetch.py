@@ -1,13 +1,29 @@
 """Locked fetch: a requirements lock's files list is written by `bazel run @<hub>//:lock` from the
 index, reproduces byte for byte, and is all fetching reads: a pin it lacks fails with the
-command to run, and a fresh output base with a warm repository cache builds with no network."""
+command to run. With the Debian package locks, a fresh output base with a warm repository cache
+builds the hello example and the Debian base inside `unshare -n` (loopback only) with the same
+digests, and a downloader config pointing PyPI's and Debian's hosts at a local mirror serves a
+fetch from an empty repository cache."""
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 
-from harness.bazel import REPO, Bazel, consumer_module
+from harness.bazel import REPO, Bazel, clean_env, consumer_module
+from harness.fileserver import FileServer
+from harness.offline import caches
+from harness.tools import ALL_TOOLS, tools_bin_dir
 from harness.wheels import lock_line, make_wheel, write_index
+
+sys.path.insert(0, str(REPO / "tools"))
+from fill_test_caches import pip_wheel  # noqa: E402
+
+HELLO = "//examples/hello:main_default_image"
+BASE = "//images:python3"
 
 PIPELINE = """\
 load("@local//:requirements.bzl", "requirement")
@@ -92,3 +108,87 @@ def test_the_command_fails_with_one_line(local, lock, message):
         assert len(errors) == 1 and message.format(zero="0" * 64) in errors[0], result.stderr[-2000:]
     finally:
         path.write_text(saved)
+
+
+def _digest(bazel_output_files) -> str:
+    return next(f for f in bazel_output_files if f.name.endswith(".digest")).read_text()
+
+
+def test_a_fresh_output_base_builds_with_no_network(tmp_path):
+    """The repository cache holds every wheel and .deb (tools/bootstrap.sh fetched them once);
+    no PIP_INDEX_URL, no mirror: `unshare -n` leaves only a loopback that is down."""
+    repo = Bazel(REPO)
+    expected = {target: repo.image(target)[1] for target in (HELLO, BASE)}
+    env = {k: v for k, v in clean_env(cached=False).items() if k != "PIP_INDEX_URL"}
+    env["RULES_SEMATIC_PREBUILT_TOOLS"] = str(tools_bin_dir(ALL_TOOLS))
+    output_base = tmp_path / "output_base"
+    # --batch: a server started in the namespace could not be reached from outside it.
+    command = ["unshare", "-n", "--", "bazel", f"--output_base={output_base}", "--batch",
+               f"--bazelrc={caches() / 'offline.bazelrc'}", "build", HELLO, BASE]
+    try:
+        result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
+        assert result.returncode == 0, result.stderr[-4000:]
+        for target, digest in expected.items():
+            query = subprocess.run(["bazel", f"--output_base={output_base}", "--batch", "cquery", "--output=files",
+                                    target], cwd=REPO, env=env, capture_output=True, text=True, check=True)
+            files = [REPO / line for line in query.stdout.split()]
+            assert _digest(files) == digest, target
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(output_base)], capture_output=True)
+        shutil.rmtree(output_base, ignore_errors=True)
+
+
+def _mirror(root):
+    """A directory laid out like files.pythonhosted.org (under pypi/) and deb.debian.org (under
+    debian/), linked from the tests' repository cache: every file the locks name that it holds."""
+    cache = caches() / "repository" / "content_addressable" / "sha256"
+    wanted = {}
+    for pin_files in json.loads((REPO / "examples" / "requirements_lock.files.json").read_text())["files"].values():
+        for entry in pin_files:
+            wanted[entry["url"]] = entry["sha256"]
+    url, sha256 = pip_wheel()
+    wanted[url] = sha256
+    for lock in (REPO / "images").glob("*.lock.json"):
+        text = json.loads(lock.read_text())
+        for packages in text["resolved"].values():
+            for package in packages:
+                wanted[f"{text['mirror'].rstrip('/')}/{package['path']}"] = package["sha256"]
+    linked = 0
+    for url, sha256 in wanted.items():
+        source = cache / sha256 / "file"
+        if not source.exists():
+            continue
+        host_path = url.split("://", 1)[1]
+        prefix = "pypi" if host_path.startswith("files.pythonhosted.org/") else "debian"
+        destination = root / prefix / host_path.split("/", 1 if prefix == "pypi" else 2)[-1]
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, destination)
+        except OSError:
+            shutil.copyfile(source, destination)
+        linked += 1
+    return linked
+
+
+def test_a_downloader_config_mirror_serves_a_fetch_from_an_empty_repository_cache(tmp_path):
+    assert _mirror(tmp_path / "mirror") > 100
+    server = FileServer(tmp_path / "mirror").start()
+    config = tmp_path / "downloader.cfg"
+    host = server.url.split("://", 1)[1]
+    config.write_text(
+        f"rewrite ^files\\.pythonhosted\\.org/(.*)$ http://{host}/pypi/$1\n"
+        f"rewrite ^deb\\.debian\\.org/debian/(.*)$ http://{host}/debian/$1\n"
+        "block files.pythonhosted.org\nblock deb.debian.org\nblock pypi.org\n")
+    output_base = tmp_path / "output_base"
+    bazel = Bazel(REPO, output_base=output_base)
+    try:
+        result = bazel.run("build", "--nobuild", f"--repository_cache={tmp_path / 'empty-cache'}",
+                           f"--experimental_downloader_config={config}", HELLO, BASE, check=False)
+        assert result.returncode == 0, result.stderr[-4000:]
+    finally:
+        server.stop()
+        bazel.run("shutdown", check=False)
+        subprocess.run(["chmod", "-R", "u+w", str(output_base)], capture_output=True)
+        shutil.rmtree(output_base, ignore_errors=True)
+    assert any(r.startswith("/pypi/packages/") and r.endswith(".whl") for r in server.requests), server.requests
+    assert any(r.startswith("/debian/pool/") and r.endswith(".deb") for r in server.requests), server.requests
