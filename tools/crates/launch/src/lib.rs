@@ -9,6 +9,8 @@ pub mod config;
 pub mod environment;
 pub mod presence;
 pub mod push;
+pub mod server;
+pub mod settings;
 
 /// The name every message of the launcher starts with.
 pub const PROGRAM: &str = "sematic-launch";

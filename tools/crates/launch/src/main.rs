@@ -13,6 +13,7 @@ use clap::Parser;
 use sematic_cli::registry::{ConnectionArgs, TransferArgs};
 use sematic_cli::stamp::Status;
 use sematic_launch::config::{check_executable, LaunchConfig};
+use sematic_launch::server::Server;
 use sematic_launch::{argv, environment, presence, push, PROGRAM};
 use sematic_registry::push::layout_digest;
 
@@ -32,6 +33,12 @@ use sematic_registry::push::layout_digest;
 /// before a second `--`: `bazel run //:pipeline -- --jobs 8 --ca-cert ca.pem -- ARGS`
 /// (relative paths are from where bazel was run). `bazel run //:pipeline -- --help` prints
 /// this and pushes nothing.
+///
+/// When there are images, the Sematic server the launch script will submit to is asked
+/// first whether it answers (GET <address>/api/v1/meta/versions, within 10 s), its address
+/// found as Sematic's client finds it: $SEMATIC_SERVER_ADDRESS, $SEMATIC_API_ADDRESS,
+/// SEMATIC_API_ADDRESS in Sematic's settings file ($SEMATIC_CONFIG_DIR or ~/.sematic,
+/// settings.yaml), else http://127.0.0.1:5001. Nothing is pushed for a launch no server takes.
 #[derive(Parser, Debug)]
 #[command(name = PROGRAM, version, args_override_self = true)]
 struct Args {
@@ -47,6 +54,11 @@ struct Args {
     /// the registry for the pipeline to run remotely).
     #[arg(long)]
     no_push: bool,
+
+    /// Do not ask the Sematic server whether it answers before pushing (for a launch script
+    /// that submits nothing, or a server this machine cannot reach).
+    #[arg(long)]
+    no_server_check: bool,
 
     /// A Bazel workspace status file (`KEY VALUE` lines) for `{KEY}` in the config's tags
     /// (repeatable; launcher targets pass stable-status.txt and volatile-status.txt under
@@ -100,6 +112,17 @@ fn run(mut args: Args) -> Result<()> {
         .iter()
         .map(|spec| layout_digest(&spec.layout).with_context(|| format!("image {}", spec.label)))
         .collect::<Result<Vec<_>>>()?;
+    if !args.no_server_check && !specs.is_empty() {
+        let server = Server::find(&|name| std::env::var(name).ok())?;
+        let version = server.check(&format!(
+            "rules_sematic-{PROGRAM}/{}",
+            env!("CARGO_PKG_VERSION")
+        ))?;
+        eprintln!(
+            "{PROGRAM}: Sematic server {version} at {} ({})",
+            server.url, server.from
+        );
+    }
 
     let ca_certs: Vec<PathBuf> = config
         .images
