@@ -97,17 +97,23 @@ class Kubelet:
 
     def _run(self, pod: Pod) -> None:
         image = pod.job.container["image"]
-        started = time.monotonic()
-        self._report(pod, "Pulling", f'Pulling image "{image}"')
-        try:
-            layout = self._pull(image)
-        except PullError as error:
-            self._report(pod, "Failed", f'Failed to pull image "{image}": {error}', waiting=("ErrImagePull", str(error)))
-            self._report(pod, "BackOff", f'Back-off pulling image "{image}"',
-                         waiting=("ImagePullBackOff", f'Back-off pulling image "{image}": ErrImagePull: {error}'))
-            return
-        self._report(pod, "Pulled", f'Successfully pulled image "{image}" in {time.monotonic() - started:.1f}s',
-                     image_id=image)
+        with self._images_lock:
+            layout = self._images.get(image)
+        if layout:
+            self._report(pod, "Pulled", f'Container image "{image}" already present on machine', image_id=image)
+        else:
+            started = time.monotonic()
+            self._report(pod, "Pulling", f'Pulling image "{image}"')
+            try:
+                layout = self._pull(image)
+            except PullError as error:
+                self._report(pod, "Failed", f'Failed to pull image "{image}": {error}',
+                             waiting=("ErrImagePull", str(error)))
+                self._report(pod, "BackOff", f'Back-off pulling image "{image}"',
+                             waiting=("ImagePullBackOff", f'Back-off pulling image "{image}": ErrImagePull: {error}'))
+                return
+            self._report(pod, "Pulled", f'Successfully pulled image "{image}" in {time.monotonic() - started:.1f}s',
+                         image_id=image)
         bundle = self.workdir / "bundles" / pod.name
         try:
             self._create(pod, layout, bundle)
