@@ -8,6 +8,7 @@ import string
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Optional
 
 # Waiting reasons kubelet does not get a container out of by itself: its pod stays Pending, which
@@ -57,7 +58,7 @@ class Pod:
     started: Optional[datetime] = None
     finished: Optional[datetime] = None
     exit_code: Optional[int] = None
-    log: Optional[object] = None  # Path of the container's stdout and stderr
+    log: Optional[Path] = None  # the container's stdout and stderr
 
     @staticmethod
     def new(job: Job) -> "Pod":
