@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark (i): `bazel run //examples/hello:main` onto a real Sematic server (0.41, SQLite,
+"""Benchmark (j): `bazel run //examples/hello:main` onto a real Sematic server (0.41, SQLite,
 local storage) and the harness's fake Kubernetes cluster, until the root run is RESOLVED.
 Wall time, split at what each side records:
 
