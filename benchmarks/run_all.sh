@@ -9,6 +9,8 @@
 #   (g) remote_cache.py      first build without cargo; a second machine on a shared nginx cache
 #   (h) torch_scale.py       a 3 GB torch + CUDA image: cold build, bumps, two keys, assembly
 #                            (downloads ~4 GB of wheels from PyPI once; ~25 more minutes)
+#   (j) round_trip.py        bazel run //examples/hello:main to RESOLVED on a real Sematic server
+#                            and the harness's Kubernetes cluster: push, scheduling, pull, unpack, run
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
@@ -22,4 +24,5 @@ echo; echo "==== (e) cold build";        "$python" benchmarks/cold_build.py
 echo; echo "==== (f) platforms";         "$python" benchmarks/platforms.py
 echo; echo "==== (g) remote cache";      "$python" benchmarks/remote_cache.py
 echo; echo "==== (h) torch scale";       "$python" benchmarks/torch_scale.py
+echo; echo "==== (j) round trip";        "$python" benchmarks/round_trip.py
 bazel shutdown

@@ -16,3 +16,4 @@ from harness.fixtures import (  # noqa: F401  (fixtures are found by name)
 )
 
 from harness.pipeline_fixtures import examples_registry, repo_bazel  # noqa: F401,E402
+from harness.round_trip_fixtures import round_trip, sematic_cluster  # noqa: F401,E402

@@ -15,10 +15,11 @@ fi
 tools/local-registry.sh start --dir "$STATE" --port 5000
 
 echo
-echo "== bazel run //examples/hello:main -- --dry-run   (build + push the image, launch with its URI)"
-# --dry-run: there is no Sematic server or Kubernetes cluster here to submit to; the launch
-# script shows what CloudRunner would get. Drop it on a machine with `sematic settings` done.
-bazel run //examples/hello:main -- --dry-run
+echo "== bazel run //examples/hello:main -- --no-server-check -- --dry-run   (build + push the image, launch with its URI)"
+# There is no Sematic server or Kubernetes cluster here to submit to: --no-server-check stops
+# the launcher from asking for one, and the launch script's --dry-run shows what CloudRunner
+# would get. Drop both on a machine with a Sematic server (README: "Running on a Sematic server").
+bazel run //examples/hello:main -- --no-server-check -- --dry-run
 
 echo
 echo "== bazel run //examples/hello:main_local -- 1 2 3   (the same pipeline, run here)"

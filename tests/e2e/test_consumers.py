@@ -22,7 +22,7 @@ def consumer(request):
 def test_consumer_builds_pushes_and_launches(consumer, examples_registry, tmp_path):
     _, bazel = consumer
     report = tmp_path / "report.json"
-    bazel.run("run", "//pipelines:train", "--", "--dry-run", "--report", str(report))
+    bazel.run("run", "//pipelines:train", "--", "--no-server-check", "--", "--dry-run", "--report", str(report))
     images = json.loads(report.read_text())["images"]
     assert sorted(images) == ["default", "gpu"]
     for key, uri in images.items():
@@ -32,7 +32,8 @@ def test_consumer_builds_pushes_and_launches(consumer, examples_registry, tmp_pa
         assert pulled == digest
 
     report_binary = tmp_path / "binary.json"
-    bazel.run("run", "//pipelines:train_binary", "--", "--dry-run", "--report", str(report_binary))
+    bazel.run("run", "//pipelines:train_binary", "--", "--no-server-check", "--", "--dry-run", "--report",
+              str(report_binary))
     assert json.loads(report_binary.read_text())["images"] == images
 
     report_local = tmp_path / "local.json"

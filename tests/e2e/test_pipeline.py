@@ -17,7 +17,10 @@ EXAMPLES = {
 
 
 def launch(repo_bazel, target, report, *args, env=None, check=True):
-    return repo_bazel.run("run", target, "--", "--dry-run", "--report", str(report), *args, env=env, check=check)
+    """`bazel run target` with the launch script's --dry-run: no Sematic server here, so the
+    launcher does not ask one (test_sematic_round_trip.py launches onto a real one)."""
+    return repo_bazel.run("run", target, "--", "--no-server-check", "--", "--dry-run", "--report", str(report), *args,
+                          env=env, check=check)
 
 
 def built_uris(repo_bazel, example):
@@ -115,7 +118,7 @@ def test_help_is_the_launchers_and_pushes_nothing(repo_bazel, examples_registry)
 
 def test_launcher_flags_go_before_a_second_separator(repo_bazel, examples_registry, tmp_path):
     report = tmp_path / "report.json"
-    result = repo_bazel.run("run", "//examples/hello:main", "--", "--jobs", "1", "--",
+    result = repo_bazel.run("run", "//examples/hello:main", "--", "--jobs", "1", "--no-server-check", "--",
                             "--dry-run", "--report", str(report))
     assert json.loads(report.read_text())["image_uris"], result.stderr
     bad = repo_bazel.run("run", "//examples/hello:main", "--", "--jobs", "0", "--", "--dry-run", check=False)

@@ -172,7 +172,7 @@ def consumer(tmp_path_factory):
 def test_two_platform_index_is_pushed_pulled_per_arch_and_runs_on_arm64(consumer, tmp_path):
     bazel, registry = consumer.bazel, consumer.registry
     _, digest = bazel.image("//pipelines:multi_default_image")
-    launched = bazel.run("run", "//pipelines:multi").stdout
+    launched = bazel.run("run", "//pipelines:multi", "--", "--no-server-check", "--").stdout
     assert f"URIS=::default##{registry.host}/multi@{digest}" in launched, launched
 
     raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{registry.host}/multi@{digest}"],

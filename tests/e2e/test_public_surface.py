@@ -72,7 +72,7 @@ def test_public_surface_through_bazel_run(tmp_path):
     bazel = Bazel(workspace)
     try:
         report = tmp_path / "report.json"
-        result = bazel.run("run", "//:main", "--", "--jobs", "2", "--", str(report), env=env)
+        result = bazel.run("run", "//:main", "--", "--jobs", "2", "--no-server-check", "--", str(report), env=env)
         assert_no_secrets(result, PASSWORD, b64(f"{USER}:{PASSWORD}"))
         images = json.loads(report.read_text())["images"]
         assert sorted(images) == ["default", "gpu"], images

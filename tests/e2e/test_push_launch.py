@@ -1,9 +1,11 @@
 """sematic-launch: parallel pushes, Sematic's image-URI environment contract, argument
-forwarding, exec, and refusing to launch when a push fails."""
+forwarding, exec, refusing to launch when a push fails, and when no Sematic server answers."""
 
 import json
 import os
+import time
 
+from harness.background import free_port
 from harness.fixtures import assert_one_line_error, parse_summaries
 from harness.images import layer, random_layer
 from harness.launch import BINARY, launch, make_runfiles
@@ -189,3 +191,35 @@ def test_stamped_tags_and_ca_certs_come_from_the_config(tools, make_registry, tm
     assert line == ('sematic-launch: error: image default: tag "v{STABLE_RELEASE}" names the workspace '
                     "status value STABLE_RELEASE, but the build is not stamped: run with --stamp")
     assert dumped is None
+
+
+def test_no_sematic_server_stops_the_launch_before_any_push(tools, registry, tmp_path):
+    """Sematic's client would retry for minutes: the launcher asks the server the client will
+    use first, and names SEMATIC_API_ADDRESS (variable, settings file or default) when none
+    answers. (A server that answers: tests/e2e/test_sematic_round_trip.py.)"""
+    runfiles, _ = make_runfiles(tmp_path, {"default": [layer({"a": b"1"})]},
+                                {"default": f"{registry.host}/sematic/never"})
+    dead = f"http://127.0.0.1:{free_port()}"
+    config = tmp_path / "sematic-config"
+    config.mkdir()
+    (config / "settings.yaml").write_text(
+        "profiles:\n  default:\n    settings:\n      sematic.config.user_settings.UserSettings:\n"
+        f"        SEMATIC_API_ADDRESS: {dead}/from-file\n")
+    cases = [
+        ({"SEMATIC_API_ADDRESS": dead}, f"{dead} (from $SEMATIC_API_ADDRESS)"),
+        ({"SEMATIC_CONFIG_DIR": str(config)}, f"{dead}/from-file (SEMATIC_API_ADDRESS in {config}/settings.yaml)"),
+        ({"PORT": dead.rsplit(":", 1)[1]}, f"{dead} (Sematic's default: SEMATIC_API_ADDRESS is not set)"),
+    ]
+    mark = len(registry.access_log())
+    for env, where in cases:
+        started = time.monotonic()
+        result, dumped, _ = launch(tools, runfiles, tmp_path, env=env, server_check=True)
+        line = assert_one_line_error(result, "sematic-launch", "--no-server-check")
+        assert line.startswith(f"sematic-launch: error: no Sematic server answers at {where}: "), line
+        assert "point SEMATIC_API_ADDRESS at yours (sematic settings set SEMATIC_API_ADDRESS" in line, line
+        assert dumped is None
+        assert time.monotonic() - started < 10
+    assert registry.access_log()[mark:] == [], "nothing may be pushed for a launch no server takes"
+
+    result, dumped, _ = launch(tools, runfiles, tmp_path, env={"SEMATIC_API_ADDRESS": dead}, server_check=False)
+    assert result.returncode == 0 and dumped is not None, result.stderr

@@ -34,6 +34,7 @@ pub use deadline::TransferLimits;
 use origin::{same_origin, Origin};
 use redirect::{next_hop, MAX_REDIRECTS};
 pub use retry::{retry_after, retry_on_status, Attempt, RetryPolicy};
+pub use tls::endpoint_agent;
 use tls::{is_certificate_error, Agents, ConnectionSettings};
 
 /// Builds a [`Client`]. Everything about how registries are reached is decided here, before

@@ -90,6 +90,29 @@ impl Pools {
     }
 }
 
+/// An agent for an HTTP(S) endpoint that is not a registry, such as the Sematic server the
+/// launcher checks before pushing: verified TLS with the roots registry connections trust
+/// (without `--ca-cert`s: those are a registry's), `timeout` to connect and to get the
+/// answer, redirects followed, error statuses returned as responses; through the
+/// environment's proxy unless the host is `loopback`.
+pub fn endpoint_agent(user_agent: &str, timeout: Duration, loopback: bool) -> Result<ureq::Agent> {
+    let tls = TlsConfig::builder()
+        .root_certs(RootCerts::from(trusted_roots(&[])?))
+        .build();
+    let builder = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .user_agent(user_agent)
+        .tls_config(tls)
+        .timeout_connect(Some(timeout))
+        .timeout_global(Some(timeout));
+    let builder = if loopback {
+        builder.proxy(None)
+    } else {
+        builder
+    };
+    Ok(builder.build().new_agent())
+}
+
 /// The web roots, the system bundle ($SSL_CERT_FILE, else Debian's bundle: it carries the
 /// roots an administrator added) and the `--ca-cert` files.
 fn trusted_roots(ca_certs: &[PathBuf]) -> Result<Vec<Certificate<'static>>> {
