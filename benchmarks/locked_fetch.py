@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark (j): a fresh output base with a warm repository cache, before and after locked fetch.
+"""Benchmark (i): a fresh output base with a warm repository cache, before and after locked fetch.
 
 Both checkouts fetch everything `//examples/hello:main_default_image` needs (`bazel build
 --nobuild`: every wheel, the Debian base's root filesystem, the requirements' dependency graph)
@@ -75,7 +75,7 @@ def main() -> int:
                 rows.append((name, seconds, proxy.total(), proxy.requests.most_common(3)))
         finally:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(before)], capture_output=True)
-    print(f"\nbenchmark (j): fresh output base, warm repository cache, {time.strftime('%Y-%m-%d')}, "
+    print(f"\nbenchmark (i): fresh output base, warm repository cache, {time.strftime('%Y-%m-%d')}, "
           f"load {os.getloadavg()[0]:.2f}, {os.cpu_count()} cores: bazel build --nobuild {TARGET}")
     for name, seconds, requests, top in rows:
         print(f"{name:<22}{seconds:>8.1f}s {requests:>6} network requests  {', '.join(f'{w} x{n}' for w, n in top)}")

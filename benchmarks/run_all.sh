@@ -9,6 +9,8 @@
 #   (g) remote_cache.py      first build without cargo; a second machine on a shared nginx cache
 #   (h) torch_scale.py       a 3 GB torch + CUDA image: cold build, bumps, two keys, assembly
 #                            (downloads ~4 GB of wheels from PyPI once; ~25 more minutes)
+#   (i) locked_fetch.py      a fresh output base with a warm repository cache: time and network
+#                            requests, before and after locked fetch, and inside unshare -n
 #   (j) round_trip.py        bazel run //examples/hello:main to RESOLVED on a real Sematic server
 #                            and the harness's Kubernetes cluster: push, scheduling, pull, unpack, run
 set -euo pipefail
@@ -24,5 +26,6 @@ echo; echo "==== (e) cold build";        "$python" benchmarks/cold_build.py
 echo; echo "==== (f) platforms";         "$python" benchmarks/platforms.py
 echo; echo "==== (g) remote cache";      "$python" benchmarks/remote_cache.py
 echo; echo "==== (h) torch scale";       "$python" benchmarks/torch_scale.py
+echo; echo "==== (i) locked fetch";      "$python" benchmarks/locked_fetch.py
 echo; echo "==== (j) round trip";        "$python" benchmarks/round_trip.py
 bazel shutdown
