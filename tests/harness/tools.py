@@ -1,5 +1,6 @@
 """Locating (and, once per test session, building) the release binaries."""
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -28,9 +29,11 @@ def tools_bin_dir(binaries=BINARIES) -> Path:
     if prebuilt:
         directory = Path(prebuilt)
     else:
-        directory = HOME / "test-tools"
-        target = HOME / "test-cargo-target"
-        HOME.mkdir(parents=True, exist_ok=True)
+        # One per checkout: two checkouts testing at once must not run each other's tools.
+        checkout = hashlib.sha256(str(REPO_ROOT).encode()).hexdigest()[:12]
+        directory = HOME / "test-tools" / checkout
+        target = HOME / "test-cargo-target" / checkout
+        target.parent.mkdir(parents=True, exist_ok=True)
         cargo = shutil.which("cargo") or str(Path.home() / ".cargo" / "bin" / "cargo")
         subprocess.run(["flock", f"{target}.lock", "bash", str(TOOLS_DIR / "build.sh"), cargo, str(target),
                         str(directory), *binaries], check=True, capture_output=True)
