@@ -82,6 +82,32 @@ def _sematic_impl(mctx):
                 declare(module, rule, tag.name, {key: getattr(tag, key) for key in attrs})
         for name, hub in _requirements_hubs(module).items():
             declare(module, requirements_hub, name, hub)
+    return _metadata(mctx)
+
+# What rules_sematic's own MODULE.bazel imports besides the bases: its tools and toolchains.
+_OWN_REPOSITORIES = [HOST_TOOLS_REPOSITORY, "rules_sematic_pip", "rules_sematic_toolchains"]
+
+def _metadata(mctx):
+    """The root module's repositories, for `bazel mod tidy`; the extension is reproducible
+    (its repositories follow from the tags and the files they name), so the lockfile need not
+    record it."""
+    direct, dev = [], []
+    for module in mctx.modules:
+        if not module.is_root:
+            continue
+        if module.name == "rules_sematic":
+            direct += _OWN_REPOSITORIES
+        for tag in module.tags.base_images:
+            (dev if mctx.is_dev_dependency(tag) else direct).extend(list(SEMATIC_BASES) + list(DEBIAN_BASES))
+        for tag_name in ["requirements"] + list(_REPOSITORY_TAGS):
+            for tag in getattr(module.tags, tag_name):
+                (dev if mctx.is_dev_dependency(tag) else direct).append(tag.name)
+    dev = [name for name in dev if name not in direct]
+    return mctx.extension_metadata(
+        root_module_direct_deps = sorted({name: True for name in direct}),
+        root_module_direct_dev_deps = sorted({name: True for name in dev}),
+        reproducible = True,
+    )
 
 sematic = module_extension(
     implementation = _sematic_impl,

@@ -4,7 +4,7 @@ that wants a password (from DOCKER_CONFIG), then README's `--repository` example
 
 import json
 
-from harness.bazel import Bazel, consumer_module, copy_examples_lock
+from harness.bazel import REPO, Bazel, consumer_module, copy_examples_lock
 from harness.credentials import PASSWORD, USER, assert_no_secrets, b64, basic_auths
 from harness.fixtures import parse_summaries, require
 from harness.images import layers_with_history
@@ -100,3 +100,26 @@ def test_public_surface_through_bazel_run(tmp_path):
     finally:
         bazel.shutdown()
         registry.stop()
+
+
+def test_the_extension_reports_the_root_modules_imports_exactly(tmp_path):
+    """extension_metadata: `bazel mod tidy` would change nothing in rules_sematic's MODULE.bazel
+    or in a consumer's (no 'reported incorrect imports' warning; --lockfile_mode=off makes the
+    extension run)."""
+    workspace = tmp_path / "consumer"
+    workspace.mkdir()
+    extension = EXTENSION + 'sematic.base_images()\nsematic.pull(name = "mine", image = "127.0.0.1:5000/x@sha256:' + "0" * 64 + '")\n'
+    imports = ["mine", "pypi", "python_39", "rules_sematic_python3", "rules_sematic_python3_bullseye",
+               "rules_sematic_python3_trixie", "sematic-worker-base", "sematic-worker-cuda"]
+    (workspace / "MODULE.bazel").write_text(consumer_module("tidy", extension, imports))
+    (workspace / "WORKSPACE.bzlmod").write_text("")
+    (workspace / "BUILD.bazel").write_text("")
+    copy_examples_lock(workspace)
+    for root, extension in [(REPO, "@@//:extensions.bzl%sematic"), (workspace, "@rules_sematic//:extensions.bzl%sematic")]:
+        bazel = Bazel(root)
+        try:
+            result = bazel.run("mod", "show_extension", "--lockfile_mode=off", extension)
+        finally:
+            if root != REPO:
+                bazel.shutdown()
+        assert "reported incorrect imports" not in result.stderr, result.stderr[-3000:]
