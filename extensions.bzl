@@ -88,9 +88,11 @@ def _sematic_impl(mctx):
 _OWN_REPOSITORIES = [HOST_TOOLS_REPOSITORY, "rules_sematic_pip", "rules_sematic_toolchains"]
 
 def _metadata(mctx):
-    """The root module's repositories, for `bazel mod tidy`; the extension is reproducible
-    (its repositories follow from the tags and the files they name), so the lockfile need not
-    record it."""
+    """The root module's repositories, for `bazel mod tidy`.
+
+    The extension is reproducible (its repositories follow from the tags and the files they
+    name), so the lockfile need not record it.
+    """
     direct, dev = [], []
     for module in mctx.modules:
         if not module.is_root:
