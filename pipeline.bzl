@@ -2,7 +2,7 @@
 
     load("@rules_sematic//:pipeline.bzl", "sematic_pipeline")
 
-WORKSPACE users also call `base_images()` (from this file) in their WORKSPACE.
+WORKSPACE users call `base_images()` from `@rules_sematic//:repositories.bzl` in their WORKSPACE.
 """
 
 load("//:repositories.bzl", _base_images = "base_images")
@@ -13,7 +13,17 @@ load("//private:layer.bzl", _sematic_layer = "sematic_layer")
 load("//private:pipeline.bzl", _sematic_pipeline = "sematic_pipeline")
 load("//private:push.bzl", _sematic_push = "sematic_push")
 
-base_images = _base_images
+# buildifier: disable=unnamed-macro
+def base_images():
+    """Deprecated: load `base_images` from `@rules_sematic//:repositories.bzl`.
+
+    Sematic's own pipeline.bzl exported it from here; this keeps such WORKSPACE files working.
+    """
+
+    # buildifier: disable=print
+    print("rules_sematic: load base_images from @rules_sematic//:repositories.bzl; its re-export from pipeline.bzl will go")
+    _base_images()
+
 sematic_base_image = _sematic_base_image
 sematic_image = _sematic_image
 sematic_image_index = _sematic_image_index

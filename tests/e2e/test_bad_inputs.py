@@ -349,3 +349,17 @@ def test_a_workspace_without_base_images_gets_one_line_naming_it(tmp_path):
     errors = [line for line in result.stderr.splitlines() if "no rules_sematic build toolchain" in line]
     assert errors and all("call base_images() or rules_sematic_dependencies()" in e for e in errors), result.stderr[-3000:]
     assert "No matching toolchains found" not in result.stderr, result.stderr[-3000:]
+
+
+def test_base_images_from_pipeline_bzl_still_works_and_says_where_it_moved(tmp_path):
+    """Sematic's pipeline.bzl exported base_images(): WORKSPACE files written for it still load."""
+    (tmp_path / "WORKSPACE").write_text(f'local_repository(name = "rules_sematic", path = "{REPO}")\n'
+                                        'load("@rules_sematic//:pipeline.bzl", "base_images")\nbase_images()\n')
+    (tmp_path / ".bazelrc").write_text("common --noenable_bzlmod\n")
+    (tmp_path / "BUILD.bazel").write_text("")
+    bazel = Bazel(tmp_path)
+    try:
+        result = bazel.run("query", "@rules_sematic_python3//image:all")
+    finally:
+        bazel.shutdown()
+    assert "load base_images from @rules_sematic//:repositories.bzl" in result.stderr, result.stderr[-2000:]
