@@ -15,9 +15,12 @@ load("//private:push.bzl", _sematic_push = "sematic_push")
 
 # buildifier: disable=unnamed-macro
 def base_images():
-    """Deprecated: load `base_images` from `@rules_sematic//:repositories.bzl`.
+    """The bases of //images and rules_sematic's own repositories (WORKSPACE).
 
     Sematic's own pipeline.bzl exported it from here; this keeps such WORKSPACE files working.
+
+    Deprecated:
+      Load `base_images` from `@rules_sematic//:repositories.bzl`.
     """
 
     # buildifier: disable=print
