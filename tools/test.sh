@@ -18,11 +18,11 @@ step "cargo fmt --check, clippy -D warnings, cargo test (tools/)"
 step "buildifier (lint + format check)"
 "$HOME_DIR/buildifier/node_modules/.bin/buildifier" --mode=check --lint=warn -r .
 
-step "bazel test //... (bzlmod)"
+step "bazel test //... (bzlmod, with the flags Bazel 8 and 9 flip: see .bazelrc)"
 bazel test //...
 
-step "bazel test //... (WORKSPACE, --noenable_bzlmod)"
-bazel test --noenable_bzlmod //...
+step "bazel test //... (WORKSPACE, Bazel 7 only)"
+bazel test --enable_workspace --noenable_bzlmod //...
 
 step "end-to-end suites (pytest tests/e2e)"
 # --timeout: a hung test fails alone (its fixtures' set-up included: the slowest, the platforms

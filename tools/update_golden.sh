@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bazel run //tests/golden:golden_test -- --update
-bazel run --noenable_bzlmod //tests/golden:golden_test -- --update
+bazel run --enable_workspace --noenable_bzlmod //tests/golden:golden_test -- --update
 git --no-pager diff --stat -- tests/golden/digests.json
