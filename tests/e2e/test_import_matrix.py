@@ -4,7 +4,10 @@ linux/arm64 through qemu), each holding `requirement("sematic")` and all it requ
 image, every top-level module each distribution declares (top_level.txt, else its RECORD) is
 imported in one process; and the distributions in the image are exactly the closure of sematic's
 requirements, evaluated with the image's own markers (computed here from the image's METADATA
-with `packaging`, independently of the rules' resolver)."""
+with `packaging`, independently of the rules' resolver).
+
+Emulated cells are slow (qemu), so by default the arm64 column runs one cell, Python 3.11, as a
+smoke test; RULES_SEMATIC_FULL_IMPORT_MATRIX=1 runs all six (README: "What the build guarantees")."""
 
 import json
 import os
@@ -24,6 +27,9 @@ from harness.fixtures import require
 # Python version -> the rules_sematic base with that Python.
 BASES = {"3.9": "python3_bullseye", "3.11": "python3", "3.13": "python3_trixie"}
 ARCHES = {"amd64": "x86_64", "arm64": "aarch64"}
+FULL = os.environ.get("RULES_SEMATIC_FULL_IMPORT_MATRIX") == "1"
+# The cells that run: every Python natively; under emulation, all of them only when asked.
+CELLS = [(version, arch) for version in BASES for arch in ARCHES if FULL or arch == "amd64" or version == "3.11"]
 
 EXTENSION = "\n".join(
     f'sematic.requirements(name = "pypi", python = "/usr/bin/python3.13", python_version = "{version}", '
@@ -147,7 +153,7 @@ def images(tmp_path_factory):
     (workspace / "worker.py").write_text("")
     bazel = Bazel(workspace)
     try:
-        targets = [f"//:py{v.replace('.', '')}_{a}" for v in BASES for a in ARCHES]
+        targets = [f"//:py{v.replace('.', '')}_{a}" for v, a in CELLS]
         bazel.run("build", *targets)
         yield {target[3:]: next(f for f in bazel.output_files(target) if f.is_dir()) for target in targets}
     finally:
@@ -174,8 +180,7 @@ def test_the_probe_names_a_module_that_does_not_import_and_the_closure_a_missing
 
 
 
-@pytest.mark.parametrize("arch", sorted(ARCHES))
-@pytest.mark.parametrize("python", sorted(BASES, key=lambda v: tuple(map(int, v.split(".")))))
+@pytest.mark.parametrize("python,arch", sorted(CELLS, key=lambda c: (tuple(map(int, c[0].split("."))), c[1])))
 def test_every_distribution_imports_and_the_image_holds_exactly_the_closure(images, python, arch, tmp_path):
     if arch == "arm64":
         require_arm64_emulation()
@@ -228,4 +233,4 @@ def test_report_the_matrix(capsys):
     with capsys.disabled():
         print("\nimport matrix (ok: every top-level module imports; known: see below; -: not required on that cell)\n"
               + "\n".join(lines) + known)
-    assert len(MATRIX) == len(BASES) * len(ARCHES), f"cells that did not run: {set(cells) ^ set(MATRIX)}"
+    assert set(MATRIX) == set(CELLS), f"cells that did not run: {set(CELLS) - set(MATRIX)}"
