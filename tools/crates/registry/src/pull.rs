@@ -21,7 +21,8 @@ use sematic_oci_core::Digest;
 
 use crate::manifests::Manifest;
 use crate::pool::parallel;
-use crate::transport::{lock, Client, Registry};
+use crate::sync::{into_inner, lock};
+use crate::transport::{Client, Registry};
 
 /// Which blobs of the image go into the layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,12 +236,7 @@ fn download_layers(
             lock(&failures).push(err);
         }
     });
-    match failures
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner())
-        .into_iter()
-        .next()
-    {
+    match into_inner(failures).into_iter().next() {
         Some(first) => Err(first.into()),
         None => Ok(()),
     }

@@ -18,7 +18,8 @@ use crate::error::Error;
 use crate::pool::parallel;
 use crate::progress::Progress;
 use crate::pushable::{read_pushable, Origin, Pushable};
-use crate::transport::{lock, Attempt, Client, Registry};
+use crate::sync::{into_inner, lock};
+use crate::transport::{Attempt, Client, Registry};
 use crate::upload::Upload;
 
 pub use crate::pushable::layout_digest;
@@ -215,10 +216,7 @@ pub fn push_images(
     parallel(jobs, &leaders, run);
     parallel(jobs, &followers, run);
 
-    let mut outcomes: Vec<Option<Result<Outcome>>> = outcomes
-        .into_iter()
-        .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
-        .collect();
+    let mut outcomes: Vec<Option<Result<Outcome>>> = outcomes.into_iter().map(into_inner).collect();
     prepared
         .into_iter()
         .enumerate()

@@ -21,13 +21,14 @@ mod tls;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use sematic_oci_core::reference::Reference;
 use ureq::http::{self, Response};
 
 use crate::credentials::CredentialStore;
 use crate::error::{Error, HttpError, Result};
+use crate::sync::lock;
 pub use authorize::Scope;
 use authorize::{AuthState, Authorization};
 pub use deadline::TransferLimits;
@@ -456,12 +457,4 @@ impl Registry {
 /// `host:port` of `url`, for messages.
 fn host_of(url: &str) -> String {
     Origin::of(url).map_or_else(|| url.to_owned(), |o| format!("{}:{}", o.host, o.port))
-}
-
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding one of these locks aborts the process (panic = "abort"), so a
-    // poisoned lock can only be seen in tests; its data is still consistent for our uses.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

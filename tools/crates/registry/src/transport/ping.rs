@@ -8,8 +8,9 @@ use sematic_oci_core::reference::Reference;
 use super::authorize::challenge_of;
 use super::origin::is_loopback;
 use super::retry::{retry_on_status, Attempt};
-use super::{lock, Body, Client, Registry};
+use super::{Body, Client, Registry};
 use crate::error::{status_error, Context as _, Error, Result};
+use crate::sync::lock;
 
 impl Client {
     /// Probes the registry of `reference`.
