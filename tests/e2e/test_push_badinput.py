@@ -80,7 +80,7 @@ def test_tampered_layer_of_the_right_size_is_never_tagged(tools, registry, image
     line = assert_one_line_error(result, "sematic-push")
     actual = "sha256:" + hashlib.sha256(bytes(data)).hexdigest()
     assert line == (f"sematic-push: error: pushing blob {image.layers[0].digest} to {registry.host}/app/x: the "
-                    f"source content hashes to {actual}, not {image.layers[0].digest}")
+                    f"local blob {blob} hashes to {actual}, not {image.layers[0].digest}")
     assert registry.tags("app/x") == []
 
 

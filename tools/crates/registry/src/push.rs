@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,7 +19,7 @@ use crate::progress::Progress;
 use crate::pushable::{read_pushable, Origin, Pushable};
 use crate::sync::{into_inner, lock};
 use crate::transport::{Attempt, Client, Registry};
-use crate::upload::Upload;
+use crate::upload::{Source, Upload};
 
 pub use crate::pushable::layout_digest;
 
@@ -369,17 +368,17 @@ fn ensure_blob(
         }
     }
     let transfer = progress.transfer(format!("{repository} {}", &digest.hex()[..12]), task.size);
-    let upload = Upload {
+    let upload = |source| Upload {
         digest,
         size: task.size,
         session,
         transfer: &transfer,
+        source,
     };
     match &task.origin {
         Origin::File(path) => {
-            client.upload_blob(registry, repository, upload, &mut |offset| {
-                open_file_at(path, offset)
-            })?;
+            let upload = upload(Source::File(path));
+            client.upload_blob(registry, repository, upload, &mut || open_file(path))?;
             progress.blob_done(
                 "uploaded",
                 &format!("{target}: {digest} uploaded ({} bytes)", task.size),
@@ -388,10 +387,10 @@ fn ensure_blob(
         }
         Origin::Source(source) => {
             let source_registry = client.registry(source)?;
-            client.upload_blob(registry, repository, upload, &mut |offset| {
-                let blob =
-                    client.open_blob(&source_registry, &source.repository, digest, task.size)?;
-                skip(blob, offset)
+            let name = source.name();
+            let upload = upload(Source::Registry(&name));
+            client.upload_blob(registry, repository, upload, &mut || {
+                client.open_blob(&source_registry, &source.repository, digest, task.size)
             })?;
             progress.blob_done(
                 "streamed",
@@ -402,27 +401,15 @@ fn ensure_blob(
     }
 }
 
-/// The layout's blob file, from `offset` on.
-fn open_file_at(path: &Path, offset: u64) -> Result<BlobReader, Attempt> {
-    let opened = File::open(path).and_then(|mut file| {
-        file.seek(SeekFrom::Start(offset))?;
-        Ok(file)
-    });
-    match opened {
+/// The layout's blob file.
+fn open_file(path: &Path) -> Result<BlobReader, Attempt> {
+    match File::open(path) {
         Ok(file) => Ok(Box::new(file)),
         Err(err) => Err(Attempt::Fail(Error::Local(format!(
             "opening {}: {err}",
             path.display()
         )))),
     }
-}
-
-/// A stream from another registry, from `offset` on (the bytes before are read and dropped: a
-/// resumed copy costs the source, never the destination, the bytes already sent).
-fn skip(mut blob: BlobReader, offset: u64) -> Result<BlobReader, Attempt> {
-    std::io::copy(&mut (&mut blob).take(offset), &mut std::io::sink())
-        .map_err(|err| Attempt::Retry(Error::io(err), None))?;
-    Ok(blob)
 }
 
 #[cfg(test)]

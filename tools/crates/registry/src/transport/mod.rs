@@ -33,6 +33,7 @@ pub use authorize::Scope;
 use authorize::{AuthState, Authorization};
 pub use deadline::TransferLimits;
 use origin::{same_origin, Origin};
+pub(crate) use redirect::resolve as resolve_location;
 use redirect::{next_hop, MAX_REDIRECTS};
 pub use retry::{retry_after, retry_on_status, Attempt, RetryPolicy};
 pub use tls::endpoint_agent;
@@ -446,11 +447,6 @@ impl Registry {
     /// The URL of an API path (`/v2/...`) on this registry.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
-    }
-
-    /// Resolves a `Location` header (absolute, or relative to the registry).
-    pub fn resolve_location(&self, location: &str) -> String {
-        redirect::resolve(&format!("{}/", self.base), location)
     }
 }
 
