@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use sematic_cli::registry::{ConnectionArgs, TransferArgs};
 use sematic_cli::stamp::Status;
+use sematic_cli::terminal_safe;
 use sematic_launch::config::{check_executable, LaunchConfig};
 use sematic_launch::server::Server;
 use sematic_launch::{argv, environment, presence, push, PROGRAM};
@@ -119,8 +120,11 @@ fn run(mut args: Args) -> Result<()> {
             env!("CARGO_PKG_VERSION")
         ))?;
         eprintln!(
-            "{PROGRAM}: Sematic server {version} at {} ({})",
-            server.url, server.from
+            "{}",
+            terminal_safe(&format!(
+                "{PROGRAM}: Sematic server {version} at {} ({})",
+                server.url, server.from
+            ))
         );
     }
 
@@ -152,7 +156,7 @@ fn run(mut args: Args) -> Result<()> {
     };
     let uris = environment::sorted_keys(uris);
     for (key, uri) in &uris {
-        eprintln!("{PROGRAM}: {key} -> {uri}");
+        eprintln!("{}", terminal_safe(&format!("{PROGRAM}: {key} -> {uri}")));
     }
     let mut command = Command::new(&binary);
     command.args(&args.args).env("RUNFILES_DIR", &runfiles);

@@ -35,11 +35,12 @@ pub fn push_all(
         });
         match verified {
             Ok(pushed) => {
-                eprintln!(
+                let line = format!(
                     "{PROGRAM}: summary: key={} {}",
                     spec.label,
                     pushed.summary()
                 );
+                eprintln!("{}", sematic_cli::terminal_safe(&line));
                 total.add(&pushed.counts);
                 uris.push((spec.label.clone(), pushed.reference.to_string()));
             }
