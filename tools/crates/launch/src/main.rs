@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result};
@@ -32,7 +32,8 @@ use sematic_registry::push::layout_digest;
 ///
 /// Through `bazel run //:pipeline -- ARGS`, ARGS go to the launch script; launcher flags go
 /// before a second `--`: `bazel run //:pipeline -- --jobs 8 --ca-cert ca.pem -- ARGS`
-/// (relative paths are from where bazel was run). `bazel run //:pipeline -- --help` prints
+/// (relative paths are from where bazel was run). A launcher flag among ARGS without a second
+/// `--` still goes to the launch script, with a note on stderr. `bazel run //:pipeline -- --help` prints
 /// this and pushes nothing.
 ///
 /// When there are images, the Sematic server the launch script will submit to is asked
@@ -79,23 +80,19 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    sematic_cli::main_with_args(
-        PROGRAM,
-        argv::launcher_argv(std::env::args_os().collect()),
-        run,
-    )
+    let given: Vec<OsString> = std::env::args_os().collect();
+    let command = <Args as clap::CommandFactory>::command();
+    let known: Vec<&str> = command
+        .get_arguments()
+        .filter_map(|a| a.get_long())
+        .collect();
+    if let Some(note) = argv::misplaced_flag_note(&given, &known) {
+        eprintln!("{PROGRAM}: note: {note}");
+    }
+    sematic_cli::main_with_args(PROGRAM, argv::launcher_argv(given), run)
 }
 
-fn run(mut args: Args) -> Result<()> {
-    // Under `bazel run` the working directory is the runfiles tree; a path the user typed is
-    // relative to where they typed it.
-    if let Some(typed_in) = std::env::var_os("BUILD_WORKING_DIRECTORY") {
-        for cert in &mut args.connection.ca_certs {
-            if cert.is_relative() {
-                *cert = Path::new(&typed_in).join(&*cert);
-            }
-        }
-    }
+fn run(args: Args) -> Result<()> {
     let runfiles = std::path::absolute(&args.runfiles_dir)
         .with_context(|| format!("resolving {}", args.runfiles_dir.display()))?;
     let config_path = if args.config.exists() {

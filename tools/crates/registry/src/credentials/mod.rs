@@ -13,7 +13,7 @@ mod docker_helper;
 mod helper_process;
 mod secret;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::Result;
@@ -58,6 +58,16 @@ impl CredentialStore {
             bazel_helper: None,
             files,
             helper_timeout: HELPER_TIMEOUT,
+        }
+    }
+
+    /// This store, with its relative file paths (from `$REGISTRY_AUTH_FILE`, `$DOCKER_CONFIG`)
+    /// taken as relative to `dir` instead of the current directory (`bazel run` starts
+    /// programs in their runfiles, away from where the user typed the command).
+    pub fn relative_to(self, dir: &Path) -> Self {
+        CredentialStore {
+            files: self.files.iter().map(|file| dir.join(file)).collect(),
+            ..self
         }
     }
 

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use sematic_oci_core::reference::Reference;
 
 use super::authorize::challenge_of;
-use super::origin::is_loopback;
+use super::origin::{check_numeric_host, is_loopback};
 use super::retry::{retry_on_status, Attempt};
 use super::send::{Raw, Wait};
 use super::{Body, Client, Registry};
@@ -17,6 +17,7 @@ impl Client {
     /// Probes the registry of `reference`.
     pub(crate) fn connect(&self, reference: &Reference, insecure: bool) -> Result<Registry> {
         let host = reference.api_host();
+        check_numeric_host(host).map_err(Error::Local)?;
         let plain_allowed = insecure || is_loopback(host);
         let name = &reference.registry;
         if !plain_allowed {
