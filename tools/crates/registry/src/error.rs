@@ -35,6 +35,9 @@ pub enum Error {
     /// Something on this machine: a file, a credential helper, a bad setting.
     #[error("{0}")]
     Local(String),
+    /// Not attempted, because another part of the same run failed first.
+    #[error("{0}")]
+    Skipped(String),
     /// What was being done when `inner` happened. (The inner error is part of the message,
     /// not a `source()`, so chains print each cause once.)
     #[error("{context}: {inner}")]
@@ -70,6 +73,12 @@ impl Error {
     /// An error of this machine, with the causes of `err` on one line.
     pub fn local(err: impl Into<anyhow::Error>) -> Self {
         Error::Local(format!("{:#}", err.into()))
+    }
+
+    /// A registry's content that is not what it should be, with the causes of `err` on one
+    /// line.
+    pub fn content(err: impl Into<anyhow::Error>) -> Self {
+        Error::Content(format!("{:#}", err.into()))
     }
 
     /// This error, saying what was being done when it happened.
