@@ -175,3 +175,17 @@ def test_a_second_repository_of_the_same_push_mounts_every_blob(tools, registry,
     assert sorted(uploads) == sorted([image.config_digest] + [l.digest for l in image.layers])
     for repository in ("team/app", "release/app"):
         assert registry.manifest_digest(repository, "v1") == image.digest
+
+
+def test_a_registry_refusing_mounts_gets_the_other_repositories_uploaded(tools, registry, make_proxy, tmp_path):
+    image = write_layout(tmp_path / "img", [random_layer(100_000, seed) for seed in range(2)])
+    proxy = make_proxy(registry.host, script=[(lambda method, path: method == "POST" and "mount=" in path,
+                                               "403", None)])
+    result = tools.push(image.layout, f"{proxy.address}/team/app", "--tag", "v1",
+                        "--also-repository", f"{proxy.address}/release/app")
+    assert result.returncode == 0, result.stderr
+    first, second = parse_summaries(result.stderr)
+    assert (first["uploaded"], second["uploaded"], second["mounted"]) == (3, 3, 0)
+    refused = [l for l in result.stderr.splitlines() if "was refused" in l and "transferring it" in l]
+    assert len(refused) == 3, result.stderr
+    assert registry.manifest_digest("release/app", "v1") == image.digest
