@@ -10,6 +10,8 @@ load(":wrapper.bzl", "write_tool_wrapper")
 def _sematic_push_impl(ctx):
     what = display_label(ctx.label)
     error = registry_error(what, ctx.attr.registry) or repository_error(what, ctx.attr.registry, ctx.attr.repository)
+    for also in ctx.attr.also_repositories:
+        error = error or repository_error(what + " also_repositories", ctx.attr.registry, also)
     if error:
         fail(error)
     image = ctx.attr.image[SematicImageInfo]
@@ -22,6 +24,8 @@ def _sematic_push_impl(ctx):
         "--repository",
         "%s/%s" % (ctx.attr.registry, ctx.attr.repository),
     ]
+    for also in ctx.attr.also_repositories:
+        arguments += ["--also-repository", "%s/%s" % (ctx.attr.registry, also)]
     for tag in ctx.attr.tags_to_push:
         arguments += ["--tag", tag]
     for file in status:
@@ -56,6 +60,12 @@ the manifest is pushed by digest after every blob, then the tags. Prints
 `--repository` without a registry part is in this target's registry. Provides SematicPushInfo,
 which `sematic_pipeline`'s launchers read.""",
     attrs = dict({
+        "also_repositories": attr.string_list(
+            doc = "More repositories of `registry` to push the image to, with the same tags " +
+                  "(e.g. a team's and a release repository). Each blob is sent to the registry " +
+                  "once: the other repositories mount it from the first (a registry that refuses " +
+                  "mounts gets it uploaded again). Launchers push to `repository` only.",
+        ),
         "ca_certs": attr.label_list(
             allow_files = [".pem", ".crt"],
             doc = "Extra CA certificates (PEM) trusted for this registry.",

@@ -3,27 +3,20 @@ bearer tokens (scopes, expiry), credential helpers and stores, identity tokens, 
 files, and secrets never appearing in any output."""
 
 import json
-import os
-import stat
 
 import pytest
 
-from harness.credentials import PASSWORD, USER, assert_no_secrets, b64, basic_auths, docker_config
+from harness.credentials import PASSWORD, USER, assert_no_secrets, b64, basic_auths, docker_config, docker_helper
 from harness.fixtures import assert_one_line_error, parse_summary
 from harness.images import layer, random_layer, write_layout
 
 
-def helper_on_path(tools, tmp_path, secret_json: str) -> dict:
+def helper_on_path(tmp_path, secret_json: str) -> dict:
     """Installs docker-credential-test answering `secret_json` for any server and logging the
     server URLs it was asked about; returns the env adding it to PATH."""
-    bin_dir = tmp_path / "helper-bin"
-    bin_dir.mkdir()
-    helper = bin_dir / "docker-credential-test"
     log = tmp_path / "helper.log"
-    helper.write_text(f"#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\n"
-                      f"echo \"$server\" >> {log}\ncat <<'JSON'\n{secret_json}\nJSON\n")
-    helper.chmod(helper.stat().st_mode | stat.S_IXUSR)
-    return {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    return docker_helper(tmp_path, "test", f"[ \"$1\" = get ] || exit 1\nread server\n"
+                         f"echo \"$server\" >> {log}\ncat <<'JSON'\n{secret_json}\nJSON\n")
 
 
 @pytest.fixture
@@ -140,7 +133,7 @@ def test_expired_token_is_renewed_on_401(tools, make_registry, make_token_server
 
 def test_credential_helper_and_store(tools, make_registry, tmp_path, image):
     registry = make_registry(htpasswd=f"{USER}:{PASSWORD}")
-    env = helper_on_path(tools, tmp_path, json.dumps({"Username": USER, "Secret": PASSWORD}))
+    env = helper_on_path(tmp_path, json.dumps({"Username": USER, "Secret": PASSWORD}))
     docker_config(tools, {"credHelpers": {registry.host: "test"}})
     result = tools.push(image.layout, f"{registry.host}/app/helper", "--tag", "t", env=env)
     assert result.returncode == 0, result.stderr
@@ -157,7 +150,7 @@ def test_identity_tokens_from_helper_and_config(tools, make_registry, make_token
     refresh = "rt-0b7e5c1d9a"
     server, registry = token_registry(make_registry, make_token_server,
                                       refresh_tokens={refresh: USER})
-    env = helper_on_path(tools, tmp_path, json.dumps({"Username": "<token>", "Secret": refresh}))
+    env = helper_on_path(tmp_path, json.dumps({"Username": "<token>", "Secret": refresh}))
     docker_config(tools, {"credsStore": "test"})
     result = tools.push(image.layout, f"{registry.host}/app/idt", "--tag", "t", env=env)
     assert result.returncode == 0, result.stderr
@@ -302,3 +295,25 @@ def test_bazel_credential_helper_bearer_is_a_registry_token(tools, make_registry
     assert server.requests[mark:] == [], "the helper's token is used as it is, not exchanged"
     assert registry.tags("app/token") == ["t"]
     assert_no_secrets(result, token)
+
+
+def test_relative_paths_are_from_where_bazel_run_started(tools, make_registry, tmp_path, image):
+    # 'bazel run' starts the tool in its runfiles; what the user typed is relative to
+    # $BUILD_WORKING_DIRECTORY.
+    registry = make_registry(htpasswd=f"{USER}:{PASSWORD}", tls=True)
+    typed_in = tmp_path / "workspace"
+    typed_in.mkdir()
+    (typed_in / "ca.pem").write_bytes(registry.ca.read_bytes())
+    helper, _ = bazel_helper(tmp_path, "Basic " + b64(f"{USER}:{PASSWORD}"))
+    helper.rename(typed_in / "helper")
+    runfiles = tmp_path / "runfiles"
+    runfiles.mkdir()
+    bazel_run = {"cwd": runfiles, "env": {"BUILD_WORKING_DIRECTORY": str(typed_in)}}
+    result = tools.push(image.layout, f"{registry.host}/app/rel", "--tag", "t", "--ca-cert", "ca.pem",
+                        "--credential-helper", "./helper", **bazel_run)
+    assert result.returncode == 0, result.stderr
+    bazel_run["env"]["SEMATIC_CREDENTIAL_HELPER"] = "./helper"
+    result = tools.push(image.layout, f"{registry.host}/app/rel", "--tag", "t2", "--ca-cert", "ca.pem",
+                        **bazel_run)
+    assert result.returncode == 0, result.stderr
+    assert sorted(registry.tags("app/rel")) == ["t", "t2"]

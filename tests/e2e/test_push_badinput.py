@@ -33,6 +33,22 @@ def test_invalid_repositories(tools, registry, image, repository, message):
     assert line == "sematic-push: error: " + message.format(host=registry.host)
 
 
+@pytest.mark.parametrize("host", ["127.1", "2130706433"])
+def test_shorthand_ipv4_registries_are_refused_naming_the_address(tools, registry, image, host):
+    port = registry.host.rsplit(":", 1)[1]
+    result = tools.push(image.layout, f"{host}:{port}/app/x")
+    assert_one_line_error(result, "sematic-push", f"registry host {host} is the IPv4 address 127.0.0.1 in a "
+                          "shorthand form", "write 127.0.0.1")
+    assert result.stdout == ""
+
+
+def test_an_invalid_also_repository_is_refused_before_anything_is_pushed(tools, registry, image):
+    mark = len(registry.access_log())
+    result = tools.push(image.layout, f"{registry.host}/app/x", "--also-repository", f"{registry.host}/App")
+    assert_one_line_error(result, "sematic-push", f'"{registry.host}/App"', 'repository component "App"')
+    assert registry.access_log()[mark:] == []
+
+
 @pytest.mark.parametrize("tag", ["-bad", ".hidden", "a" * 129, "has space", "a::b"])
 def test_invalid_tags(tools, registry, image, tag):
     result = tools.push(image.layout, f"{registry.host}/app/x", "--tag", tag)
@@ -80,7 +96,7 @@ def test_tampered_layer_of_the_right_size_is_never_tagged(tools, registry, image
     line = assert_one_line_error(result, "sematic-push")
     actual = "sha256:" + hashlib.sha256(bytes(data)).hexdigest()
     assert line == (f"sematic-push: error: pushing blob {image.layers[0].digest} to {registry.host}/app/x: the "
-                    f"source content hashes to {actual}, not {image.layers[0].digest}")
+                    f"local blob {blob} hashes to {actual}, not {image.layers[0].digest}")
     assert registry.tags("app/x") == []
 
 

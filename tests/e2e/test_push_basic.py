@@ -7,7 +7,7 @@ import re
 import select
 import subprocess
 
-from harness.fixtures import assert_one_line_error, parse_summary, skopeo_copy_back
+from harness.fixtures import assert_one_line_error, parse_summaries, parse_summary, skopeo_copy_back
 from harness.images import layer, random_layer, write_layout
 
 
@@ -156,3 +156,36 @@ def test_a_repository_without_registry_is_in_the_targets_registry(tools, registr
     line = assert_one_line_error(result, "sematic-push")
     assert line == ('sematic-push: error: --repository "other/repo" names no registry: write '
                     "REGISTRY/other/repo (docker.io/other/repo for Docker Hub)")
+
+
+def test_a_second_repository_of_the_same_push_mounts_every_blob(tools, registry, tmp_path):
+    image = write_layout(tmp_path / "img", [random_layer(300_000, seed) for seed in range(3)])
+    mark = len(registry.access_log())
+    result = tools.push(image.layout, f"{registry.host}/team/app", "--tag", "v1",
+                        "--also-repository", "release/app", "--registry", registry.host)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"{registry.host}/team/app@{image.digest}",
+                                          f"{registry.host}/release/app@{image.digest}"]
+    first, second = parse_summaries(result.stderr)
+    assert (first["uploaded"], first["mounted"]) == (4, 0)
+    assert (second["uploaded"], second["bytes"], second["mounted"]) == (0, 0, 4)
+    assert (second["manifest"], second["tags"]) == ("pushed", ["v1"])
+    # Each blob crossed the network once; the registry serves both repositories.
+    uploads = [a.path.split("digest=")[1] for a in registry.blob_uploads(mark)]
+    assert sorted(uploads) == sorted([image.config_digest] + [l.digest for l in image.layers])
+    for repository in ("team/app", "release/app"):
+        assert registry.manifest_digest(repository, "v1") == image.digest
+
+
+def test_a_registry_refusing_mounts_gets_the_other_repositories_uploaded(tools, registry, make_proxy, tmp_path):
+    image = write_layout(tmp_path / "img", [random_layer(100_000, seed) for seed in range(2)])
+    proxy = make_proxy(registry.host, script=[(lambda method, path: method == "POST" and "mount=" in path,
+                                               "403", None)])
+    result = tools.push(image.layout, f"{proxy.address}/team/app", "--tag", "v1",
+                        "--also-repository", f"{proxy.address}/release/app")
+    assert result.returncode == 0, result.stderr
+    first, second = parse_summaries(result.stderr)
+    assert (first["uploaded"], second["uploaded"], second["mounted"]) == (3, 3, 0)
+    refused = [l for l in result.stderr.splitlines() if "was refused" in l and "transferring it" in l]
+    assert len(refused) == 3, result.stderr
+    assert registry.manifest_digest("release/app", "v1") == image.digest

@@ -1,7 +1,8 @@
 """Pushing through a fault-injecting proxy: every push either ends with the right digest in
 the registry or fails with one clear line and nothing tagged; at fault rates up to 30 % every
 push succeeds. Uploads run in parallel (--jobs, and across a launch's keys), and memory stays
-flat whatever the blob size."""
+flat whatever the blob size (or a credential helper's output); a corrupt local blob is sent
+once."""
 
 import hashlib
 import os
@@ -11,7 +12,8 @@ import time
 
 import pytest
 
-from harness.credentials import PASSWORD, USER, assert_no_secrets, b64, basic_auths, docker_config
+from harness.credentials import (PASSWORD, USER, assert_no_secrets, b64, basic_auths, docker_config,
+                                 docker_helper)
 from harness.fixtures import assert_one_line_error, parse_summary, require, skopeo_copy_back
 from harness.images import FileLayer, Layer, layer, random_layer, sha256, write_layout
 
@@ -209,3 +211,39 @@ def test_memory_stays_flat_pushing_and_streaming_a_gigabyte(tools, make_registry
     assert result.returncode == 0, result.stderr
     assert "streamed=1" in result.stderr
     assert peak_rss_mb(result.stderr) <= 64
+
+
+def test_an_endless_credential_helper_is_stopped_within_a_few_mib(tools, make_registry, tmp_path):
+    require("/usr/bin/time")
+    registry = make_registry(htpasswd=f"{USER}:{PASSWORD}")  # asks for credentials
+    image = write_layout(tmp_path / "img", [layer({"a": b"a"})])
+    env = dict(tools.env, **docker_helper(tmp_path, "endless", "exec yes\n"))
+    docker_config(tools, {"credHelpers": {registry.host: "endless"}})
+    timed = ["/usr/bin/time", "-v", str(tools.path("sematic-push")), "--progress", "quiet"]
+    result = subprocess.run(timed + ["--layout", image.layout, "--repository", f"{registry.host}/app/x"],
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert_one_line_error(result, "sematic-push", "credential helper docker-credential-endless",
+                          "printed more than 1 MiB on stdout; it was stopped")
+    assert peak_rss_mb(result.stderr) <= 12  # about 6 MB without the helper
+
+
+def test_a_corrupt_local_blob_of_70_mib_is_sent_once_and_named(tools, registry, tmp_path):
+    # The file holds other bytes than its digest names (a disk error, a tampered cache): past
+    # 64 MiB it goes in chunks, and the last chunk is held back once the hash is known wrong.
+    content = bytearray(os.urandom(70 << 20))
+    claimed = sha256(bytes(content))
+    content[12345] ^= 1
+    path = tmp_path / "big.blob"
+    path.write_bytes(content)
+    image = write_layout(tmp_path / "img", [FileLayer(path, claimed, len(content), claimed)])
+    mark = len(registry.access_log())
+    result = tools.push(image.layout, f"{registry.host}/app/corrupt", "--jobs", "1")
+    local = image.layout / "blobs" / "sha256" / claimed[7:]
+    assert_one_line_error(result, "sematic-push",
+                          f"the local blob {local} hashes to {sha256(bytes(content))}, not {claimed}")
+    assert "retry" not in result.stderr
+    sessions = [a for a in registry.access_log()[mark:] if a.method == "POST"]
+    completed = [a.path for a in registry.blob_uploads(mark)]
+    assert len(sessions) == 2, sessions  # the config's and the big blob's, once each
+    assert not any(claimed in p for p in completed)
+    assert registry.tags("app/corrupt") == []

@@ -1,15 +1,18 @@
 """Hostile and broken registries (scripted servers on loopback): credentials stay on their
 origin, plain-HTTP token servers and redirected uploads are refused, --insecure relaxes only
-the registry it names; trickles and silent credential helpers fail in bounded time; bodies are
-never read past their size; registry text cannot drive the terminal."""
+the registry it names; trickles, silent registries and silent, leaky or endless credential
+helpers fail in bounded time; bodies are never read past their size; registry text cannot
+drive the terminal."""
 
 import json
 import os
 import time
+from pathlib import Path
 
-from harness.credentials import PASSWORD, USER, assert_no_secrets, b64, basic_auths, docker_config
+from harness.credentials import (PASSWORD, USER, assert_no_secrets, b64, basic_auths, docker_config,
+                                 docker_helper)
 from harness.fixtures import assert_one_line_error
-from harness.hostile import Reply
+from harness.hostile import Reply, SilentServer
 from harness.images import OCI_MANIFEST, layer, random_layer, write_layout
 
 BASIC = "Basic " + b64(f"{USER}:{PASSWORD}")
@@ -170,14 +173,10 @@ def test_a_slow_but_steady_registry_is_waited_for(tools, make_hostile, tmp_path)
 def test_a_credential_helper_that_never_answers_is_stopped(tools, make_hostile, tmp_path):
     image = write_layout(tmp_path / "img", [layer({"a": b"a"})])
     registry = make_hostile(serving(image))
-    helper = tmp_path / "bin" / "docker-credential-stuck"
-    helper.parent.mkdir()
-    helper.write_text("#!/bin/sh\nexec sleep 600\n")
-    helper.chmod(0o755)
+    env = docker_helper(tmp_path, "stuck", "exec sleep 600\n")
     docker_config(tools, {"credHelpers": {registry.address: "stuck"}})
     started = time.monotonic()
-    result = tools.push(image.layout, f"{registry.address}/app/x", "--timeout", "2",
-                        env={"PATH": f"{helper.parent}:{os.environ['PATH']}"})
+    result = tools.push(image.layout, f"{registry.address}/app/x", "--timeout", "2", env=env)
     assert time.monotonic() - started < 15
     line = assert_one_line_error(result, "sematic-push")
     assert line.endswith(
@@ -226,3 +225,35 @@ def test_registry_text_cannot_drive_the_terminal_or_flood_it(tools, make_hostile
     assert "\x1b" not in result.stderr and "\r" not in result.stderr
     assert "DENIED: \\u{1b}[2J\\u{1b}[31mall good OVERWRITTEN xxx" in line, line[:300]
     assert len(line) < 2100 and "characters cut" in line
+
+
+def test_a_helper_whose_child_keeps_its_output_open_is_stopped_with_the_child(tools, make_hostile, tmp_path):
+    image = write_layout(tmp_path / "img", [layer({"a": b"a"})])
+    registry = make_hostile(serving(image))
+    pid_file = tmp_path / "leftover.pid"
+    # Answers, exits, and leaves a process holding its stdout: reading to the end would hang.
+    env = docker_helper(tmp_path, "leaky", f"sleep 600 &\necho $! > {pid_file}\necho '{{}}'\n")
+    docker_config(tools, {"credHelpers": {registry.address: "leaky"}})
+    started = time.monotonic()
+    result = tools.push(image.layout, f"{registry.address}/app/x", "--timeout", "3", env=env)
+    assert time.monotonic() - started < 3 + 5
+    assert_one_line_error(result, "sematic-push", "credential helper docker-credential-leaky",
+                          "a process it started kept its output open for 3 s (--timeout); "
+                          "its process group was stopped")
+    stat = Path(f"/proc/{pid_file.read_text().strip()}/stat")
+    deadline = time.monotonic() + 3  # SIGKILL is delivered asynchronously
+    while stat.exists() and ") Z " not in stat.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not stat.exists() or ") Z " in stat.read_text(), "the helper's child still runs"
+
+
+def test_a_silent_registry_fails_within_75_s_at_the_default_deadlines_naming_the_phase(tools, tmp_path):
+    image = write_layout(tmp_path / "img", [layer({"a": b"a"})])
+    with SilentServer() as silent:
+        started = time.monotonic()
+        result = tools.push(image.layout, f"{silent.address}/app/x", timeout=120)
+        elapsed = time.monotonic() - started
+    assert elapsed <= 75, elapsed
+    assert_one_line_error(result, "sematic-push", f"connecting to registry {silent.address}",
+                          "connected, but the TLS handshake got no answer within 10 s",
+                          "connected, but no answer within 10 s of sending the request")

@@ -1,14 +1,24 @@
 """Registry credentials for the tests: a user and password, docker config files holding them,
-and the check that no output ever shows them."""
+credential helpers, and the check that no output ever shows them."""
 
 import base64
 import json
+import os
 
 USER, PASSWORD = "alice", "pa55-Word-9f3c1"
 
 
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
+
+
+def docker_helper(tmp_path, name: str, script: str) -> dict:
+    """Writes docker-credential-NAME running `script` (sh); returns the env putting it on PATH."""
+    helper = tmp_path / "bin" / f"docker-credential-{name}"
+    helper.parent.mkdir(exist_ok=True)
+    helper.write_text("#!/bin/sh\n" + script)
+    helper.chmod(0o755)
+    return {"PATH": f"{helper.parent}:{os.environ['PATH']}"}
 
 
 def docker_config(tools, content: dict) -> None:

@@ -7,7 +7,8 @@ answered with a fault instead of (or after) being forwarded:
 * ``reset-after`` the request is forwarded and processed, then the connection is reset
                 before the response is sent (the client cannot know it succeeded);
 * ``stall``     nothing is answered for `stall_seconds`, then the connection is closed;
-* ``500``/``502`` an error status with a registry-style JSON body;
+* ``500``/``502`` an error status with a registry-style JSON body (scripts may name any
+                status, e.g. ``403`` for a registry refusing cross-repository mounts);
 * ``429``       Too Many Requests with ``Retry-After``;
 * ``truncate``  the response is forwarded with its full Content-Length but only half of
                 its body, then the connection is closed;
@@ -227,10 +228,10 @@ class FaultProxy:
             self._record(method, path, fault, None, body)
             self._stopping.wait(self.stall_seconds)
             return False
-        if fault in ("500", "502", "429", "413"):
+        if fault and fault.isdigit():
             status = int(fault)
-            payload = json.dumps({"errors": [{"code": "UNKNOWN" if status != 429 else "TOOMANYREQUESTS",
-                                              "message": f"injected {status}"}]}).encode()
+            code = {403: "DENIED", 405: "UNSUPPORTED", 429: "TOOMANYREQUESTS"}.get(status, "UNKNOWN")
+            payload = json.dumps({"errors": [{"code": code, "message": f"injected {status}"}]}).encode()
             extra = [("Retry-After", self.retry_after)] if status == 429 else []
             self._record(method, path, fault, status, body)
             _send(connection, status, "Injected", [("Content-Type", "application/json")] + extra,

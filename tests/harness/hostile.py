@@ -1,11 +1,14 @@
 """A scripted HTTP(S) server on 127.0.0.1 playing a hostile or broken registry: the test's
 `handler(request) -> Reply` chooses every answer (redirects, challenges naming any realm,
 oversized or escape-laden bodies), and a Reply may trickle its body at a chosen speed. Every
-request is recorded in `requests`, with whether it carried credentials."""
+request is recorded in `requests`, with whether it carried credentials. `SilentServer` accepts
+connections and never says a word (a registry hung behind its load balancer)."""
 
 import datetime
 import ipaddress
+import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -147,3 +150,31 @@ class HostileServer:
         if self._server:
             self._server.stop()
             self._server = None
+
+
+class SilentServer:
+    """Accepts every TCP connection on 127.0.0.1 and holds it open without reading or writing;
+    a context manager that closes everything on exit."""
+
+    def __init__(self):
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
+        self._held: list = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                self._held.append(self._listener.accept()[0])
+            except OSError:  # the listener was closed
+                return
+
+    def __enter__(self) -> "SilentServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        # shutdown() wakes the blocked accept(); close() alone would not.
+        self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        for connection in self._held:
+            connection.close()

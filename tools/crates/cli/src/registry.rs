@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use sematic_registry::credentials::CredentialStore;
 use sematic_registry::progress::{Mode, Progress};
 use sematic_registry::transport::{RetryPolicy, TransferLimits};
@@ -18,12 +18,15 @@ const CREDENTIAL_HELPER_VAR: &str = "SEMATIC_CREDENTIAL_HELPER";
 pub struct ConnectionArgs {
     /// Also trust the CA certificates in this PEM file (repeatable). Added to the built-in
     /// web roots and the system bundle ($SSL_CERT_FILE, else /etc/ssl/certs/ca-certificates.crt).
+    /// A relative path is from where `bazel run` was started (else the current directory).
     #[arg(long = "ca-cert", value_name = "FILE")]
     pub ca_certs: Vec<PathBuf>,
 
     /// A credential helper speaking Bazel's protocol (`HELPER get`, {"uri": "https://REGISTRY"}
     /// on stdin, {"headers": {"Authorization": [...]}} on stdout), asked before the docker and
-    /// podman credential files. Default: $SEMATIC_CREDENTIAL_HELPER.
+    /// podman credential files. Default: $SEMATIC_CREDENTIAL_HELPER. A name without `/` is
+    /// looked up on PATH; a relative path is from where `bazel run` was started (else the
+    /// current directory), as are relative $REGISTRY_AUTH_FILE and $DOCKER_CONFIG.
     #[arg(long, value_name = "HELPER")]
     pub credential_helper: Option<PathBuf>,
 
@@ -50,19 +53,21 @@ pub struct ConnectionArgs {
 
 impl ConnectionArgs {
     /// A client configured from these flags and the environment's credential files, also
-    /// trusting `ca_certs`, which skips TLS verification and allows plain HTTP for the
-    /// `insecure` registries only (and warns once for each).
+    /// trusting `ca_certs` (absolute paths), which skips TLS verification and allows plain
+    /// HTTP for the `insecure` registries only (and warns once for each).
     pub fn client(
         &self,
         program: &str,
         insecure: impl IntoIterator<Item = String>,
         ca_certs: &[PathBuf],
     ) -> Result<Client> {
+        let typed_in = typed_in()?;
+        let typed = self.ca_certs.iter().map(|cert| typed_in.join(cert));
         let mut builder = Client::builder(&format!(
             "rules_sematic-{program}/{}",
             env!("CARGO_PKG_VERSION")
         ))
-        .ca_certs(self.ca_certs.iter().chain(ca_certs).cloned())
+        .ca_certs(typed.chain(ca_certs.iter().cloned()))
         .limits(TransferLimits {
             timeout: Duration::from_secs(self.timeout),
             min_rate: self.min_rate,
@@ -74,9 +79,17 @@ impl ConnectionArgs {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         });
+        let mut credentials = CredentialStore::from_env().relative_to(&typed_in);
         if let Some(helper) = helper {
-            builder = builder.credentials(CredentialStore::from_env().with_bazel_helper(helper));
+            // A bare name is a program on PATH, as for a shell.
+            let helper = if helper.components().count() > 1 {
+                typed_in.join(helper)
+            } else {
+                helper
+            };
+            credentials = credentials.with_bazel_helper(helper);
         }
+        builder = builder.credentials(credentials);
         for registry in insecure {
             builder = builder.insecure_registry(&registry);
             eprintln!(
@@ -84,6 +97,15 @@ impl ConnectionArgs {
             );
         }
         Ok(builder.build()?)
+    }
+}
+
+/// The directory relative paths the user typed are relative to: where `bazel run` was started
+/// ($BUILD_WORKING_DIRECTORY: Bazel runs the program in its runfiles), else the current one.
+pub fn typed_in() -> Result<PathBuf> {
+    match std::env::var_os("BUILD_WORKING_DIRECTORY").filter(|dir| !dir.is_empty()) {
+        Some(dir) => Ok(PathBuf::from(dir)),
+        None => std::env::current_dir().context("finding the current directory"),
     }
 }
 

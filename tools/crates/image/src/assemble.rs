@@ -1,6 +1,6 @@
 //! Assembling an image: base (or scratch) + layer descriptors + settings → config, manifest and
-//! an OCI image layout. Layer bytes are never read: descriptors carry their digests, and blobs
-//! are hard-linked into the layout.
+//! an OCI image layout. Layer bytes are read once, to check them against their descriptors,
+//! and blobs are hard-linked into the layout.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
 use sematic_oci_core::canonical::to_canonical_json;
+use sematic_oci_core::digest::digest_file;
 use sematic_oci_core::fsutil::StagedDir;
 use sematic_oci_core::layer_descriptor::LayerDescriptor;
 use sematic_oci_core::layout::{Layout, LayoutWriter, REF_NAME_ANNOTATION, SOURCE_ANNOTATION};
@@ -175,8 +176,9 @@ pub fn assemble(request: &Request, output: &Path) -> Result<Assembled> {
     })
 }
 
-/// Reads a layer descriptor and checks it against its blob: the size cheaply, never the digest
-/// (re-hashing gigabytes is the work the descriptor exists to avoid).
+/// Reads a layer descriptor and checks it against its blob, digest included: a stale or
+/// mismatched descriptor would otherwise make a layout whose manifest names bytes it does not
+/// hold, found out only by a registry or a runtime.
 fn check_layer(arg: &LayerArg) -> Result<OurLayer> {
     let label = || {
         format!(
@@ -186,14 +188,12 @@ fn check_layer(arg: &LayerArg) -> Result<OurLayer> {
         )
     };
     let descriptor = LayerDescriptor::read(&arg.descriptor).with_context(label)?;
-    let size = fs::metadata(&arg.blob)
-        .with_context(|| format!("reading {}", arg.blob.display()))
-        .with_context(label)?
-        .len();
+    let (digest, size) = digest_file(&arg.blob).with_context(label)?;
     ensure!(
-        size == descriptor.size,
-        "{}: the blob is {size} bytes but the descriptor says {}: pass the blob this descriptor was written with",
+        size == descriptor.size && digest == descriptor.digest,
+        "{}: the blob is {digest} ({size} bytes) but the descriptor says {} ({} bytes): pass the blob this descriptor was written with",
         label(),
+        descriptor.digest,
         descriptor.size
     );
     Ok(OurLayer {

@@ -458,7 +458,20 @@ fn bad_inputs_fail_with_one_line_and_no_output() {
     );
     run_fails(
         &fx.args("kept", &settings, &["--layer".into(), short]),
-        &["short.blob", "the blob is 5 bytes but the descriptor says"],
+        &["short.blob", "(5 bytes) but the descriptor says"],
+    );
+    // Same size, other bytes: the digest is checked too.
+    let mut bytes = fs::read(&fx.app.blob).unwrap();
+    bytes[0] ^= 1;
+    fs::write(fx.path("tampered.blob"), bytes).unwrap();
+    let tampered = format!(
+        "{}={}",
+        fx.app.descriptor.display(),
+        fx.path("tampered.blob").display()
+    );
+    run_fails(
+        &fx.args("kept", &settings, &["--layer".into(), tampered]),
+        &["tampered.blob", "but the descriptor says sha256:"],
     );
 
     // A single-image base for another platform.

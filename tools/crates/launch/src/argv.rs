@@ -25,6 +25,25 @@ pub fn launcher_argv(argv: Vec<OsString>) -> Vec<OsString> {
     argv
 }
 
+/// A one-line note when the launch script's arguments hold a flag the launcher knows (one of
+/// `known`, long names without `--`) and no second `--` sets launcher flags apart: it goes to
+/// the launch script, which is rarely what was meant (`bazel run //:x -- --jobs 8`).
+pub fn misplaced_flag_note(argv: &[OsString], known: &[&str]) -> Option<String> {
+    let separator = argv.iter().position(|arg| arg == "--")?;
+    let user = &argv[separator + 1..];
+    if user.iter().any(|arg| arg == "--") {
+        return None;
+    }
+    let flag = user.iter().find_map(|arg| {
+        let name = arg.to_str()?.strip_prefix("--")?;
+        let name = name.split_once('=').map_or(name, |(name, _)| name);
+        known.contains(&name).then_some(name)
+    })?;
+    Some(format!(
+        "--{flag} is given to the launch script; a launcher flag goes before a second --: bazel run TARGET -- --{flag} ... -- [SCRIPT ARGS]"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +79,26 @@ mod tests {
         );
         let direct = strings(&["sematic-launch", "--config", "c.json"]);
         assert_eq!(launcher_argv(direct.clone()), direct);
+    }
+
+    #[test]
+    fn a_launcher_flag_among_the_script_arguments_gets_a_note() {
+        let known = ["jobs", "ca-cert"];
+        let fixed = ["sematic-launch", "--config", "c.json", "--"];
+        let note =
+            |user: &[&str]| misplaced_flag_note(&strings(&[&fixed[..], user].concat()), &known);
+        assert_eq!(
+            note(&["--x", "--jobs", "0"]).as_deref(),
+            Some("--jobs is given to the launch script; a launcher flag goes before a second --: bazel run TARGET -- --jobs ... -- [SCRIPT ARGS]")
+        );
+        assert!(note(&["--ca-cert=x.pem"])
+            .unwrap()
+            .starts_with("--ca-cert "));
+        assert_eq!(note(&["--jobs", "8", "--", "--jobs"]), None);
+        assert_eq!(note(&["--other", "jobs"]), None);
+        assert_eq!(
+            misplaced_flag_note(&strings(&["sematic-launch", "--jobs", "2"]), &known),
+            None
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use sematic_cli::stamp::Status;
@@ -66,6 +66,27 @@ impl LaunchConfig {
             })
             .collect()
     }
+}
+
+/// The CA files (absolute) the images' registries are trusted with, and the registries
+/// (of `specs`, from [`LaunchConfig::image_specs`]) allowed plain HTTP and unverified TLS.
+pub fn tls_settings(
+    config: &LaunchConfig,
+    runfiles: &Path,
+    specs: &[ImageSpec],
+) -> (Vec<PathBuf>, BTreeSet<String>) {
+    let ca_certs = config
+        .images
+        .iter()
+        .flat_map(|entry| entry.ca_certs.iter().map(|cert| runfiles.join(cert)))
+        .collect();
+    let insecure = specs
+        .iter()
+        .zip(&config.images)
+        .filter(|(_, entry)| entry.insecure)
+        .map(|(spec, _)| spec.repository.registry.clone())
+        .collect();
+    (ca_certs, insecure)
 }
 
 /// The launch script must be there to run: checked before anything is pushed.

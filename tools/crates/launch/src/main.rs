@@ -2,19 +2,18 @@
 //! the pushed image URIs in Sematic's environment variables. The flags are here; the steps
 //! are the library's.
 
-use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result};
 use clap::Parser;
 use sematic_cli::registry::{ConnectionArgs, TransferArgs};
 use sematic_cli::stamp::Status;
-use sematic_launch::config::{check_executable, LaunchConfig};
-use sematic_launch::server::Server;
-use sematic_launch::{argv, environment, presence, push, PROGRAM};
+use sematic_cli::terminal_safe;
+use sematic_launch::config::{check_executable, tls_settings, LaunchConfig};
+use sematic_launch::{argv, environment, presence, push, server, PROGRAM};
 use sematic_registry::push::layout_digest;
 
 /// Push a Sematic pipeline's images, then exec its launch script.
@@ -31,8 +30,9 @@ use sematic_registry::push::layout_digest;
 ///
 /// Through `bazel run //:pipeline -- ARGS`, ARGS go to the launch script; launcher flags go
 /// before a second `--`: `bazel run //:pipeline -- --jobs 8 --ca-cert ca.pem -- ARGS`
-/// (relative paths are from where bazel was run). `bazel run //:pipeline -- --help` prints
-/// this and pushes nothing.
+/// (relative paths are from where bazel was run). A launcher flag among ARGS without a second
+/// `--` still goes to the launch script, with a note on stderr. `bazel run //:pipeline --
+/// --help` prints this and pushes nothing.
 ///
 /// When there are images, the Sematic server the launch script will submit to is asked
 /// first whether it answers (GET <address>/api/v1/meta/versions, within 10 s), its address
@@ -78,23 +78,19 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    sematic_cli::main_with_args(
-        PROGRAM,
-        argv::launcher_argv(std::env::args_os().collect()),
-        run,
-    )
+    let given: Vec<OsString> = std::env::args_os().collect();
+    let command = <Args as clap::CommandFactory>::command();
+    let known: Vec<&str> = command
+        .get_arguments()
+        .filter_map(|a| a.get_long())
+        .collect();
+    if let Some(note) = argv::misplaced_flag_note(&given, &known) {
+        eprintln!("{PROGRAM}: note: {note}");
+    }
+    sematic_cli::main_with_args(PROGRAM, argv::launcher_argv(given), run)
 }
 
-fn run(mut args: Args) -> Result<()> {
-    // Under `bazel run` the working directory is the runfiles tree; a path the user typed is
-    // relative to where they typed it.
-    if let Some(typed_in) = std::env::var_os("BUILD_WORKING_DIRECTORY") {
-        for cert in &mut args.connection.ca_certs {
-            if cert.is_relative() {
-                *cert = Path::new(&typed_in).join(&*cert);
-            }
-        }
-    }
+fn run(args: Args) -> Result<()> {
     let runfiles = std::path::absolute(&args.runfiles_dir)
         .with_context(|| format!("resolving {}", args.runfiles_dir.display()))?;
     let config_path = if args.config.exists() {
@@ -113,28 +109,9 @@ fn run(mut args: Args) -> Result<()> {
         .map(|spec| layout_digest(&spec.layout).with_context(|| format!("image {}", spec.label)))
         .collect::<Result<Vec<_>>>()?;
     if !args.no_server_check && !specs.is_empty() {
-        let server = Server::find(&|name| std::env::var(name).ok())?;
-        let version = server.check(&format!(
-            "rules_sematic-{PROGRAM}/{}",
-            env!("CARGO_PKG_VERSION")
-        ))?;
-        eprintln!(
-            "{PROGRAM}: Sematic server {version} at {} ({})",
-            server.url, server.from
-        );
+        server::check_reachable(PROGRAM)?;
     }
-
-    let ca_certs: Vec<PathBuf> = config
-        .images
-        .iter()
-        .flat_map(|entry| entry.ca_certs.iter().map(|cert| runfiles.join(cert)))
-        .collect();
-    let insecure: BTreeSet<String> = specs
-        .iter()
-        .zip(&config.images)
-        .filter(|(_, entry)| entry.insecure)
-        .map(|(spec, _)| spec.repository.registry.clone())
-        .collect();
+    let (ca_certs, insecure) = tls_settings(&config, &runfiles, &specs);
     let client = args.connection.client(PROGRAM, insecure, &ca_certs)?;
     let uris: Vec<(String, String)> = if args.no_push {
         presence::warn_unpushed(&client, &specs, &digests);
@@ -152,7 +129,7 @@ fn run(mut args: Args) -> Result<()> {
     };
     let uris = environment::sorted_keys(uris);
     for (key, uri) in &uris {
-        eprintln!("{PROGRAM}: {key} -> {uri}");
+        eprintln!("{}", terminal_safe(&format!("{PROGRAM}: {key} -> {uri}")));
     }
     let mut command = Command::new(&binary);
     command.args(&args.args).env("RUNFILES_DIR", &runfiles);

@@ -16,17 +16,17 @@ pub fn warn_unpushed(client: &Client, specs: &[ImageSpec], digests: &[Digest]) {
         let held = client.registry(&spec.repository).and_then(|registry| {
             client.manifest_exists(&registry, &spec.repository.repository, digest)
         });
-        match held {
-            Ok(true) => {}
-            Ok(false) => eprintln!(
+        let warning = match held {
+            Ok(true) => continue,
+            Ok(false) => format!(
                 "{PROGRAM}: warning: image {} ({uri}) is not in the registry, so the cluster cannot pull it: push it first (bazel run the pipeline target, which pushes, or its _push targets)",
                 spec.label
             ),
-            Err(err) => eprintln!(
-                "{PROGRAM}: warning: could not check that image {} ({uri}) is in the registry: {}",
-                spec.label,
-                sematic_cli::terminal_safe(&format!("{err:#}"))
+            Err(err) => format!(
+                "{PROGRAM}: warning: could not check that image {} ({uri}) is in the registry: {err:#}",
+                spec.label
             ),
-        }
+        };
+        eprintln!("{}", sematic_cli::terminal_safe(&warning));
     }
 }

@@ -24,7 +24,7 @@ pub fn push_all(
     let mut total = Counts::default();
     let mut failed = false;
     for ((spec, expected), result) in specs.iter().zip(digests).zip(results) {
-        let verified = result.and_then(|pushed| {
+        let verified = result.map_err(anyhow::Error::from).and_then(|pushed| {
             if pushed.reference.digest.as_ref() != Some(expected) {
                 bail!(
                     "the registry holds {} but the layout's manifest is {expected}",
@@ -35,11 +35,12 @@ pub fn push_all(
         });
         match verified {
             Ok(pushed) => {
-                eprintln!(
+                let line = format!(
                     "{PROGRAM}: summary: key={} {}",
                     spec.label,
                     pushed.summary()
                 );
+                eprintln!("{}", sematic_cli::terminal_safe(&line));
                 total.add(&pushed.counts);
                 uris.push((spec.label.clone(), pushed.reference.to_string()));
             }

@@ -102,6 +102,22 @@ struct Versions {
     server: [u32; 3],
 }
 
+/// Finds the server the launch script will submit to and checks that it answers, saying
+/// which on stderr: nothing is pushed for a launch no server takes.
+pub fn check_reachable(program: &str) -> Result<(), ServerError> {
+    let server = Server::find(&|name| std::env::var(name).ok())?;
+    let version = server.check(&format!(
+        "rules_sematic-{program}/{}",
+        env!("CARGO_PKG_VERSION")
+    ))?;
+    let line = format!(
+        "{program}: Sematic server {version} at {} ({})",
+        server.url, server.from
+    );
+    eprintln!("{}", sematic_cli::terminal_safe(&line));
+    Ok(())
+}
+
 impl Server {
     /// The server Sematic's client would use, given the environment (`var`): a
     /// SEMATIC_SERVER_ADDRESS variable, else SEMATIC_API_ADDRESS (variable, then settings

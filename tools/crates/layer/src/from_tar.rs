@@ -63,6 +63,14 @@ impl RootfsIndex {
     /// Reads every header of `path` and builds the normalised, sorted entry list.
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        // An empty file reads as a tar without entries: it would quietly become an empty layer.
+        let len = file.metadata().map_or(0, |meta| meta.len());
+        if len == 0 {
+            bail!(
+                "{} is empty (0 bytes), not a tar archive: pass the rootfs tar itself",
+                path.display()
+            );
+        }
         let mut archive = tar::Archive::new(BufReader::new(file));
         let mut records: BTreeMap<Vec<u8>, Record> = BTreeMap::new();
         let entries = archive

@@ -87,6 +87,12 @@ fn run(cli: Cli) -> Result<()> {
         .or_else(|| std::thread::available_parallelism().ok())
         .map_or(1, NonZeroUsize::get);
     // Everything that can be checked without writing is checked before the blob is started.
+    if std::path::absolute(&cli.descriptor)? == std::path::absolute(&cli.output)? {
+        bail!(
+            "--descriptor and --output are both {}: give each its own file",
+            cli.output.display()
+        );
+    }
     let layer = match (&cli.manifest, &cli.from_tar) {
         (Some(manifest), _) => return from_manifest(&cli, manifest, jobs),
         (None, Some(rootfs)) => {

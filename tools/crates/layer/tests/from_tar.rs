@@ -171,4 +171,33 @@ fn bad_rootfs_tars_fail_cleanly() {
     ws.write("garbage.tar", &[b'x'; 1024]);
     ws.layer_fails(&["--from-tar", "garbage.tar"], &["garbage.tar"]);
     ws.layer_fails(&["--from-tar", "missing.tar"], &["missing.tar"]);
+    ws.write("empty.tar", b"");
+    ws.layer_fails(
+        &["--from-tar", "empty.tar"],
+        &["empty.tar is empty (0 bytes)"],
+    );
+}
+
+#[test]
+fn a_descriptor_written_over_the_output_is_refused_before_anything_is_written() {
+    let ws = Workspace::new();
+    ws.write("rootfs.tar", &[0; 1024]);
+    let output = std::process::Command::new(common::BIN)
+        .current_dir(ws.path(""))
+        .args([
+            "--from-tar",
+            "rootfs.tar",
+            "--output",
+            "out/x",
+            "--descriptor",
+        ])
+        .arg(ws.path("out/./x"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert_eq!(
+        String::from_utf8(output.stderr).unwrap(),
+        "sematic-layer: error: --descriptor and --output are both out/x: give each its own file\n"
+    );
+    assert_eq!(fs::read_dir(ws.path("out")).unwrap().count(), 0);
 }

@@ -1,9 +1,10 @@
 //! `sematic-push`: push an OCI image layout to a registry, by digest, then tag it.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Parser;
 use sematic_cli::registry::{ConnectionArgs, TransferArgs};
 use sematic_cli::stamp::Status;
@@ -20,7 +21,8 @@ const PROGRAM: &str = "sematic-push";
 /// `dev.rules-sematic.source` annotation. The manifest is pushed by digest once every blob is
 /// in place, then tagged. Stdout gets exactly one line, `REGISTRY/REPO@sha256:<hex>`; stderr
 /// ends with `sematic-push: summary: uploaded=N (B bytes) existed=N mounted=N streamed=N
-/// manifest=pushed|existed tags=T1,T2|-`.
+/// manifest=pushed|existed tags=T1,T2|-`. With --also-repository, each further repository
+/// gets its line and its summary after those of --repository, in the order given.
 ///
 /// Credentials come from $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json (else
 /// ~/.docker/config.json, with credHelpers and credsStore), then podman's auth.json files.
@@ -37,6 +39,12 @@ struct Args {
     #[arg(long, value_name = "REGISTRY/REPO")]
     repository: String,
 
+    /// Also push the image, with the same tags, to this repository (repeatable; REGISTRY/REPO,
+    /// or REPO in --registry). A blob goes to a registry once: the other repositories of that
+    /// registry mount it from the first (and get it uploaded if the registry refuses mounts).
+    #[arg(long = "also-repository", value_name = "REGISTRY/REPO")]
+    also_repositories: Vec<String>,
+
     /// Registry of a --repository that names none. Without it, such a repository is refused
     /// (never silently Docker Hub: write docker.io/team/app for that).
     #[arg(long, value_name = "REGISTRY")]
@@ -52,11 +60,12 @@ struct Args {
     #[arg(long = "status-file", value_name = "FILE")]
     status_files: Vec<PathBuf>,
 
-    /// Also write the pushed reference line to FILE (atomically, with a trailing newline).
+    /// Also write the pushed reference line (of --repository) to FILE (atomically, with a
+    /// trailing newline).
     #[arg(long, value_name = "FILE")]
     ref_file: Option<PathBuf>,
 
-    /// Skip TLS certificate verification for the destination and allow plain HTTP to it.
+    /// Skip TLS certificate verification for the destinations and allow plain HTTP to them.
     /// Loopback registries may use plain HTTP without this flag.
     #[arg(long)]
     insecure: bool,
@@ -73,30 +82,44 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<()> {
-    let repository = destination(&args.repository, args.registry.as_deref())?;
+    let mut repositories = vec![destination(&args.repository, args.registry.as_deref())?];
+    for also in &args.also_repositories {
+        let repository = destination(also, args.registry.as_deref())?;
+        if !repositories.contains(&repository) {
+            repositories.push(repository);
+        }
+    }
     let status = Status::read(&args.status_files)?;
     let tags = status.tags(&args.tags)?;
-    let insecure = args.insecure.then(|| repository.registry.clone());
+    // --insecure relaxes every destination registry (each warned about once).
+    let insecure: BTreeSet<String> = match args.insecure {
+        true => repositories.iter().map(|r| r.registry.clone()).collect(),
+        false => BTreeSet::new(),
+    };
     let client = args.connection.client(PROGRAM, insecure, &[])?;
     let progress = args.transfer.progress(PROGRAM)?;
-    let spec = ImageSpec {
-        label: args.layout.display().to_string(),
-        layout: args.layout.clone(),
-        repository,
-        tags,
-    };
-    let result = push_images(&client, &[spec], args.transfer.jobs(), &progress)
+    let specs: Vec<ImageSpec> = repositories
         .into_iter()
-        .next()
-        .context("no push result")?;
+        .map(|repository| ImageSpec {
+            label: args.layout.display().to_string(),
+            layout: args.layout.clone(),
+            repository,
+            tags: tags.clone(),
+        })
+        .collect();
+    let results = push_images(&client, &specs, args.transfer.jobs(), &progress);
     progress.finish();
-    let pushed = result?;
-    eprintln!("{PROGRAM}: summary: {}", pushed.summary());
-    let line = pushed.reference.to_string();
-    if let Some(file) = &args.ref_file {
-        write_atomic(file, format!("{line}\n").as_bytes())?;
+    let pushed = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let lines: Vec<String> = pushed.iter().map(|p| p.reference.to_string()).collect();
+    for image in &pushed {
+        eprintln!("{PROGRAM}: summary: {}", image.summary());
     }
-    println!("{line}");
+    if let Some(file) = &args.ref_file {
+        write_atomic(file, format!("{}\n", lines[0]).as_bytes())?;
+    }
+    for line in lines {
+        println!("{line}");
+    }
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use sematic_oci_core::Digest;
 use ureq::http::Response;
 
 use crate::error::{status_error, Context as _, Error, Result};
-use crate::transport::{Attempt, Body, Call, Client, Registry, Scope};
+use crate::transport::{resolve_location, Attempt, Body, Call, Client, Registry, Scope};
 
 /// A stream of blob bytes.
 pub type BlobReader = Box<dyn Read + Send>;
@@ -61,7 +61,7 @@ impl Client {
             )?;
             match response.status().as_u16() {
                 201 => Ok(Mount::Mounted),
-                202 => Ok(Mount::Session(location(registry, &response)?)),
+                202 => Ok(Mount::Session(location(&url, &response)?)),
                 _ => Err(Attempt::Fail(status_error(&mut response))),
             }
         })
@@ -195,15 +195,13 @@ pub(crate) fn head_blob(
     Ok(client.head(registry, url, &[], scope)?.is_some())
 }
 
-pub(crate) fn location(
-    registry: &Registry,
-    response: &Response<ureq::Body>,
-) -> Result<String, Attempt> {
+/// The upload session a response to `url` opened: its `Location`, resolved against `url`.
+pub(crate) fn location(url: &str, response: &Response<ureq::Body>) -> Result<String, Attempt> {
     response
         .headers()
         .get("Location")
         .and_then(|v| v.to_str().ok())
-        .map(|l| registry.resolve_location(l))
+        .map(|l| resolve_location(url, l))
         .ok_or_else(|| {
             Attempt::Retry(
                 Error::Content("the registry opened an upload without a Location header".into()),

@@ -21,9 +21,10 @@ pub enum Error {
     /// The connection could not be made or broke: DNS, refused, reset, timed out.
     #[error("{0}")]
     Connection(ureq::Error),
-    /// A request outlived its deadline, or its body moved slower than the minimum rate.
-    #[error("{0}")]
-    TimedOut(String),
+    /// Nothing moved for too long in `phase` of an exchange: a deadline passed, or a body
+    /// moved slower than the minimum rate.
+    #[error("{text}")]
+    TimedOut { phase: Phase, text: String },
     /// The server's TLS certificate is not trusted (never retried, never downgraded).
     #[error("{message}: {cause}")]
     Certificate { message: String, cause: ureq::Error },
@@ -34,6 +35,9 @@ pub enum Error {
     /// Something on this machine: a file, a credential helper, a bad setting.
     #[error("{0}")]
     Local(String),
+    /// Not attempted, because another part of the same run failed first.
+    #[error("{0}")]
+    Skipped(String),
     /// What was being done when `inner` happened. (The inner error is part of the message,
     /// not a `source()`, so chains print each cause once.)
     #[error("{context}: {inner}")]
@@ -41,6 +45,21 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The phase of an exchange with a server that stalled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Resolving the host name.
+    Resolve,
+    /// Opening the TCP connection (directly, or through a proxy).
+    Connect,
+    /// The TLS handshake, after the TCP connection was made.
+    TlsHandshake,
+    /// Waiting for the answer to a request that was sent.
+    Answer,
+    /// Moving a request's or an answer's bytes.
+    Transfer,
+}
 
 // No `#[from]` on the variant: that would also make the refusal the error's `source()`, and
 // chains (anyhow's `{:#}`) would print it twice.
@@ -54,6 +73,12 @@ impl Error {
     /// An error of this machine, with the causes of `err` on one line.
     pub fn local(err: impl Into<anyhow::Error>) -> Self {
         Error::Local(format!("{:#}", err.into()))
+    }
+
+    /// A registry's content that is not what it should be, with the causes of `err` on one
+    /// line.
+    pub fn content(err: impl Into<anyhow::Error>) -> Self {
+        Error::Content(format!("{:#}", err.into()))
     }
 
     /// This error, saying what was being done when it happened.
@@ -75,7 +100,10 @@ impl Error {
     /// A failed read or write of a body: a timeout (our rate guard's included) is its own kind.
     pub(crate) fn io(err: std::io::Error) -> Self {
         if err.kind() == std::io::ErrorKind::TimedOut {
-            return Error::TimedOut(err.to_string());
+            return Error::TimedOut {
+                phase: Phase::Transfer,
+                text: err.to_string(),
+            };
         }
         Error::Connection(ureq::Error::Io(err))
     }

@@ -7,17 +7,16 @@
 //! parallelism), [`push`] (pushing image layouts) and [`pull`] (fetching one into a layout).
 //! Failures are an [`Error`].
 
-mod bazel_helper;
 pub mod blobs;
 pub mod credentials;
 pub mod error;
-mod helper_process;
 pub mod manifests;
 pub mod pool;
 pub mod progress;
 pub mod pull;
 pub mod push;
 mod pushable;
+mod sync;
 pub mod transport;
 pub mod upload;
 

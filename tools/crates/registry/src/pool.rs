@@ -19,7 +19,7 @@ pub fn parallel<T: Sync>(jobs: usize, items: &[T], work: impl Fn(&T) + Sync) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::lock;
+    use crate::sync::lock;
     use std::sync::Mutex;
 
     #[test]

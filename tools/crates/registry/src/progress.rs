@@ -8,7 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::transport::lock;
+use sematic_oci_core::one_line::one_line;
+
+use crate::error::{Error, Result};
+use crate::sync::lock;
+
+/// The longest event line, in characters (a registry's refusal may be quoted in one).
+const LINE_CHARS: usize = 2000;
 
 /// How progress is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,12 +28,14 @@ pub enum Mode {
 
 impl Mode {
     /// `auto`, `plain` or `quiet`, as given on the command line.
-    pub fn parse(text: &str) -> anyhow::Result<Self> {
+    pub fn parse(text: &str) -> Result<Self> {
         match text {
             "auto" if std::io::stderr().is_terminal() => Ok(Mode::Live),
             "auto" | "plain" => Ok(Mode::Plain),
             "quiet" => Ok(Mode::Quiet),
-            other => anyhow::bail!("invalid --progress {other:?}: use auto, plain or quiet"),
+            other => Err(Error::Local(format!(
+                "invalid --progress {other:?}: use auto, plain or quiet"
+            ))),
         }
     }
 }
@@ -118,7 +126,7 @@ impl Progress {
     pub fn blob_done(&self, outcome: &'static str, text: &str) {
         match self.mode {
             Mode::Quiet => {}
-            Mode::Plain => eprintln!("{}: {text}", self.prefix),
+            Mode::Plain => eprintln!("{}: {}", self.prefix, one_line(text, LINE_CHARS)),
             Mode::Live => *lock(&self.state).finished.entry(outcome).or_default() += 1,
         }
     }
@@ -126,6 +134,7 @@ impl Progress {
     /// Reports a step worth a line of its own (a manifest or tag pushed): in plain mode, or
     /// above the live area.
     pub fn event(&self, text: &str) {
+        let text = one_line(text, LINE_CHARS);
         match self.mode {
             Mode::Quiet => {}
             Mode::Plain => eprintln!("{}: {text}", self.prefix),

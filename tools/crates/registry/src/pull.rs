@@ -8,7 +8,6 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use anyhow::{bail, Context, Result};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use sematic_oci_core::fsutil::StagedDir;
 use sematic_oci_core::layout::{
@@ -19,9 +18,11 @@ use sematic_oci_core::platform::Platform;
 use sematic_oci_core::reference::Reference;
 use sematic_oci_core::Digest;
 
+use crate::error::{Context as _, Error, Result};
 use crate::manifests::Manifest;
 use crate::pool::parallel;
-use crate::transport::{lock, Client, Registry};
+use crate::sync::{into_inner, lock};
+use crate::transport::{Client, Registry};
 
 /// Which blobs of the image go into the layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,7 +70,9 @@ struct Image {
 /// Pulls `spec.image` into the layout `spec.output`.
 pub fn pull_image(client: &Client, spec: &PullSpec<'_>) -> Result<Pulled> {
     if spec.platforms.is_empty() {
-        bail!("no platform to pull: name at least one");
+        return Err(Error::Local(
+            "no platform to pull: name at least one".to_owned(),
+        ));
     }
     let registry = client.registry(spec.image)?;
     let repository = spec.image.repository.as_str();
@@ -77,7 +80,7 @@ pub fn pull_image(client: &Client, spec: &PullSpec<'_>) -> Result<Pulled> {
     let reference = spec.image.with_digest(digest.clone());
 
     let top = client.fetch_manifest(&registry, repository, &digest.to_string())?;
-    let images = match classify_manifest(&top.media_type)? {
+    let images = match classify_manifest(&top.media_type).map_err(Error::content)? {
         ManifestKind::Image(_) => vec![Image {
             parsed: parse_manifest(&top.bytes, &reference)?,
             manifest: top.clone(),
@@ -85,11 +88,12 @@ pub fn pull_image(client: &Client, spec: &PullSpec<'_>) -> Result<Pulled> {
             from_index: false,
         }],
         ManifestKind::Index(_) => {
-            let index: ImageIndex = serde_json::from_slice(&top.bytes)
-                .with_context(|| format!("{reference} is not a valid image index"))?;
+            let index: ImageIndex = serde_json::from_slice(&top.bytes).map_err(|err| {
+                Error::Content(format!("{reference} is not a valid image index: {err}"))
+            })?;
             let mut images: Vec<Image> = Vec::new();
             for (child, platforms) in choose_children(&index, spec.platforms, &reference)? {
-                let child_digest = descriptor_digest(&child)?;
+                let child_digest = descriptor_digest(&child).map_err(Error::content)?;
                 let manifest =
                     client.fetch_manifest(&registry, repository, &child_digest.to_string())?;
                 images.push(Image {
@@ -109,21 +113,23 @@ pub fn pull_image(client: &Client, spec: &PullSpec<'_>) -> Result<Pulled> {
         let bytes = client.fetch_small_blob(
             &registry,
             repository,
-            &descriptor_digest(config)?,
+            &descriptor_digest(config).map_err(Error::content)?,
             config.size(),
         )?;
         check_platforms(&bytes, image, &reference)?;
         configs.push(bytes);
     }
 
-    let staged = StagedDir::create(spec.output)?;
-    let writer = LayoutWriter::create(staged.path())?;
-    writer.put_blob_bytes(&top.bytes)?;
+    let staged = StagedDir::create(spec.output).map_err(Error::local)?;
+    let writer = LayoutWriter::create(staged.path()).map_err(Error::local)?;
+    writer.put_blob_bytes(&top.bytes).map_err(Error::local)?;
     for (image, config) in images.iter().zip(&configs) {
         if image.from_index {
-            writer.put_blob_bytes(&image.manifest.bytes)?;
+            writer
+                .put_blob_bytes(&image.manifest.bytes)
+                .map_err(Error::local)?;
         }
-        writer.put_blob_bytes(config)?;
+        writer.put_blob_bytes(config).map_err(Error::local)?;
     }
     let layers = distinct_layers(&images)?;
     if spec.layers == Layers::All {
@@ -133,8 +139,8 @@ pub fn pull_image(client: &Client, spec: &PullSpec<'_>) -> Result<Pulled> {
     entry.set_annotations(Some(
         [(SOURCE_ANNOTATION.to_owned(), spec.image.name())].into(),
     ));
-    writer.finish(vec![entry])?;
-    staged.commit()?;
+    writer.finish(vec![entry]).map_err(Error::local)?;
+    staged.commit().map_err(Error::local)?;
     Ok(Pulled {
         reference,
         images: images.len(),
@@ -154,10 +160,10 @@ fn pinned_digest(client: &Client, registry: &Registry, image: &Reference) -> Res
         .with_context(|| {
             format!("{image} is not pinned by digest, and resolving its tag failed")
         })?;
-    bail!(
+    Err(Error::Local(format!(
         "{image} is not pinned by digest: pin it as {}@{current} (what tag {tag} resolves to now)",
         image.name()
-    )
+    )))
 }
 
 /// The index entries for `platforms`, each once, with the platforms it serves. A platform the
@@ -169,10 +175,14 @@ fn choose_children(
 ) -> Result<Vec<(Descriptor, Vec<Platform>)>> {
     let mut chosen: Vec<(Descriptor, Vec<Platform>)> = Vec::new();
     for platform in platforms {
-        let child =
-            choose_platform(index, platform).with_context(|| format!("image index {reference}"))?;
-        if let ManifestKind::Index(_) = classify_manifest(child.media_type().as_ref())? {
-            bail!("image index {reference} nests another index for {platform}; not supported");
+        let child = choose_platform(index, platform)
+            .map_err(Error::content)
+            .with_context(|| format!("image index {reference}"))?;
+        let kind = classify_manifest(child.media_type().as_ref()).map_err(Error::content)?;
+        if let ManifestKind::Index(_) = kind {
+            return Err(Error::Content(format!(
+                "image index {reference} nests another index for {platform}; not supported"
+            )));
         }
         match chosen
             .iter_mut()
@@ -186,23 +196,27 @@ fn choose_children(
 }
 
 fn parse_manifest(bytes: &[u8], reference: &Reference) -> Result<ImageManifest> {
-    serde_json::from_slice(bytes)
-        .with_context(|| format!("an image manifest of {reference} is not valid"))
+    serde_json::from_slice(bytes).map_err(|err| {
+        Error::Content(format!(
+            "an image manifest of {reference} is not valid: {err}"
+        ))
+    })
 }
 
 /// Every platform an image serves must be the one its config declares.
 fn check_platforms(config: &[u8], image: &Image, reference: &Reference) -> Result<()> {
-    let value: serde_json::Value =
-        serde_json::from_slice(config).context("the image config is not valid JSON")?;
+    let value: serde_json::Value = serde_json::from_slice(config)
+        .map_err(|err| Error::Content(format!("the image config is not valid JSON: {err}")))?;
     for platform in &image.platforms {
         if let Some(found) = platform.config_mismatch(&value) {
-            if image.from_index {
-                bail!(
+            return Err(Error::Content(if image.from_index {
+                format!(
                     "image index {reference} lists manifest {} for {platform}, but its config is for {found}",
                     image.manifest.digest
-                );
-            }
-            bail!("{reference} is an image for {found}, not {platform}");
+                )
+            } else {
+                format!("{reference} is an image for {found}, not {platform}")
+            }));
         }
     }
     Ok(())
@@ -212,7 +226,7 @@ fn check_platforms(config: &[u8], image: &Image, reference: &Reference) -> Resul
 fn distinct_layers(images: &[Image]) -> Result<Vec<(Digest, u64)>> {
     let mut layers: Vec<(Digest, u64)> = Vec::new();
     for layer in images.iter().flat_map(|image| image.parsed.layers()) {
-        let digest = descriptor_digest(layer)?;
+        let digest = descriptor_digest(layer).map_err(Error::content)?;
         if !layers.iter().any(|(d, _)| d == &digest) {
             layers.push((digest, layer.size()));
         }
@@ -235,13 +249,8 @@ fn download_layers(
             lock(&failures).push(err);
         }
     });
-    match failures
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner())
-        .into_iter()
-        .next()
-    {
-        Some(first) => Err(first.into()),
+    match into_inner(failures).into_iter().next() {
+        Some(first) => Err(first),
         None => Ok(()),
     }
 }

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use crate::error::{Context as _, Error, Result};
 use oci_spec::image::{Descriptor, ImageIndex};
 use sematic_oci_core::layout::{descriptor_digest, Layout, ResolvedImage, SOURCE_ANNOTATION};
 use sematic_oci_core::media_type::{classify_manifest, ManifestKind};
@@ -58,15 +58,17 @@ impl Pushable {
 
 /// Reads the layout at `path` and checks that every blob can be found.
 pub(crate) fn read_pushable(path: &Path) -> Result<Pushable> {
-    let layout = Layout::open(path)?;
-    let index = layout.index()?;
+    let layout = Layout::open(path).map_err(Error::local)?;
+    let index = layout.index().map_err(Error::local)?;
     let entry = match index.manifests().as_slice() {
         [entry] => entry.clone(),
-        entries => bail!(
-            "{} lists {} entries in its index.json: push a layout holding one image or one image index",
-            path.display(),
-            entries.len()
-        ),
+        entries => {
+            return Err(Error::Local(format!(
+                "{} lists {} entries in its index.json: push a layout holding one image or one image index",
+                path.display(),
+                entries.len()
+            )))
+        }
     };
     let source = entry
         .annotations()
@@ -74,36 +76,41 @@ pub(crate) fn read_pushable(path: &Path) -> Result<Pushable> {
         .and_then(|a| a.get(SOURCE_ANNOTATION))
         .map(|s| {
             Reference::parse_repository(s)
+                .map_err(Error::local)
                 .with_context(|| format!("the source annotation of {}", path.display()))
         })
         .transpose()?;
     let kind = classify_manifest(entry.media_type().as_ref())
+        .map_err(Error::local)
         .with_context(|| format!("the index.json entry of {}", path.display()))?;
     let (images, mut manifests) = match kind {
-        ManifestKind::Image(_) => (vec![layout.read_image(entry.clone())?], Vec::new()),
+        ManifestKind::Image(_) => (
+            vec![layout.read_image(entry.clone()).map_err(Error::local)?],
+            Vec::new(),
+        ),
         ManifestKind::Index(_) => read_index_images(&layout, &entry)?,
     };
     manifests.push(ManifestBytes {
-        digest: descriptor_digest(&entry)?,
+        digest: descriptor_digest(&entry).map_err(Error::local)?,
         media_type: entry.media_type().to_string(),
-        bytes: layout.read_blob(&entry)?,
+        bytes: layout.read_blob(&entry).map_err(Error::local)?,
     });
     let mut blobs: Vec<Blob> = Vec::new();
     for image in &images {
         let manifest = &image.manifest;
         for descriptor in std::iter::once(manifest.config()).chain(manifest.layers()) {
-            let digest = descriptor_digest(descriptor)?;
+            let digest = descriptor_digest(descriptor).map_err(Error::local)?;
             if blobs.iter().any(|b| b.digest == digest) {
                 continue;
             }
             let origin = local_blob(&layout, &digest, descriptor.size())?
                 .map(Origin::File)
                 .or_else(|| source.clone().map(Origin::Source))
-                .with_context(|| {
-                    format!(
+                .ok_or_else(|| {
+                    Error::Local(format!(
                         "blob {digest} is missing from layout {} and its index.json names no source repository ({SOURCE_ANNOTATION} annotation) to take it from",
                         path.display(),
-                    )
+                    ))
                 })?;
             blobs.push(Blob {
                 digest,
@@ -121,9 +128,13 @@ fn read_index_images(
     layout: &Layout,
     entry: &Descriptor,
 ) -> Result<(Vec<ResolvedImage>, Vec<ManifestBytes>)> {
-    let bytes = layout.read_blob(entry)?;
-    let index: ImageIndex = serde_json::from_slice(&bytes)
-        .with_context(|| format!("blob {} is not a valid image index", entry.digest()))?;
+    let bytes = layout.read_blob(entry).map_err(Error::local)?;
+    let index: ImageIndex = serde_json::from_slice(&bytes).map_err(|err| {
+        Error::Local(format!(
+            "blob {} is not a valid image index: {err}",
+            entry.digest()
+        ))
+    })?;
     let mut images = Vec::new();
     let mut manifests = Vec::new();
     for child in index.manifests() {
@@ -136,23 +147,30 @@ fn read_index_images(
         );
         let image = layout
             .read_image(child.clone())
+            .map_err(Error::local)
             .with_context(|| name.clone())?;
         if let Some(platform) = &platform {
-            let config: serde_json::Value = serde_json::from_slice(&image.config_bytes)
-                .with_context(|| format!("{name}: the config is not valid JSON"))?;
-            if let Some(found) = Platform::parse(platform)?.config_mismatch(&config) {
-                bail!("{name}: its config is for {found}");
+            let config: serde_json::Value =
+                serde_json::from_slice(&image.config_bytes).map_err(|err| {
+                    Error::Local(format!("{name}: the config is not valid JSON: {err}"))
+                })?;
+            let platform = Platform::parse(platform).map_err(Error::local)?;
+            if let Some(found) = platform.config_mismatch(&config) {
+                return Err(Error::Local(format!("{name}: its config is for {found}")));
             }
         }
         manifests.push(ManifestBytes {
-            digest: descriptor_digest(child)?,
+            digest: descriptor_digest(child).map_err(Error::local)?,
             media_type: child.media_type().to_string(),
             bytes: image.manifest_bytes.clone(),
         });
         images.push(image);
     }
     if images.is_empty() {
-        bail!("image index {} lists no image", entry.digest());
+        return Err(Error::Local(format!(
+            "image index {} lists no image",
+            entry.digest()
+        )));
     }
     Ok((images, manifests))
 }
@@ -168,14 +186,16 @@ fn local_blob(layout: &Layout, digest: &Digest, size: u64) -> Result<Option<Path
     let metadata = match std::fs::metadata(&path) {
         Ok(metadata) => metadata,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+        Err(err) => {
+            return Err(Error::Local(format!("reading {}: {err}", path.display())));
+        }
     };
     if metadata.len() != size {
-        bail!(
+        return Err(Error::Local(format!(
             "{} has {} bytes but the manifest says {size}",
             path.display(),
             metadata.len()
-        );
+        )));
     }
     Ok(Some(path))
 }

@@ -149,3 +149,38 @@ fn redirected_read_leaves_credentials_behind(storage_host: &'static str) {
     assert_eq!(stored.len(), 1, "{storage_host}");
     assert_eq!(stored[0].header("Authorization"), None, "{storage_host}");
 }
+
+#[test]
+fn a_refusal_after_a_redirect_to_another_origin_names_the_redirect_not_the_credentials() {
+    let storage = Server::start(|_: &Request| {
+        Reply::new(401).header("WWW-Authenticate", r#"Basic realm="storage""#)
+    });
+    let storage_host = storage.host();
+    let registry_server = Server::start(move |request: &Request| {
+        if request.header("Authorization") != Some(BASIC) {
+            return Reply::new(401).header("WWW-Authenticate", r#"Basic realm="test""#);
+        }
+        if request.path.contains("/blobs/") {
+            let location = format!("http://{storage_host}{}", request.path);
+            return Reply::new(307).header("Location", &location);
+        }
+        Reply::new(200)
+    });
+    let (_dir, client) = client_with_credentials(&registry_server.host());
+    let registry = client
+        .registry(&reference(&registry_server, "app/x"))
+        .unwrap();
+    let err = client
+        .fetch_small_blob(&registry, "app/x", &Digest::of_bytes(b"x"), 1)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.ends_with(&format!(
+            "HTTP 401 Unauthorized from {}, where registry {} redirected the request: credentials are never sent to another origin, so that host must authorize the request by itself (a signed URL)",
+            storage.host(),
+            registry_server.host()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("config.json"), "{err}");
+}

@@ -10,9 +10,10 @@ use ureq::http::Response;
 
 use super::challenge::{self, Challenge};
 use super::origin::Origin;
-use super::{lock, Client, Registry};
+use super::{Client, Registry};
 use crate::credentials::{Credentials, Found};
 use crate::error::{Context as _, Error, Result};
+use crate::sync::lock;
 
 /// The access a request needs, as token scopes: `(repository, actions)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,10 +86,7 @@ impl Client {
         };
         let repository = scope.repository().to_owned();
         if !auth.credentials.contains_key(&repository) {
-            let found = self
-                .credentials
-                .find(&registry.name, &repository)
-                .map_err(Error::local)?;
+            let found = self.credentials.find(&registry.name, &repository)?;
             auth.credentials.insert(repository.clone(), found);
         }
         let found = auth.credentials.get(&repository).cloned().flatten();

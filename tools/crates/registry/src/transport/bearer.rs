@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::authorize::{basic_header, Scope};
 use super::retry::{retry_on_status, Attempt};
+use super::send::{Raw, Wait};
 use super::{Body, Client, Registry};
 use crate::credentials::{Credentials, Found};
 use crate::error::{Context as _, Error, Result, SMALL_BODY_LIMIT};
@@ -44,14 +45,15 @@ impl Client {
                         let joined = scopes.join(" ");
                         form.push(("scope", &joined));
                         let body = encode_form(&form);
-                        self.raw(
-                            registry,
-                            "POST",
-                            realm,
-                            &[("Content-Type", "application/x-www-form-urlencoded")],
-                            Body::Bytes(body.as_bytes()),
-                            None,
-                        )
+                        let raw = Raw {
+                            method: "POST",
+                            url: realm,
+                            headers: &[("Content-Type", "application/x-www-form-urlencoded")],
+                            body: Body::Bytes(body.as_bytes()),
+                            authorization: None,
+                            wait: Wait::Normal,
+                        };
+                        self.raw(registry, raw)
                     }
                     credentials => {
                         let mut query: Vec<(&str, &str)> = Vec::new();
@@ -68,7 +70,15 @@ impl Client {
                         };
                         let separator = if realm.contains('?') { '&' } else { '?' };
                         let url = format!("{realm}{separator}{}", encode_form(&query));
-                        self.raw(registry, "GET", &url, &[], Body::Empty, basic.as_deref())
+                        let raw = Raw {
+                            method: "GET",
+                            url: &url,
+                            headers: &[],
+                            body: Body::Empty,
+                            authorization: basic.as_deref(),
+                            wait: Wait::Normal,
+                        };
+                        self.raw(registry, raw)
                     }
                 };
                 let mut response = retry_on_status(result.map_err(Attempt::of)?)?;

@@ -1,7 +1,9 @@
 //! Bounds on how long a request may take, so a registry that trickles (or a link that dies
 //! without a reset) fails in bounded time, while a 10 GB layer on a slow link still gets through:
 //! every body moves at a minimum average rate over a window, and every exchange has a deadline
-//! sized from the bytes it moves.
+//! sized from the bytes it moves. Connecting (name resolution, TCP, TLS handshake) has its own,
+//! short deadline, and so has a registry's first answer: a server that accepts connections and
+//! says nothing fails within a minute, whatever the transfer limits.
 
 use std::io::{self, Read};
 use std::time::{Duration, Instant};
@@ -27,7 +29,16 @@ impl Default for TransferLimits {
     }
 }
 
+/// The longest wait for a connection (name resolution, TCP, TLS handshake) and for a
+/// registry's first answer (`GET /v2/`), unless [`TransferLimits::timeout`] is shorter.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl TransferLimits {
+    /// The deadline of connecting, and of a registry's first answer.
+    pub fn connect(&self) -> Duration {
+        self.timeout.min(CONNECT_TIMEOUT)
+    }
+
     /// The longest an exchange moving `bytes` (in either direction) may take: an answer, a
     /// window of slack, and the bytes at the minimum rate.
     pub fn deadline(&self, bytes: u64) -> Duration {

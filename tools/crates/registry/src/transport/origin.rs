@@ -52,11 +52,67 @@ pub fn is_loopback(host: &str) -> bool {
         _ => host,
     };
     let name = name.trim_start_matches('[').trim_end_matches(']');
-    if name == "localhost" || name == "::1" {
+    if name.eq_ignore_ascii_case("localhost") || name == "::1" {
         return true;
     }
     name.parse::<std::net::Ipv4Addr>()
         .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Refuses a host (`host[:port]`) written as an IPv4 address in one of the shorthand forms
+/// that name resolvers accept (`127.1`, `2130706433`, `0x7f.1`, `0177.0.0.1`): TLS would take
+/// it for a (malformed) host name, and credentials and loopback rules would not recognise the
+/// address. The error says the address to write instead.
+pub fn check_numeric_host(host: &str) -> Result<(), String> {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            name
+        }
+        _ => host,
+    };
+    // A host name's last label (its top-level domain) is never all digits; an address's is.
+    let last = name.rsplit('.').next().unwrap_or(name);
+    let numeric = !last.is_empty()
+        && (last.bytes().all(|b| b.is_ascii_digit())
+            || last.len() > 2 && last[..2].eq_ignore_ascii_case("0x"));
+    if !numeric || name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Ok(());
+    }
+    Err(match shorthand_ipv4(name) {
+        Some(address) => format!(
+            "registry host {name} is the IPv4 address {address} in a shorthand form, which TLS and credential lookups do not read as an address: write {address}"
+        ),
+        None => format!("registry host {name} is neither a host name nor an IPv4 address"),
+    })
+}
+
+/// The address `inet_aton` reads `name` as: one to four parts, decimal, octal (leading 0) or
+/// hexadecimal (0x), the last part filling the bits the others leave.
+fn shorthand_ipv4(name: &str) -> Option<std::net::Ipv4Addr> {
+    let parts: Vec<u32> = name
+        .split('.')
+        .map(|part| {
+            let (digits, radix) = match part.get(..2) {
+                Some(prefix) if prefix.eq_ignore_ascii_case("0x") => (&part[2..], 16),
+                _ if part.len() > 1 && part.starts_with('0') => (&part[1..], 8),
+                _ => (part, 10),
+            };
+            u32::from_str_radix(digits, radix).ok()
+        })
+        .collect::<Option<_>>()?;
+    let (last, leading) = parts.split_last()?;
+    if leading.len() > 3 || leading.iter().any(|&part| part > 255) {
+        return None;
+    }
+    let last_bits = 32 - 8 * leading.len() as u32;
+    if last_bits < 32 && *last >> last_bits != 0 {
+        return None;
+    }
+    let high = leading
+        .iter()
+        .enumerate()
+        .fold(0u32, |address, (i, &part)| address | part << (24 - 8 * i));
+    Some(std::net::Ipv4Addr::from(high | last))
 }
 
 #[cfg(test)]
@@ -71,6 +127,8 @@ mod tests {
             "localhost:80",
             "[::1]:5000",
             "localhost",
+            "LOCALHOST:5000",
+            "LocalHost",
         ] {
             assert!(is_loopback(host), "{host}");
         }
@@ -81,6 +139,37 @@ mod tests {
             "localhost.example",
         ] {
             assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn shorthand_ipv4_hosts_are_refused_naming_the_address() {
+        for (host, address) in [
+            ("127.1:5000", "127.0.0.1"),
+            ("2130706433", "127.0.0.1"),
+            ("0x7f.1", "127.0.0.1"),
+            ("0177.0.0.1", "127.0.0.1"),
+            ("10.1.2", "10.1.0.2"),
+        ] {
+            let err = check_numeric_host(host).unwrap_err();
+            assert!(
+                err.ends_with(&format!("in a shorthand form, which TLS and credential lookups do not read as an address: write {address}")),
+                "{host}: {err}"
+            );
+        }
+        assert_eq!(
+            check_numeric_host("1.2.3.4.5").unwrap_err(),
+            "registry host 1.2.3.4.5 is neither a host name nor an IPv4 address"
+        );
+        for fine in [
+            "127.0.0.1:5000",
+            "reg.example",
+            "[::1]:5000",
+            "r9.example:443",
+            "localhost",
+            "a.b.c0x",
+        ] {
+            assert_eq!(check_numeric_host(fine), Ok(()), "{fine}");
         }
     }
 

@@ -6,15 +6,18 @@ use std::sync::Mutex;
 use sematic_oci_core::reference::Reference;
 
 use super::authorize::challenge_of;
-use super::origin::is_loopback;
+use super::origin::{check_numeric_host, is_loopback};
 use super::retry::{retry_on_status, Attempt};
-use super::{lock, Body, Client, Registry};
-use crate::error::{status_error, Context as _, Error, Result};
+use super::send::{Raw, Wait};
+use super::{Body, Client, Registry};
+use crate::error::{status_error, Context as _, Error, Phase, Result};
+use crate::sync::lock;
 
 impl Client {
     /// Probes the registry of `reference`.
     pub(crate) fn connect(&self, reference: &Reference, insecure: bool) -> Result<Registry> {
         let host = reference.api_host();
+        check_numeric_host(host).map_err(Error::Local)?;
         let plain_allowed = insecure || is_loopback(host);
         let name = &reference.registry;
         if !plain_allowed {
@@ -74,10 +77,24 @@ impl Client {
             auth: Mutex::default(),
         };
         let url = format!("{base}/v2/");
+        let probe = Raw {
+            method: "GET",
+            url: &url,
+            headers: &[],
+            body: Body::Empty,
+            authorization: None,
+            wait: Wait::Brief,
+        };
         let mut response = self.retry.with_attempts(attempts).run(|| {
-            let response = self
-                .raw(&registry, "GET", &url, &[], Body::Empty, None)
-                .map_err(Attempt::of)?;
+            let response = self.raw(&registry, probe).map_err(|err| match err.root() {
+                // A server that accepts connections but does not answer its version check
+                // will not answer it by waiting longer.
+                Error::TimedOut {
+                    phase: Phase::Answer,
+                    ..
+                } => Attempt::RetryQuick(err),
+                _ => Attempt::of(err),
+            })?;
             retry_on_status(response)
         })?;
         match response.status().as_u16() {

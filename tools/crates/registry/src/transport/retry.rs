@@ -1,16 +1,17 @@
 //! Whether, when and how often to try a registry request again: the retry budget, backoff,
 //! `Retry-After`, and which failures are worth another attempt.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use sematic_oci_core::one_line::one_line;
 use ureq::http::Response;
 
-use crate::error::{status_error, Error, Result};
+use super::dns::is_unknown_host;
+use crate::error::{status_error, Error, Phase, Result};
 
 /// Attempts in all for a failure that does not go away by waiting a few seconds: a refused
-/// connection or an unknown host (a stopped registry or a typo), where eight backed-off attempts
-/// only delay the message.
+/// connection, an unknown host (a stopped registry or a typo) or a server that accepts
+/// connections and says nothing, where eight backed-off attempts only delay the message.
 pub const QUICK_FAILURE_ATTEMPTS: u32 = 2;
 
 /// The outcome of one try of an operation, for [`RetryPolicy::run`].
@@ -44,7 +45,7 @@ impl Attempt {
             Error::Connection(
                 ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::Protocol(_),
             )
-            | Error::TimedOut(_) => true,
+            | Error::TimedOut { .. } => true,
             _ => false,
         };
         if transient {
@@ -61,14 +62,17 @@ fn retry_summary(err: &Error) -> String {
     one_line(&err.to_string(), 300)
 }
 
-/// A refused connection or a host name that does not resolve.
+/// A refused connection, a host name that does not resolve, or connecting that stalled.
 fn is_quick_failure(err: &Error) -> bool {
     match err.root() {
-        Error::Connection(ureq::Error::HostNotFound) => true,
+        Error::Connection(err) if is_unknown_host(err) => true,
         Error::Connection(ureq::Error::Io(io)) => matches!(
             io.kind(),
             std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::HostUnreachable
         ),
+        Error::TimedOut { phase, .. } => {
+            matches!(phase, Phase::Resolve | Phase::Connect | Phase::TlsHandshake)
+        }
         _ => false,
     }
 }
@@ -99,12 +103,15 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// Runs `op` until it succeeds, fails for good, or `attempts` tries are spent. Each retry
-    /// prints one line on stderr (what failed, which attempt comes, after how long), so a slow
-    /// registry is never silent.
+    /// prints one line on stderr (what failed, how long that attempt waited, which attempt
+    /// comes, after how long), so a slow registry is never silent.
     pub fn run<T>(&self, mut op: impl FnMut() -> Result<T, Attempt>) -> Result<T> {
         let mut attempt = 1;
         loop {
-            let (err, retry_after, budget) = match op() {
+            let started = Instant::now();
+            let outcome = op();
+            let waited = started.elapsed();
+            let (err, retry_after, budget) = match outcome {
                 Ok(value) => return Ok(value),
                 Err(Attempt::Fail(err)) => return Err(err),
                 Err(Attempt::Retry(err, retry_after)) => (err, retry_after, self.attempts),
@@ -113,12 +120,16 @@ impl RetryPolicy {
                 }
             };
             if attempt >= budget {
-                return Err(err.context(format!("giving up after {attempt} attempts")));
+                return Err(match attempt {
+                    1 => err,
+                    _ => err.context(format!("giving up after {attempt} attempts")),
+                });
             }
             let delay = self.delay(attempt, retry_after);
             eprintln!(
-                "registry: {}; attempt {} of {budget} in {:.1}s",
+                "registry: {} (attempt {attempt} failed after {:.1}s); attempt {} of {budget} in {:.1}s",
                 retry_summary(&err),
+                waited.as_secs_f64(),
                 attempt + 1,
                 delay.as_secs_f64()
             );

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::unversioned::transport::DefaultConnector;
 
+use super::deadline::TransferLimits;
+use super::dns::NamingResolver;
 use crate::error::{Error, Result};
 
 /// How connections are made.
@@ -13,8 +16,8 @@ pub(crate) struct ConnectionSettings<'a> {
     pub user_agent: &'a str,
     /// Extra PEM files whose certificates are trusted as roots (`--ca-cert`).
     pub ca_certs: &'a [PathBuf],
-    /// Longest wait for a connection, or for any single read or write to make progress.
-    pub timeout: Duration,
+    /// How long connecting, an answer, and any single read or write may take.
+    pub limits: &'a TransferLimits,
     /// Whether any registry skips certificate verification (so an unverified pool is built).
     pub any_insecure: bool,
 }
@@ -69,10 +72,11 @@ impl Pools {
                 // Redirects are followed by hand (redirect.rs), to keep credentials on their
                 // origin.
                 .max_redirects(0)
-                .timeout_connect(Some(settings.timeout.min(Duration::from_secs(15))))
-                .timeout_recv_response(Some(settings.timeout))
-                .timeout_per_read(Some(settings.timeout))
-                .timeout_per_write(Some(settings.timeout))
+                .timeout_resolve(Some(settings.limits.connect()))
+                .timeout_connect(Some(settings.limits.connect()))
+                .timeout_recv_response(Some(settings.limits.timeout))
+                .timeout_per_read(Some(settings.limits.timeout))
+                .timeout_per_write(Some(settings.limits.timeout))
                 .max_idle_connections_per_host(16);
             // $HTTPS_PROXY and friends apply, except to loopback hosts (as in Go's and
             // curl's handling), which a proxy elsewhere could not reach anyway.
@@ -81,7 +85,11 @@ impl Pools {
             } else {
                 builder.proxy(None)
             };
-            builder.build().new_agent()
+            ureq::Agent::with_parts(
+                builder.build(),
+                DefaultConnector::default(),
+                NamingResolver::default(),
+            )
         };
         Pools {
             proxied: agent(true),

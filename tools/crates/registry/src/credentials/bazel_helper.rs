@@ -7,12 +7,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use base64::Engine as _;
 use serde::Deserialize;
 
-use crate::credentials::Credentials;
-use crate::helper_process::run_helper;
+use super::helper_process::run_helper;
+use super::secret::Credentials;
+use crate::error::{Error, Result};
 
 #[derive(Deserialize)]
 struct Reply {
@@ -22,20 +21,21 @@ struct Reply {
 
 /// Asks `helper` for the credentials of `registry`; `None` when it has none (no
 /// `Authorization` header). The helper's output is never echoed: it holds the secret.
-pub(crate) fn query(
+pub(super) fn query(
     helper: &Path,
     registry: &str,
     timeout: Duration,
 ) -> Result<Option<Credentials>> {
     let name = format!("{} (for {registry})", helper.display());
+    let fail = |problem: &str| Err(Error::Local(format!("credential helper {name} {problem}")));
     let request = serde_json::json!({ "uri": format!("https://{registry}") }).to_string();
     let output = run_helper(helper, &["get"], request.as_bytes(), timeout, &name)?;
     if !output.status.success() {
-        bail!("credential helper {name} failed ({})", output.status);
+        return fail(&format!("failed ({})", output.status));
     }
-    let reply: Reply = serde_json::from_slice(&output.stdout).with_context(|| {
-        format!("credential helper {name} did not print {{\"headers\": {{…}}}} JSON")
-    })?;
+    let Ok(reply) = serde_json::from_slice::<Reply>(&output.stdout) else {
+        return fail("did not print {\"headers\": {…}} JSON");
+    };
     let authorization = reply
         .headers
         .iter()
@@ -49,19 +49,12 @@ pub(crate) fn query(
         return Ok(Some(Credentials::RegistryToken(secret.trim().to_owned())));
     }
     if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(secret.trim())
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok());
-        if let Some((username, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) {
-            return Ok(Some(Credentials::Basic {
-                username: username.to_owned(),
-                password: password.to_owned(),
-            }));
-        }
-        bail!("credential helper {name} answered a Basic header that is not base64 of username:password");
+        return match Credentials::from_basic(secret) {
+            Some(credentials) => Ok(Some(credentials)),
+            None => fail("answered a Basic header that is not base64 of username:password"),
+        };
     }
-    bail!("credential helper {name} answered an Authorization header that is neither Basic nor Bearer")
+    fail("answered an Authorization header that is neither Basic nor Bearer")
 }
 
 #[cfg(test)]
