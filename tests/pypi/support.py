@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 
 # This file is <runfiles>/<main repository>/tests/pypi/support.py; the scripts are data.
-sys.path.insert(0, str(Path(__file__).parents[2] / "private" / "pypi"))
+SCRIPTS = Path(__file__).parents[2] / "private" / "pypi"
+sys.path.insert(0, str(SCRIPTS))
 sys.path.insert(0, os.environ["RULES_SEMATIC_PIP_WHEEL"])
 
 import dependencies  # noqa: E402,F401
 import select_wheel  # noqa: E402,F401
 import targets  # noqa: E402,F401
+import wheel_install  # noqa: E402,F401
 
 
 def metadata(directory: Path, name: str, *requires: str) -> str:
