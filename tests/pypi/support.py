@@ -13,6 +13,7 @@ sys.path.insert(0, str(SCRIPTS))
 sys.path.insert(0, os.environ["RULES_SEMATIC_PIP_WHEEL"])
 
 import dependencies  # noqa: E402,F401
+import lock_files  # noqa: E402,F401
 import select_wheel  # noqa: E402,F401
 import targets  # noqa: E402,F401
 import wheel_install  # noqa: E402,F401
