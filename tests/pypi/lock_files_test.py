@@ -121,7 +121,7 @@ class RenderTest(unittest.TestCase):
 
 class MainTest(IndexCase):
     def run_main(self, *args):
-        command = [sys.executable, str(SCRIPTS / "lock_files.py"), "--pip-wheel", os.environ["RULES_SEMATIC_PIP_WHEEL"],
+        command = [sys.executable, str(SCRIPTS / "lock_files.py"), "--pip-wheel", os.path.abspath(os.environ["RULES_SEMATIC_PIP_WHEEL"]),
                    "--index-url", self.index_url, *args]
         return subprocess.run(command, cwd=self.root, capture_output=True, text=True, check=False,
                               env=dict(os.environ, BUILD_WORKSPACE_DIRECTORY=str(self.root), HOME=str(self.root)))
