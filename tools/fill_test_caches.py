@@ -29,6 +29,9 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "private" / "pypi"))
+import targets  # noqa: E402
+
 # The interpreters and CPUs the tests build for, as wheel tags allow them.
 PYTHONS = {"py3", "py2", "cp39", "cp311", "cp313"}
 MACHINES = ("x86_64", "aarch64")
@@ -38,24 +41,18 @@ def log(message):
     print(f"[fill_test_caches] {message}", flush=True)
 
 
-def normalize(name):
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def lock_pins(path):
-    """{(project, version): {sha256, ...}} of a hash-pinned lock."""
-    pins, pending = {}, ""
-    for raw in Path(path).read_text(encoding="utf-8").splitlines():
-        line = re.sub(r"(^|\s)#.*$", "", raw).rstrip()
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
+    """{(project, version): {sha256, ...}} of a hash-pinned lock, read by the parser the
+    requirements repositories use (this runs before pip, which that parser's validation needs,
+    is available: the lines are split here)."""
+    pins = {}
+    for line in targets.logical_lines(Path(path).read_text(encoding="utf-8")):
+        if line.startswith("-"):
             continue
-        line, pending = (pending + line).strip(), ""
-        if not line or line.startswith("-"):
-            continue
-        name, version = line.split(";")[0].split()[0].split("==")
-        key = (normalize(name.split("[")[0]), version)
-        pins.setdefault(key, set()).update(re.findall(r"--hash=sha256:([0-9a-f]{64})", line))
+        name, version = line.split(";")[0].split()[0].split("==", 1)
+        # PEP 503 project page names use '-'.
+        key = (targets.normalize(name.split("[")[0]).replace("_", "-"), version.lstrip("="))
+        pins.setdefault(key, set()).update(w.split(":", 1)[1] for w in line.split() if w.startswith("--hash=sha256:"))
     return pins
 
 

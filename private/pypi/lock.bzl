@@ -19,9 +19,12 @@ def normalize(name):
     return result
 
 def _logical_lines(text):
+    """targets.py's logical_lines: tests/pypi/tricky_lock.bzl is fed to both."""
     lines = []
     pending = ""
     for raw in text.splitlines():
+        # A tab separates words and starts comments as a space does (Starlark has no \s).
+        raw = raw.replace("\t", " ")
         line = "" if raw.lstrip().startswith("#") else raw.split(" #")[0].rstrip()
         if line.endswith("\\"):
             pending += line[:-1] + " "

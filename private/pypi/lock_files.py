@@ -179,6 +179,8 @@ def main():
     index_urls = [primary] + [u for u in args.extra_index_url if u != primary]
     stale = []
     for entry in args.lock:
+        if entry.count("=") < 2:
+            targets.die(f"--lock {entry!r} is not LABEL=LOCK.txt=FILES.json")
         label, lock, output = entry.split("=", 2)
         pins = targets.read_lock(Path(lock), label)
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:

@@ -66,7 +66,11 @@ def read_lock(path, label):
     from pip._vendor.packaging.requirements import InvalidRequirement, Requirement
 
     pins = []
-    for line in logical_lines(Path(path).read_text(encoding="utf-8")):
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        die(f"{label}: {path} cannot be read ({getattr(error, 'strerror', None) or error})")
+    for line in logical_lines(text):
         if line.startswith("-"):
             if line.startswith(("-e", "--editable", "-r", "--requirement", "-c", "--constraint")):
                 die(f"{label}: `{line.split()[0]}` is not supported in a lock: list pinned "

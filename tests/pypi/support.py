@@ -1,19 +1,40 @@
 """Makes the requirements scripts (private/pypi) and pip's vendored `packaging` importable, as
 the repository rules run them, and writes the small files their tests need."""
 
+import ast
 import contextlib
+import importlib.util
 import io
 import os
 import sys
 from pathlib import Path
 
 # This file is <runfiles>/<main repository>/tests/pypi/support.py; the scripts are data.
-sys.path.insert(0, str(Path(__file__).parents[2] / "private" / "pypi"))
+SCRIPTS = Path(__file__).parents[2] / "private" / "pypi"
+sys.path.insert(0, str(SCRIPTS))
 sys.path.insert(0, os.environ["RULES_SEMATIC_PIP_WHEEL"])
 
 import dependencies  # noqa: E402,F401
+import lock_files  # noqa: E402,F401
 import select_wheel  # noqa: E402,F401
 import targets  # noqa: E402,F401
+import wheel_install  # noqa: E402,F401
+
+
+def tricky_lock():
+    """(lock text, {name==version: sorted hashes}) of tricky_lock.bzl, the lock every parser of
+    locks is tested with (its Starlark holds literals only)."""
+    tree = ast.parse((Path(__file__).parent / "tricky_lock.bzl").read_text(encoding="utf-8"))
+    values = {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)}
+    return "\n".join(values["TRICKY_LOCK_LINES"]) + "\n", values["TRICKY_PINS"]
+
+
+def fill_test_caches():
+    """tools/fill_test_caches.py as a module (a script, not in a package)."""
+    spec = importlib.util.spec_from_file_location("fill_test_caches", Path(__file__).parents[2] / "tools" / "fill_test_caches.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def metadata(directory: Path, name: str, *requires: str) -> str:

@@ -5,7 +5,7 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from tests.pypi.support import dependencies, die_message, targets
+from tests.pypi.support import dependencies, die_message, fill_test_caches, targets, tricky_lock
 
 HASH_A = "a" * 64
 HASH_B = "b" * 64
@@ -30,6 +30,19 @@ class LockTest(unittest.TestCase):
         self.assertEqual([(p.name, p.version, p.hashes) for p in pins],
                          [("foo_bar", "1.0", [HASH_A, HASH_B]), ("six", "1.16.0", [HASH_A])])
         self.assertEqual(str(pins[0].requirement.marker), 'python_version >= "3.10"')
+
+    def test_every_lock_parser_reads_the_tricky_lock_alike(self):
+        # lock.bzl's parse_lock reads the same lock in tests/starlark/rules_test.bzl.
+        text, expected = tricky_lock()
+        merged = {}
+        for pin in read(text):
+            merged.setdefault(f"{pin.name}=={pin.version}", set()).update(pin.hashes)
+        self.assertEqual({key: sorted(hashes) for key, hashes in merged.items()}, expected)
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "lock.txt"
+            path.write_text(text, encoding="utf-8")
+            filled = fill_test_caches().lock_pins(path)
+        self.assertEqual({f"{targets.normalize(name)}=={version}": sorted(hashes) for (name, version), hashes in filled.items()}, expected)
 
     def test_bad_locks_name_the_line_and_the_fix(self):
         for text, needle in [

@@ -5,6 +5,8 @@ load("//private:env.bzl", "env_error", "image_env")
 load("//private:pipeline.bzl", "DEFAULT_BASE", "bases_error", "platforms_error", "resolve_bases", "tag_error")
 load("//private:reference.bzl", "registry_error", "repository_error")
 load("//private:third_party_layers.bzl", "MAX_OWN_LAYERS", "OWN_LAYER_BYTES", "THIRD_PARTY_BUCKETS", "bucket", "plan_third_party")
+load("//private/pypi:lock.bzl", "parse_lock")
+load("//tests/pypi:tricky_lock.bzl", "TRICKY_LOCK_LINES", "TRICKY_PINS")
 
 def _resolve_bases_test(ctx):
     env = unittest.begin(ctx)
@@ -123,6 +125,16 @@ def _layer_buckets_test(ctx):
 
 layer_buckets_test = unittest.make(_layer_buckets_test)
 
+def _lock_parser_test(ctx):
+    """lock.bzl reads tricky_lock.bzl as targets.py and fill_test_caches.py do (targets_test.py)."""
+    env = unittest.begin(ctx)
+    pins, problem = parse_lock("\n".join(TRICKY_LOCK_LINES) + "\n", "//:lock.txt")
+    asserts.equals(env, None, problem)
+    asserts.equals(env, TRICKY_PINS, {pin.name + "==" + pin.version: sorted(pin.hashes) for pin in pins.values()})
+    return unittest.end(env)
+
+lock_parser_test = unittest.make(_lock_parser_test)
+
 def rules_test_suite(name):
     unittest.suite(
         name,
@@ -131,4 +143,5 @@ def rules_test_suite(name):
         macro_errors_test,
         reference_errors_test,
         layer_buckets_test,
+        lock_parser_test,
     )

@@ -2,7 +2,8 @@
 
 load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts")
 
-_WITH_FAKE_TOOLCHAINS = {"//command_line_option:extra_toolchains": [
+# Also used by failures_test.bzl: analysis there must not need the real tools.
+WITH_FAKE_TOOLCHAINS = {"//command_line_option:extra_toolchains": [
     str(Label(":fake_build_toolchain")),
     str(Label(":fake_run_toolchain")),
 ]}
@@ -18,7 +19,7 @@ def _tool_actions_test_impl(ctx):
 tool_actions_test = analysistest.make(
     _tool_actions_test_impl,
     attrs = {"tools": attr.string_dict(doc = "Action mnemonic -> basename of the tool it must run.")},
-    config_settings = _WITH_FAKE_TOOLCHAINS,
+    config_settings = WITH_FAKE_TOOLCHAINS,
 )
 
 def _run_tools_test_impl(ctx):
@@ -31,5 +32,5 @@ def _run_tools_test_impl(ctx):
 
 run_tools_test = analysistest.make(
     _run_tools_test_impl,
-    config_settings = _WITH_FAKE_TOOLCHAINS,
+    config_settings = WITH_FAKE_TOOLCHAINS,
 )

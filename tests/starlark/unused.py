@@ -1,0 +1,1 @@
+"""A py_library the worker does not depend on."""

@@ -1,0 +1,1 @@
+"""A py_binary for the failure tests; never run."""
