@@ -279,8 +279,9 @@ ensure_crates() {
 
 ensure_test_caches() {
     local caches=$HOME_DIR/test-caches stamp
+    # fill_test_caches.py reads the lock through private/pypi/targets.py: a change there refills.
     stamp=$(cat "$REPO/examples/requirements_lock.txt" "$REPO/tools/fill_test_caches.py" \
-        "$REPO"/images/*.lock.json "$REPO/tools/fill_debian_test_caches.py" | sha256sum | cut -c1-16)
+        "$REPO/private/pypi/targets.py" "$REPO"/images/*.lock.json "$REPO/tools/fill_debian_test_caches.py" | sha256sum | cut -c1-16)
     if [ -f "$caches/.stamp-$stamp" ]; then
         say "test caches: $caches is up to date"
         return
