@@ -179,3 +179,30 @@ def test_lazy_pull_fetches_a_fraction_of_the_layer(tmp_path, registry, container
     assert out == "hello from a lazy layer\n"
     assert fetched(registry, facts["digest"], since) == facts["size"]
 
+
+def test_stop_leaves_nothing_behind_with_a_container_running(tmp_path, registry):
+    """A failing test may leave a container running: stop() still ends it, its shim and both
+    daemons, and unmounts its root filesystem and the lazy layers."""
+    _require()
+    busybox_image(tmp_path, registry)
+    runtime = Containerd(tmp_path / "containerd")
+    try:
+        runtime.start()
+        reference = f"{registry.host}/{REPOSITORY}:v1"
+        runtime.rpull(reference)
+        runtime.ctr("run", "-d", "--snapshotter", "stargz", reference, "sleeper", "/bin/busybox", "sleep", "600")
+        pids = runtime.task_pids()
+        assert len(pids) >= 2, "no shim and container process recorded"
+        assert any(fstype == "overlay" for _, fstype in runtime.mounts())
+    finally:
+        runtime.stop()
+    assert runtime.mounts() == []
+    assert not [pid for pid in pids if _running(pid)], "container or shim processes left running"
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` exists and is not a zombie waiting for its (re)parent to reap it."""
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False

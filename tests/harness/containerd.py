@@ -102,7 +102,8 @@ class Containerd:
                                 capture_output=True, text=True, timeout=timeout)
         if result.returncode != 0:
             raise RuntimeError(f"{program} {' '.join(args)} failed ({result.returncode}):\n"
-                               f"{result.stdout}{result.stderr}\n--- snapshotter log:\n{self.log('snapshotter')}")
+                               f"{result.stdout}{result.stderr}\n--- containerd log:\n{self.log('containerd')}"
+                               f"\n--- snapshotter log:\n{self.log('snapshotter')}")
         return result
 
     def rpull(self, reference: str) -> None:
@@ -124,7 +125,18 @@ class Containerd:
         """Stops containers (their shims and processes), containerd, then the snapshotter (which
         unmounts its FUSE layers), each by PID; then unmounts whatever is left under the
         directory. Safe to call twice and after a failed start."""
-        for pid in self._task_pids():
+        if any(name == "containerd" and p.poll() is None for name, p in self._processes):
+            # Through the API first: a deleted task's shim exits on its own. A hung containerd
+            # only delays the PID kills below.
+            try:
+                tasks = subprocess.run(["ctr", "--address", str(self.address), "task", "ls", "-q"],
+                                       capture_output=True, text=True, timeout=30).stdout.split()
+                for task in tasks:
+                    subprocess.run(["ctr", "--address", str(self.address), "task", "delete", "--force", task],
+                                   capture_output=True, timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+        for pid in self.task_pids():
             _kill(pid)
         for name, process in reversed(self._processes):
             if process.poll() is None:
@@ -137,14 +149,22 @@ class Containerd:
         self._processes.clear()
         self._unmount_all()
 
-    def _task_pids(self) -> list:
-        """PIDs of the shims and container processes containerd started (its shims outlive
-        it): the pid files of the runc v2 runtime's bundles in the state directory."""
+    def task_pids(self) -> list:
+        """PIDs of the container processes and shims this containerd started (shims outlive
+        it): the runtime's init.pid files, and the processes given this instance's own socket
+        (`containerd-shim-runc-v2 -address <socket>`), unique to this directory."""
         pids = []
         for pid_file in (self.dir / "state").glob("io.containerd.runtime.v2.task/*/*/*.pid"):
             try:
                 pids.append(int(pid_file.read_text().strip()))
             except (OSError, ValueError):
+                continue
+        needle = f"\0-address\0{self.address}\0".encode()
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if needle in b"\0" + cmdline.read_bytes():
+                    pids.append(int(cmdline.parent.name))
+            except OSError:
                 continue
         return pids
 
