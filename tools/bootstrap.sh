@@ -24,6 +24,9 @@
 #    gcc and glibc 2.31, so released binaries run on older distributions than this one.
 # 7. PostgreSQL 15 and BuildGrid 0.9.1 from PyPI in $RULES_SEMATIC_HOME/buildgrid-venv (it needs Python >= 3.13:
 #    python3.13 on PATH or from pyenv), for tools/test-remote.sh; skipped without Python 3.13.
+# 8. A lazy-pulling runtime for tests/e2e/test_lazy_pull.py: containerd, ctr-remote, FUSE, a
+#    static busybox, Go and the stargz snapshotter's library sources, from which the tests'
+#    snapshotter daemon and eStargz verifier are built ($RULES_SEMATIC_HOME/stargz).
 #
 # Environment:
 #   RULES_SEMATIC_HOME        cache directory (default ~/.cache/rules_sematic)
@@ -332,6 +335,28 @@ ensure_buildgrid() {
     touch "$venv/.stamp-$BUILDGRID_VERSION"
 }
 
+# ---------------------------------------------------------------------------------------------
+# 8. Lazy pulls (issue 24). Debian's stargz-snapshotter package ships only ctr-remote, not the
+# snapshotter daemon, so tests/harness/stargz/build.sh builds a small one (and the eStargz
+# verifier) from the library sources of golang-github-containerd-stargz-snapshotter-dev, in Go's
+# GOPATH mode: nothing is downloaded. Same stamp as tests/harness/containerd.py's stargz_tools(),
+# which builds the directory itself when it is missing.
+ensure_lazy_pull() {
+    apt_install containerd stargz-snapshotter runc fuse3 busybox-static golang-go \
+        golang-github-containerd-stargz-snapshotter-dev
+    local sources=$REPO/tests/harness/stargz stamp dir
+    stamp=$(cat "$sources/build.sh" "$sources"/*/main.go | sha256sum | cut -c1-16)
+    dir=$HOME_DIR/stargz/$stamp
+    if [ -x "$dir/verify" ] && [ -x "$dir/snapshotter" ]; then
+        say "stargz test tools: $dir is up to date"
+        return
+    fi
+    say "stargz test tools: building the snapshotter daemon and verifier into $dir (about a minute)"
+    mkdir -p "$HOME_DIR/stargz"
+    flock "$dir.lock" "$sources/build.sh" "$dir"
+}
+# ---------------------------------------------------------------------------------------------
+
 start=$SECONDS
 host_packages
 arm64_emulation
@@ -342,4 +367,5 @@ ensure_crates
 ensure_test_caches
 ensure_release_root
 ensure_buildgrid
+ensure_lazy_pull
 say "ready in $((SECONDS - start)) s"
