@@ -6,6 +6,9 @@ import pytest
 from harness.bazel import REPO, Bazel, consumer_module
 from harness.fixtures import assert_one_line_error
 
+# Uses 127.0.0.1:5000 or this checkout's Bazel server (tests/harness/pipeline_fixtures.py).
+pytestmark = pytest.mark.checkout
+
 EXTENSION = f"""
 sematic.pull(name = "unpinned", image = "127.0.0.1:5000/base/python:latest")
 sematic.debian_image(name = "no_packages", packages = [])

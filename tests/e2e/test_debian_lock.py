@@ -14,6 +14,9 @@ from harness import offline
 from harness.bazel import REPO, Bazel, consumer_module
 from harness.containers import runc_run, unpack
 
+# Uses 127.0.0.1:5000 or this checkout's Bazel server (tests/harness/pipeline_fixtures.py).
+pytestmark = pytest.mark.checkout
+
 # images/<base>.lock.json -> its lock, for rules_sematic's three Debian bases.
 LOCKS = {path.name[: -len(".lock.json")]: json.loads(path.read_text())
          for path in sorted((REPO / "images").glob("*.lock.json"))}

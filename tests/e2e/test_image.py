@@ -13,6 +13,9 @@ from harness.bazel import Bazel, copy_workspace
 from harness.containers import entrypoint, runc_run, unpack
 from harness.images import read_blob_json
 
+# Uses 127.0.0.1:5000 or this checkout's Bazel server (tests/harness/pipeline_fixtures.py).
+pytestmark = pytest.mark.checkout
+
 HELLO = "//examples/hello:main_default_image"
 WORKER = "/app/examples/hello/main_worker"
 CST_CONFIG = Path(__file__).parent / "cst" / "hello.yaml"

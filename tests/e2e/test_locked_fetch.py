@@ -22,6 +22,9 @@ from harness.wheels import lock_line, make_wheel, write_index
 sys.path.insert(0, str(REPO / "tools"))
 from fill_test_caches import pip_wheel  # noqa: E402
 
+# Uses 127.0.0.1:5000 or this checkout's Bazel server (tests/harness/pipeline_fixtures.py).
+pytestmark = pytest.mark.checkout
+
 HELLO = "//examples/hello:main_default_image"
 BASE = "//images:python3"
 

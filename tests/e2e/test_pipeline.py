@@ -9,6 +9,9 @@ import pytest
 
 from harness.fixtures import parse_summaries, skopeo_copy_back
 
+# Uses 127.0.0.1:5000 or this checkout's Bazel server (tests/harness/pipeline_fixtures.py).
+pytestmark = pytest.mark.checkout
+
 REGISTRY = "127.0.0.1:5000"
 EXAMPLES = {
     "hello": {"repository": "rules-sematic/examples/hello", "keys": ["default"]},

@@ -4,11 +4,16 @@ that wants a password (from DOCKER_CONFIG), then README's `--repository` example
 
 import json
 
+import pytest
+
 from harness.bazel import REPO, Bazel, consumer_module, copy_examples_lock
 from harness.credentials import PASSWORD, USER, assert_no_secrets, b64, basic_auths
 from harness.fixtures import parse_summaries, require
 from harness.images import layers_with_history
 from harness.registry import LocalRegistry
+
+# Uses 127.0.0.1:5000 or this checkout's Bazel server (tests/harness/pipeline_fixtures.py).
+pytestmark = pytest.mark.checkout
 
 EXTENSION = """
 sematic.requirements(name = "pypi", python = "/usr/bin/python3.13", python_version = "3.11", requirements_lock = "//:requirements_lock.txt")

@@ -5,7 +5,6 @@ helpers fail in bounded time; bodies are never read past their size; registry te
 drive the terminal."""
 
 import json
-import os
 import time
 from pathlib import Path
 

@@ -12,6 +12,9 @@ import pytest
 from harness.containers import require_arm64_emulation
 from harness.round_trip import RoundTripFailed, log_tail
 
+# Uses 127.0.0.1:5000 or this checkout's Bazel server (tests/harness/pipeline_fixtures.py).
+pytestmark = pytest.mark.checkout
+
 REGISTRY = "127.0.0.1:5000"
 TIMEOUT = 240  # seconds for a pipeline run on amd64 to end once submitted (~30 s here)
 WORKER_ENV = {"ON_SEMATIC_WORKER": "1", "PYTHONUNBUFFERED": "1"}

@@ -6,11 +6,16 @@ cache."""
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.bazel import Bazel, consumer_module, copy_examples_lock
 from harness.containers import entrypoint, runc_run, unpack
 from harness.fixtures import parse_summary, skopeo_copy_back
 from harness.images import read_blob_json
 from harness.nginx import NginxCache
+
+# Uses 127.0.0.1:5000 or this checkout's Bazel server (tests/harness/pipeline_fixtures.py).
+pytestmark = pytest.mark.checkout
 
 EXTENSION = """
 sematic.pull(name = "pulled", image = "{image}", python_version = "3.11")

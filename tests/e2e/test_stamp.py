@@ -4,7 +4,12 @@ nothing (the execution log shows no action run)."""
 
 import json
 
+import pytest
+
 from harness.fixtures import assert_one_line_error
+
+# Uses 127.0.0.1:5000 or this checkout's Bazel server (tests/harness/pipeline_fixtures.py).
+pytestmark = pytest.mark.checkout
 
 TARGET = "//tests/stamp:hello_push"
 

@@ -3,9 +3,15 @@ key and pipeline shares; a dependency bump rewrites the bucket of that distribut
 
 from pathlib import Path
 
+import pytest
+
 from harness.bazel import Bazel, consumer_module
 from harness.images import layers_with_history
 from harness.wheels import lock_line, make_wheel, write_index
+
+# Uses 127.0.0.1:5000 or this checkout's Bazel server (tests/harness/pipeline_fixtures.py).
+pytestmark = pytest.mark.checkout
+
 
 def actions(bazel: Bazel, mnemonic: str, *targets: str) -> int:
     """How many `mnemonic` actions building `targets` takes."""
