@@ -254,7 +254,7 @@ fn link_base_blobs(base: &BaseImage, writer: &LayoutWriter) -> Result<()> {
             .get("digest")
             .and_then(Value::as_str)
             .context("a base layer descriptor has no digest")
-            .and_then(Digest::parse)
+            .and_then(|digest| Ok(Digest::parse(digest)?))
             .with_context(|| format!("base {}", layout.root().display()))?;
         let path = layout.blob_path(&digest);
         match fs::metadata(&path) {

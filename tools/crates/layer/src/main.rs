@@ -67,9 +67,8 @@ struct Cli {
     #[arg(long, value_name = "DESCRIPTOR.json")]
     descriptor: PathBuf,
 
-    /// Blob compression. gzip is deflate level 6 in 1 MiB blocks (identical bytes for any
-    /// --jobs); zstd is level 3 and needs an OCI base; none stores the tar as is.
-    #[arg(long, value_name = "gzip|zstd|none", default_value = "gzip", value_parser = Compression::parse)]
+    /// Blob compression.
+    #[arg(long, value_enum, default_value_t = Compression::Gzip)]
     compression: Compression,
 
     /// Compression threads. Does not change the output bytes. Default: available parallelism.
@@ -116,7 +115,7 @@ fn run(cli: Cli) -> Result<()> {
     };
     let descriptor = layer.descriptor.prepare(&cli.descriptor)?;
     layer.blob.commit()?;
-    descriptor.commit()
+    Ok(descriptor.commit()?)
 }
 
 /// A layer or a piece from a manifest, with its native report if asked for.
@@ -145,5 +144,5 @@ fn from_manifest(cli: &Cli, manifest: &Path, jobs: usize) -> Result<()> {
     if let Some(report) = report {
         report.commit()?;
     }
-    descriptor.commit()
+    Ok(descriptor.commit()?)
 }
