@@ -7,7 +7,7 @@
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use sematic_oci_core::digest::HashingWriter;
 use sematic_oci_core::fsutil::AtomicFile;
 use sematic_oci_core::media_type::{Compression, Family};
@@ -157,7 +157,7 @@ impl LayerStream {
         let (blob, digest, size) = close(compressor).context(context)?;
         Ok(FinishedPiece {
             descriptor: PieceDescriptor {
-                compression: self.compression.name().to_owned(),
+                compression: self.compression,
                 digest,
                 size,
                 uncompressed_digest,
