@@ -18,7 +18,7 @@ SematicLayerInfo = provider(
 COMPRESSIONS = ["gzip", "zstd"]
 
 def _run_layer_tool(ctx, prefix, compression, args, inputs, mnemonic, progress_message, native_report = False):
-    """Declares a sematic-layer action: `args` plus its outputs and compression.
+    """Declares a sematic-layer action: `args` (its subcommand first) plus its outputs and compression.
 
     The outputs are `<prefix>.tar.<gz|zst>`, `<prefix>.descriptor.json` and, with
     `native_report`, `<prefix>.native.json`, returned as struct(blob, descriptor, native: File
@@ -90,7 +90,7 @@ def write_layer(ctx, name, entries, inputs, compression, symlink_root = None, pi
         content["symlink_root"] = symlink_root
     ctx.actions.write(manifest, json.encode(content))
     args = ctx.actions.args()
-    args.add("--manifest", manifest)
+    args.add("manifest", manifest)
     if piece_root:
         args.add("--piece", piece_root)
     return _run_layer_tool(
@@ -119,8 +119,8 @@ def assemble_layer(ctx, name, pieces, directories, compression, history):
       SematicLayerInfo
     """
     args = ctx.actions.args()
-    for piece in pieces:
-        args.add("--assemble", "%s=%s" % (piece.descriptor.path, piece.blob.path))
+    args.add("assemble")
+    args.add_all(["%s=%s" % (piece.descriptor.path, piece.blob.path) for piece in pieces])
     args.add_all(directories, before_each = "--directory")
     layer = _run_layer_tool(
         ctx,
@@ -147,7 +147,7 @@ def build_rootfs_layer(ctx, rootfs, compression, history):
       SematicLayerInfo
     """
     args = ctx.actions.args()
-    args.add("--from-tar", rootfs)
+    args.add("from-tar", rootfs)
     layer = _run_layer_tool(
         ctx,
         "%s.rootfs.layer" % ctx.label.name,

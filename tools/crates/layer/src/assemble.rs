@@ -28,7 +28,7 @@ const COPY_BUFFER: u64 = 1 << 20;
 /// Chunks read ahead of the decoder: bounds memory whatever the piece's size.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
-/// A `--assemble DESCRIPTOR.json=BLOB` argument.
+/// A `PIECE.json=BLOB` argument of `sematic-layer assemble`.
 #[derive(Clone, Debug)]
 pub struct PieceArg {
     pub descriptor: PathBuf,

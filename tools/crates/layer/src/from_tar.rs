@@ -1,4 +1,4 @@
-//! `--from-tar`: turns an existing rootfs tar (e.g. `mmdebstrap --variant=extract … out.tar`)
+//! `sematic-layer from-tar`: turns an existing rootfs tar (e.g. `mmdebstrap --variant=extract … out.tar`)
 //! into a normalised layer.
 //!
 //! The input is indexed once (headers only; data is skipped by seeking), the index is sorted,
@@ -66,10 +66,10 @@ impl RootfsIndex {
         // An empty file reads as a tar without entries: it would quietly become an empty layer.
         let len = file.metadata().map_or(0, |meta| meta.len());
         if len == 0 {
-            bail!(
+            return Err(Error::Rootfs(format!(
                 "{} is empty (0 bytes), not a tar archive: pass the rootfs tar itself",
                 path.display()
-            );
+            )));
         }
         let mut archive = tar::Archive::new(BufReader::new(file));
         let mut records: BTreeMap<Vec<u8>, Record> = BTreeMap::new();

@@ -3,6 +3,7 @@
 pub mod assemble;
 pub mod elf;
 pub mod error;
+pub mod from_manifest;
 pub mod from_tar;
 pub mod gzip;
 pub mod manifest;

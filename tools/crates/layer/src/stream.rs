@@ -106,6 +106,15 @@ pub struct FinishedLayer {
     pub blob: AtomicFile,
 }
 
+impl FinishedLayer {
+    /// Writes the descriptor to `path` and renames the blob, then the descriptor, into place.
+    pub fn commit(self, path: &Path) -> Result<()> {
+        let descriptor = self.descriptor.prepare(path)?;
+        self.blob.commit()?;
+        Ok(descriptor.commit()?)
+    }
+}
+
 impl LayerStream {
     /// Starts writing the blob at `blob` (through a temporary file) with `jobs` compression
     /// threads.
