@@ -1,5 +1,6 @@
 """Layer actions: a JSON list of entries in, a compressed layer blob and its descriptor out."""
 
+load(":layer_entry.bzl", "layer_entry")
 load(":paths.bzl", "display_label")
 load(":toolchains.bzl", "BUILD_TOOLCHAIN", "BUILD_TOOLCHAIN_TYPE", "build_tools")
 
@@ -162,14 +163,14 @@ def build_rootfs_layer(ctx, rootfs, compression, history):
 def _sematic_layer_impl(ctx):
     entries = []
     for path, mode in ctx.attr.directories.items():
-        entries.append({"kind": "dir", "mode": mode, "path": path})
+        entries.append(layer_entry("dir", path, mode = mode))
     for target, path in ctx.attr.files.items():
         files = target[DefaultInfo].files.to_list()
         if len(files) != 1:
             fail("sematic_layer: %s must be exactly one file, not %d" % (display_label(target.label), len(files)))
-        entries.append({"kind": "file", "path": path, "src": files[0].path})
+        entries.append(layer_entry("file", path, src = files[0].path))
     for path, link_target in ctx.attr.symlinks.items():
-        entries.append({"kind": "symlink", "path": path, "target": link_target})
+        entries.append(layer_entry("symlink", path, target = link_target))
     inputs = [f for target in ctx.attr.files for f in target[DefaultInfo].files.to_list()]
     layer = build_layer(
         ctx,
