@@ -68,7 +68,7 @@ def make_big_base(tools: Path, base_layout: Path, work: Path, gib: float) -> Pat
     manifest = work / "big.json"
     manifest.write_text(json.dumps({"entries": [
         {"kind": "file", "path": "/usr/lib/libcuda-stand-in.so", "src": str(payload / "libcuda-stand-in.so")}]}))
-    sh(str(tools / "sematic-layer"), "--manifest", str(manifest), "--output", str(work / "big.tar.gz"),
+    sh(str(tools / "sematic-layer"), "manifest", str(manifest), "--output", str(work / "big.tar.gz"),
        "--descriptor", str(work / "big.descriptor.json"))
     settings = work / "settings.json"
     settings.write_text(json.dumps({"env": {}, "layer_history": ["benchmark: 1 GB stand-in for CUDA libraries"]}))

@@ -96,7 +96,7 @@ best_of() {
 }
 
 ours() {
-  "$layer_bin" --manifest "$work/entries.json" --output "$work/ours.tgz" \
+  "$layer_bin" manifest "$work/entries.json" --output "$work/ours.tgz" \
     --descriptor "$work/ours.json" "$@"
 }
 ours_jobs1() { ours --jobs 1; }

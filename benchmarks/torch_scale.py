@@ -12,7 +12,7 @@ installed, on the Debian bookworm base, pushed to a local registry. Side by side
                        piece), rerun with and without --native-report, and the image action
                        with and without the checks, best of 2 each with the inputs in the page
                        cache: the cost of "every native file fits the image"
-  assembly:            sematic-layer --assemble of every piece of the image into one layer
+  assembly:            sematic-layer assemble of every piece of the image into one layer
                        (the pieces of distributions below 64 MiB: what the bucket layers of a
                        build assemble in total), best of 2 with the pieces in the page cache:
                        bytes/s of tar (each piece is decompressed for the diff_id) and of
@@ -100,10 +100,10 @@ def assembly(tools: Path, out: Path, work: Path) -> dict:
         raise SystemExit(f"no gzip piece descriptors under {out}: has the piece naming changed?")
     # One piece per distribution (a piece built in two configurations is the same bytes).
     by_first = sorted({json.loads(p.read_text())["first"]: p for p in pieces}.items())
-    args = []
+    args = ["assemble"]
     for _, descriptor in by_first:
         blob = descriptor.with_name(descriptor.name.replace(".descriptor.json", ".tar.gz"))
-        args += ["--assemble", f"{descriptor}={blob}"]
+        args.append(f"{descriptor}={blob}")
     command = ["/usr/bin/time", "-f", "%M", str(tools / "sematic-layer"), *args, "--directory", "/app",
                "--directory", "/app/_ext", "--output", str(work / "all.tar.gz"), "--descriptor", str(work / "all.json")]
     runs = [timed(subprocess.run, command, check=True, capture_output=True, text=True) for _ in range(3)][1:]
@@ -131,7 +131,7 @@ def native_check_cost(bazel: Bazel, tools: Path, work: Path) -> dict:
     layer_runs = []
     for report in reports:
         manifest = report[: -len(".native.json")] + ".json"
-        args = ["--manifest", manifest, "--compression", "gzip", "--output", str(out / "blob"), "--descriptor", str(out / "d")]
+        args = ["manifest", manifest, "--compression", "gzip", "--output", str(out / "blob"), "--descriptor", str(out / "d")]
         if report.endswith(".piece.native.json"):
             first = json.loads((execroot / manifest).read_text())["entries"][0]["path"]
             args += ["--piece", first.rsplit("/", 1)[0]]

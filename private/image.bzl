@@ -3,6 +3,7 @@
 load(":assemble.bzl", "assemble_image", "base_info", "image_tool_attrs")
 load(":env.bzl", "check_env", "image_env")
 load(":layer.bzl", "COMPRESSIONS", "SematicLayerInfo", "assemble_layer", "build_layer")
+load(":layer_entry.bzl", "layer_entry")
 load(":paths.bzl", "display_label", "relative_target", "runfiles_path")
 load(":platforms.bzl", "PYTHON_VERSIONS", "image_platform_attr")
 load(":python_deps.bzl", "PythonDepsInfo", "python_deps_aspect")
@@ -45,7 +46,7 @@ def _interpreter(ctx, base):
         base = struct(python_interpreter = "/usr/bin/python3", python_version = None)
     if not base.python_interpreter:
         fail("%s: the base does not say which Python it has: use a rules_sematic base, declare it (sematic.pull(..., python_version = \"3.11\")) or wrap it (sematic_base_image(base = ..., python_version = \"3.11\", python_interpreter = \"/usr/bin/python3.11\"))" % display_label(ctx.label))
-    link = {"kind": "symlink", "path": BASE_INTERPRETER_SHIM, "target": relative_target(BASE_INTERPRETER_SHIM, base.python_interpreter)}
+    link = layer_entry("symlink", BASE_INTERPRETER_SHIM, target = relative_target(BASE_INTERPRETER_SHIM, base.python_interpreter))
     return struct(path = BASE_INTERPRETER_SHIM, files = depset(), entries = [link], version = base.python_version)
 
 def _check_python_version(ctx, version):

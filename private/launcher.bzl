@@ -10,7 +10,7 @@ load(":paths.bzl", "runfiles_path")
 load(":providers.bzl", "SematicPushInfo")
 load(":stamp.bzl", "STAMP_ATTRS", "stamp_files")
 load(":toolchains.bzl", "RUN_TOOLCHAIN", "run_tools")
-load(":wrapper.bzl", "RUNFILES_ROOT", "write_tool_wrapper")
+load(":wrapper.bzl", "RUNFILES_ROOT", "WRAPPER_ATTRS", "write_tool_wrapper")
 
 def _sematic_launcher_impl(ctx):
     workspace = ctx.workspace_name
@@ -45,10 +45,10 @@ def _sematic_launcher_impl(ctx):
         arguments += ["--timeout", str(ctx.attr.timeout)]
     if ctx.attr.jobs:
         arguments += ["--jobs", str(ctx.attr.jobs)]
-    executable = write_tool_wrapper(ctx, tool, arguments + ["--"])
+    wrapper = write_tool_wrapper(ctx, tool, arguments + ["--"])
     runfiles = ctx.runfiles(files = [tool, config] + files + status)
-    runfiles = runfiles.merge(ctx.attr.launch[DefaultInfo].default_runfiles)
-    return [DefaultInfo(executable = executable, runfiles = runfiles, files = depset([executable]))]
+    runfiles = runfiles.merge_all([ctx.attr.launch[DefaultInfo].default_runfiles, wrapper.runfiles])
+    return [DefaultInfo(executable = wrapper.executable, runfiles = runfiles, files = depset([wrapper.executable]))]
 
 sematic_launcher = rule(
     implementation = _sematic_launcher_impl,
@@ -64,6 +64,6 @@ sematic_launcher = rule(
                   "repository, tags and TLS settings come from the push target.",
         ),
         "timeout": attr.int(doc = "Seconds to wait for a connection or an answer (sematic-launch --timeout); 0: the tool's default."),
-    }, **STAMP_ATTRS),
+    }, **(STAMP_ATTRS | WRAPPER_ATTRS)),
     toolchains = [RUN_TOOLCHAIN],
 )

@@ -1,5 +1,6 @@
 """Layer actions: a JSON list of entries in, a compressed layer blob and its descriptor out."""
 
+load(":layer_entry.bzl", "layer_entry")
 load(":paths.bzl", "display_label")
 load(":toolchains.bzl", "BUILD_TOOLCHAIN", "BUILD_TOOLCHAIN_TYPE", "build_tools")
 
@@ -18,7 +19,7 @@ SematicLayerInfo = provider(
 COMPRESSIONS = ["gzip", "zstd"]
 
 def _run_layer_tool(ctx, prefix, compression, args, inputs, mnemonic, progress_message, native_report = False):
-    """Declares a sematic-layer action: `args` plus its outputs and compression.
+    """Declares a sematic-layer action: `args` (its subcommand first) plus its outputs and compression.
 
     The outputs are `<prefix>.tar.<gz|zst>`, `<prefix>.descriptor.json` and, with
     `native_report`, `<prefix>.native.json`, returned as struct(blob, descriptor, native: File
@@ -90,7 +91,7 @@ def write_layer(ctx, name, entries, inputs, compression, symlink_root = None, pi
         content["symlink_root"] = symlink_root
     ctx.actions.write(manifest, json.encode(content))
     args = ctx.actions.args()
-    args.add("--manifest", manifest)
+    args.add("manifest", manifest)
     if piece_root:
         args.add("--piece", piece_root)
     return _run_layer_tool(
@@ -119,8 +120,8 @@ def assemble_layer(ctx, name, pieces, directories, compression, history):
       SematicLayerInfo
     """
     args = ctx.actions.args()
-    for piece in pieces:
-        args.add("--assemble", "%s=%s" % (piece.descriptor.path, piece.blob.path))
+    args.add("assemble")
+    args.add_all(["%s=%s" % (piece.descriptor.path, piece.blob.path) for piece in pieces])
     args.add_all(directories, before_each = "--directory")
     layer = _run_layer_tool(
         ctx,
@@ -147,7 +148,7 @@ def build_rootfs_layer(ctx, rootfs, compression, history):
       SematicLayerInfo
     """
     args = ctx.actions.args()
-    args.add("--from-tar", rootfs)
+    args.add("from-tar", rootfs)
     layer = _run_layer_tool(
         ctx,
         "%s.rootfs.layer" % ctx.label.name,
@@ -162,14 +163,14 @@ def build_rootfs_layer(ctx, rootfs, compression, history):
 def _sematic_layer_impl(ctx):
     entries = []
     for path, mode in ctx.attr.directories.items():
-        entries.append({"kind": "dir", "mode": mode, "path": path})
+        entries.append(layer_entry("dir", path, mode = mode))
     for target, path in ctx.attr.files.items():
         files = target[DefaultInfo].files.to_list()
         if len(files) != 1:
             fail("sematic_layer: %s must be exactly one file, not %d" % (display_label(target.label), len(files)))
-        entries.append({"kind": "file", "path": path, "src": files[0].path})
+        entries.append(layer_entry("file", path, src = files[0].path))
     for path, link_target in ctx.attr.symlinks.items():
-        entries.append({"kind": "symlink", "path": path, "target": link_target})
+        entries.append(layer_entry("symlink", path, target = link_target))
     inputs = [f for target in ctx.attr.files for f in target[DefaultInfo].files.to_list()]
     layer = build_layer(
         ctx,

@@ -8,6 +8,7 @@ distribution's own layer, written by the same target.
 """
 
 load(":layer.bzl", "COMPRESSIONS", "SematicLayerInfo", "write_layer")
+load(":layer_entry.bzl", "layer_entry")
 load(":toolchains.bzl", "BUILD_TOOLCHAIN")
 load(":transitions.bzl", "piece_transition")
 
@@ -29,7 +30,7 @@ SematicPieceInfo = provider(
 def _sematic_wheel_piece_impl(ctx):
     root = "%s/%s" % (EXTERNAL_ROOT, ctx.attr.key)
     entries = [
-        {"kind": "tree", "path": "%s/%s" % (root, directory), "src": "%s/%s" % (ctx.label.workspace_root, directory)}
+        layer_entry("tree", "%s/%s" % (root, directory), src = "%s/%s" % (ctx.label.workspace_root, directory))
         for directory in ctx.attr.dirs
     ]
     inputs = ctx.files.files

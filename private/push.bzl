@@ -5,7 +5,7 @@ load(":providers.bzl", "SematicImageInfo", "SematicPushInfo")
 load(":reference.bzl", "registry_error", "repository_error")
 load(":stamp.bzl", "STAMP_ATTRS", "stamp_files")
 load(":toolchains.bzl", "RUN_TOOLCHAIN", "run_tools")
-load(":wrapper.bzl", "write_tool_wrapper")
+load(":wrapper.bzl", "WRAPPER_ATTRS", "write_tool_wrapper")
 
 def _sematic_push_impl(ctx):
     what = display_label(ctx.label)
@@ -35,10 +35,11 @@ def _sematic_push_impl(ctx):
     for cert in ctx.files.ca_certs:
         arguments += ["--ca-cert", cert]
     tool = run_tools(ctx).push
-    executable = write_tool_wrapper(ctx, tool, arguments)
+    wrapper = write_tool_wrapper(ctx, tool, arguments)
     runfiles = ctx.runfiles(files = [tool, image.layout] + ctx.files.ca_certs + status)
+    runfiles = runfiles.merge(wrapper.runfiles)
     return [
-        DefaultInfo(executable = executable, runfiles = runfiles, files = depset([executable])),
+        DefaultInfo(executable = wrapper.executable, runfiles = runfiles, files = depset([wrapper.executable])),
         SematicPushInfo(
             ca_certs = ctx.files.ca_certs,
             image = image,
@@ -85,6 +86,6 @@ which `sematic_pipeline`'s launchers read.""",
                   "status value KEY (`{STABLE_GIT_COMMIT}`, `{BUILD_TIMESTAMP}`) when stamping; " +
                   "only this target reads the status, so images never rebuild for it.",
         ),
-    }, **STAMP_ATTRS),
+    }, **(STAMP_ATTRS | WRAPPER_ATTRS)),
     toolchains = [RUN_TOOLCHAIN],
 )

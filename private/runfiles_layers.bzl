@@ -15,6 +15,7 @@ Without any configuration, the runfiles tree becomes:
      mapping, symlinks) -- the only layer a code edit changes.
 """
 
+load(":layer_entry.bzl", "layer_entry")
 load(":paths.bzl", "display_label", "relative_target", "runfiles_path")
 load(":third_party_layers.bzl", "PIECE_PARENTS", "bucket_history", "external_path", "plan_third_party")
 
@@ -23,8 +24,8 @@ _MAX_DATA_LAYERS = 8
 
 def _file_entry(destination, file):
     if file.is_directory:
-        return {"kind": "tree", "path": destination, "src": file.path}
-    return {"kind": "file", "path": destination, "src": file.path}
+        return layer_entry("tree", destination, src = file.path)
+    return layer_entry("file", destination, src = file.path)
 
 def binary_image_path(workspace_name, binary):
     """The image path of a binary's executable: `/app/<package>/<name>`.
@@ -162,7 +163,7 @@ def split_runfiles(ctx, binary, runtime_files, image_layers, wheels, data_files,
         groups.append(_entries_group("other_external", "rules_sematic: other external repositories", entries_for(other_external), other_external))
     if wheels:
         links = [
-            {"kind": "symlink", "path": "%s/%s" % (runfiles_root, repository), "target": relative_target("%s/%s" % (runfiles_root, repository), external_path(wheel))}
+            layer_entry("symlink", "%s/%s" % (runfiles_root, repository), target = relative_target("%s/%s" % (runfiles_root, repository), external_path(wheel)))
             for repository, wheel in sorted(wheel_repositories.items())
         ]
         groups.append(_entries_group("third_party_links", "rules_sematic: runfiles links to third-party code", links, [], contained = False))
@@ -185,9 +186,9 @@ def split_runfiles(ctx, binary, runtime_files, image_layers, wheels, data_files,
         # Bazel names them relative to the main repository's directory, external ones as
         # `external/<repo>/…` (the legacy layout); place them where the stub looks.
         if empty.startswith("external/"):
-            skeleton.append({"kind": "empty", "path": "%s/%s" % (runfiles_root, empty[len("external/"):])})
+            skeleton.append(layer_entry("empty", "%s/%s" % (runfiles_root, empty[len("external/"):])))
         else:
-            skeleton.append({"kind": "empty", "path": "%s/%s/%s" % (runfiles_root, workspace, empty)})
+            skeleton.append(layer_entry("empty", "%s/%s/%s" % (runfiles_root, workspace, empty)))
     groups.append(_entries_group(
         "first_party",
         "rules_sematic: first-party code of %s" % display_label(binary.label),

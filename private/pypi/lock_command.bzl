@@ -2,7 +2,7 @@
 and sha256 of every file of every pin, read from the index) into the workspace, beside the lock.
 Fetching reads only that list, never an index page."""
 
-load("//private:wrapper.bzl", "shell_quote", "write_tool_wrapper")
+load("//private:wrapper.bzl", "WRAPPER_ATTRS", "shell_quote", "write_tool_wrapper")
 
 def _lock_impl(ctx):
     if ctx.attr.problem:
@@ -16,15 +16,15 @@ def _lock_impl(ctx):
         arguments += ["--index-url", ctx.attr.index_url]
     for url in ctx.attr.extra_index_urls:
         arguments += ["--extra-index-url", url]
-    executable = write_tool_wrapper(ctx, ctx.attr.python, arguments)
+    wrapper = write_tool_wrapper(ctx, ctx.attr.python, arguments)
     runfiles = ctx.runfiles(files = [ctx.file._script, ctx.file._pip_wheel] + ctx.files._libraries)
-    return [DefaultInfo(executable = executable, runfiles = runfiles)]
+    return [DefaultInfo(executable = wrapper.executable, runfiles = runfiles.merge(wrapper.runfiles))]
 
 sematic_requirements_lock = rule(
     implementation = _lock_impl,
     executable = True,
     doc = "Writes the files lists of a hub's locks: `bazel run @<hub>//:lock [-- --check]`.",
-    attrs = {
+    attrs = dict({
         "command": attr.string(mandatory = True, doc = "How users run it, e.g. `@pypi//:lock`."),
         "extra_index_urls": attr.string_list(doc = "More indexes to read."),
         "index_url": attr.string(doc = "Main index; empty: $PIP_INDEX_URL when run, else PyPI."),
@@ -34,7 +34,7 @@ sematic_requirements_lock = rule(
         "_libraries": attr.label_list(allow_files = True, default = [Label(":select_wheel.py"), Label(":targets.py")]),
         "_pip_wheel": attr.label(allow_single_file = True, default = Label("@rules_sematic_pip//file")),
         "_script": attr.label(allow_single_file = True, default = Label(":lock_files.py")),
-    },
+    }, **WRAPPER_ATTRS),
 )
 
 LOCK_RULE_LOAD = 'load("@rules_sematic//private/pypi:lock_command.bzl", "sematic_requirements_lock")'

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, ensure, Context, Result};
+use crate::error::{Context, Error, Result};
 use sematic_oci_core::canonical::to_canonical_json;
 use sematic_oci_core::digest::digest_file;
 use sematic_oci_core::fsutil::StagedDir;
@@ -40,7 +40,9 @@ impl LayerArg {
                     blob: blob.into(),
                 })
             }
-            _ => bail!("expected DESCRIPTOR.json=BLOB, got {text:?}"),
+            _ => Err(Error::Arguments(format!(
+                "expected DESCRIPTOR.json=BLOB, got {text:?}",
+            ))),
         }
     }
 }
@@ -93,12 +95,13 @@ pub fn assemble(request: &Request, output: &Path) -> Result<Assembled> {
         .map(check_layer)
         .collect::<Result<Vec<_>>>()?;
     let history = &request.settings.layer_history;
-    ensure!(
-        history.len() == layers.len(),
-        "layer_history has {} comments for {} --layer arguments: give one comment per layer",
-        history.len(),
-        layers.len()
-    );
+    if history.len() != layers.len() {
+        return Err(Error::Arguments(format!(
+            "layer_history has {} comments for {} --layer arguments: give one comment per layer",
+            history.len(),
+            layers.len(),
+        )));
+    }
     let base = match &request.base {
         Some(base) => open_base(base, &request.platform)?,
         None => BaseImage {
@@ -112,11 +115,12 @@ pub fn assemble(request: &Request, output: &Path) -> Result<Assembled> {
     };
     request.native.run(&request.platform, &base.config)?;
     let total = base.layers.len() + layers.len();
-    ensure!(
-        total <= MAX_LAYERS,
+    if total > MAX_LAYERS {
+        return Err(Error::Layers(format!(
         "the image would have {total} layers ({} from the base); runtimes accept at most {MAX_LAYERS}: merge some layers",
-        base.layers.len()
-    );
+        base.layers.len(),
+    )));
+    }
 
     let mut manifest_layers = base.layers.clone();
     for layer in &layers {
@@ -189,13 +193,14 @@ fn check_layer(arg: &LayerArg) -> Result<OurLayer> {
     };
     let descriptor = LayerDescriptor::read(&arg.descriptor).with_context(label)?;
     let (digest, size) = digest_file(&arg.blob).with_context(label)?;
-    ensure!(
-        size == descriptor.size && digest == descriptor.digest,
-        "{}: the blob is {digest} ({size} bytes) but the descriptor says {} ({} bytes): pass the blob this descriptor was written with",
-        label(),
-        descriptor.digest,
-        descriptor.size
-    );
+    if size != descriptor.size || digest != descriptor.digest {
+        return Err(Error::Layers(format!(
+            "{}: the blob is {digest} ({size} bytes) but the descriptor says {} ({} bytes): pass the blob this descriptor was written with",
+            label(),
+            descriptor.digest,
+            descriptor.size,
+        )));
+    }
     Ok(OurLayer {
         arg: arg.clone(),
         descriptor,
@@ -221,7 +226,12 @@ fn open_base(base: &Base, platform: &Platform) -> Result<BaseImage> {
     let layers = match manifest.get("layers") {
         Some(Value::Array(layers)) => layers.clone(),
         None | Some(Value::Null) => Vec::new(),
-        Some(_) => bail!("{}: the manifest's layers is not a list", context()),
+        Some(_) => {
+            return Err(Error::Base(format!(
+                "{}: the manifest's layers is not a list",
+                context(),
+            )))
+        }
     };
     let config: Value = serde_json::from_slice(&resolved.config_bytes)
         .context("reading the base config")
@@ -260,19 +270,22 @@ fn link_base_blobs(base: &BaseImage, writer: &LayoutWriter) -> Result<()> {
         match fs::metadata(&path) {
             Ok(metadata) => {
                 let expected = layer.get("size").and_then(Value::as_u64);
-                ensure!(
-                    expected == Some(metadata.len()),
-                    "base blob {} is {} bytes but the base manifest says {expected:?}: the base layout is damaged, fetch it again",
-                    path.display(),
-                    metadata.len()
-                );
+                if expected != Some(metadata.len()) {
+                    return Err(Error::Base(format!(
+                        "base blob {} is {} bytes but the base manifest says {expected:?}: the base layout is damaged, fetch it again",
+                        path.display(),
+                        metadata.len(),
+                    )));
+                }
                 writer.put_blob_file(&path, &digest)?;
             }
             Err(_) if base.source.is_some() => {}
-            Err(_) => bail!(
-                "base {} lacks layer blob {digest} and its index.json entry names no source ({SOURCE_ANNOTATION}) to fetch it from: use a complete base layout or one written by the pull tool",
-                layout.root().display()
-            ),
+            Err(_) => {
+                return Err(Error::Base(format!(
+                    "base {} lacks layer blob {digest} and its index.json entry names no source ({SOURCE_ANNOTATION}) to fetch it from: use a complete base layout or one written by the pull tool",
+                    layout.root().display(),
+                )))
+            }
         }
     }
     Ok(())
@@ -308,5 +321,5 @@ fn index_entry(
         "annotations": annotations,
         "platform": platform,
     });
-    serde_json::from_value(entry).context("building the index.json entry")
+    Ok(serde_json::from_value(entry).context("building the index.json entry")?)
 }

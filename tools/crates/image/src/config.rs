@@ -1,7 +1,7 @@
 //! The image config: the base's, edited as JSON so every field we do not change (including
 //! Docker-only ones such as `container_config`) is kept byte for byte in meaning.
 
-use anyhow::{bail, Context, Result};
+use crate::error::{Context, Error, Result};
 use sematic_oci_core::platform::Platform;
 use sematic_oci_core::Digest;
 use serde_json::{json, Map, Value};
@@ -37,19 +37,19 @@ pub fn scratch(platform: &Platform) -> Value {
 /// Checks that a base config is for `platform` and describes `base_layers` layers.
 pub fn check_base(config: &Value, platform: &Platform, base_layers: usize) -> Result<()> {
     if let Some(found) = platform.config_mismatch(config) {
-        bail!(
-            "the base image is for {found}, not {platform}: pass --platform {found} or use a base built for {platform}"
-        );
+        return Err(Error::Base(format!(
+            "the base image is for {found}, not {platform}: pass --platform {found} or use a base built for {platform}",
+        )));
     }
     let diff_ids = config
         .pointer("/rootfs/diff_ids")
         .and_then(Value::as_array)
-        .context("the base config has no rootfs.diff_ids list")?;
+        .ok_or_else(|| Error::Base("the base config has no rootfs.diff_ids list".into()))?;
     if diff_ids.len() != base_layers {
-        bail!(
+        return Err(Error::Base(format!(
             "the base config lists {} diff_ids but its manifest has {base_layers} layers",
-            diff_ids.len()
-        );
+            diff_ids.len(),
+        )));
     }
     Ok(())
 }
@@ -58,7 +58,7 @@ pub fn check_base(config: &Value, platform: &Platform, base_layers: usize) -> Re
 pub fn apply(config: &mut Value, settings: &Settings, layers: &[NewLayer]) -> Result<()> {
     let root = config
         .as_object_mut()
-        .context("the base config is not a JSON object")?;
+        .ok_or_else(|| Error::Base("the base config is not a JSON object".into()))?;
     root.insert("created".into(), json!(EPOCH));
 
     let runtime = object_field(root, "config")?;
@@ -117,7 +117,7 @@ fn object_field<'a>(
         *slot = Value::Object(Map::new());
     }
     slot.as_object_mut()
-        .with_context(|| format!("the base config's {name} is not a JSON object"))
+        .ok_or_else(|| Error::Base(format!("the base config's {name} is not a JSON object")))
 }
 
 fn array_field<'a>(parent: &'a mut Map<String, Value>, name: &str) -> Result<&'a mut Vec<Value>> {
@@ -126,7 +126,7 @@ fn array_field<'a>(parent: &'a mut Map<String, Value>, name: &str) -> Result<&'a
         *slot = Value::Array(Vec::new());
     }
     slot.as_array_mut()
-        .with_context(|| format!("the base config's {name} is not a list"))
+        .ok_or_else(|| Error::Base(format!("the base config's {name} is not a list")))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
-use anyhow::{bail, ensure, Context, Result};
+use crate::error::{Context, Error, Result};
 use oci_spec::image::Descriptor;
 use sematic_oci_core::canonical::to_canonical_json;
 use sematic_oci_core::fsutil::StagedDir;
@@ -31,10 +31,11 @@ struct Member {
 
 /// Builds the index layout for `output` (committed by the caller) over `images`.
 pub fn assemble_index(images: &[&Path], output: &Path, ref_name: &str) -> Result<Assembled> {
-    ensure!(
-        !images.is_empty(),
-        "no --image given: an index needs at least one image layout"
-    );
+    if images.is_empty() {
+        return Err(Error::Index(
+            "no --image given: an index needs at least one image layout".into(),
+        ));
+    }
     let members = images
         .iter()
         .map(|path| read_member(path).with_context(|| format!("image {}", path.display())))
@@ -42,26 +43,28 @@ pub fn assemble_index(images: &[&Path], output: &Path, ref_name: &str) -> Result
     let family = members[0].family;
     let mut platforms = BTreeSet::new();
     for (member, path) in members.iter().zip(images) {
-        ensure!(
-            member.family == family,
+        if member.family != family {
+            return Err(Error::Index(format!(
             "image {} is a {} but {} is a {}: the images of an index must share a manifest family (use bases of one kind)",
             path.display(),
             member.family.manifest(),
             images[0].display(),
-            family.manifest()
-        );
-        ensure!(
-            platforms.insert(member.platform.clone()),
-            "two images are for {}: an index holds one image per platform",
-            member.platform
-        );
+            family.manifest(),
+        )));
+        }
+        if !platforms.insert(member.platform.clone()) {
+            return Err(Error::Index(format!(
+                "two images are for {}: an index holds one image per platform",
+                member.platform,
+            )));
+        }
     }
     let sources: BTreeSet<&str> = members.iter().filter_map(|m| m.source.as_deref()).collect();
     if sources.len() > 1 {
-        bail!(
+        return Err(Error::Index(format!(
             "the images take their base layers from different repositories ({}): the pusher can copy from one; use one base image index for every platform",
-            sources.into_iter().collect::<Vec<_>>().join(", ")
-        );
+            sources.into_iter().collect::<Vec<_>>().join(", "),
+        )));
     }
 
     let manifests: Vec<Value> = members
@@ -113,15 +116,17 @@ fn read_member(path: &Path) -> Result<Member> {
     let layout = Layout::open(path)?;
     let index = layout.index()?;
     let [entry] = index.manifests().as_slice() else {
-        bail!(
+        return Err(Error::Index(format!(
             "the layout lists {} entries; expected the one image sematic-image writes",
-            index.manifests().len()
-        );
+            index.manifests().len(),
+        )));
     };
     let family = match classify_manifest(entry.media_type().as_ref())? {
         ManifestKind::Image(family) => family,
         ManifestKind::Index(_) => {
-            bail!("the layout holds an image index; an index can only list images")
+            return Err(Error::Index(
+                "the layout holds an image index; an index can only list images".into(),
+            ))
         }
     };
     let platform = entry

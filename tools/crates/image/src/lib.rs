@@ -5,6 +5,9 @@
 pub mod assemble;
 pub mod config;
 pub mod env;
+pub mod error;
 pub mod index;
 pub mod native_check;
 pub mod settings;
+
+pub use error::{Error, Result};

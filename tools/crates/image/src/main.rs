@@ -102,5 +102,5 @@ fn run(cli: Cli) -> Result<()> {
         .write_all(image.digest.to_string().as_bytes())
         .with_context(|| format!("writing {}", cli.digest_file.display()))?;
     image.layout.commit()?;
-    digest_file.commit()
+    Ok(digest_file.commit()?)
 }

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use crate::error::{Error, Result};
 use sematic_oci_core::native_report::{
     known_architectures, machine_of_architecture, ElfFacts, ElfKind, Libc, NativeReport, Version,
 };
@@ -34,7 +34,9 @@ impl BaseLibc {
         match text.split_once(' ') {
             Some(("glibc", v)) if version(v).is_some() => Ok(BaseLibc::Glibc(v.parse()?)),
             Some(("musl", v)) if version(v).is_some() => Ok(BaseLibc::Musl(v.parse()?)),
-            _ => bail!("expected \"glibc X.Y\" or \"musl X.Y\", e.g. \"glibc 2.31\""),
+            _ => Err(Error::Arguments(
+                "expected \"glibc X.Y\" or \"musl X.Y\", e.g. \"glibc 2.31\"".into(),
+            )),
         }
     }
 }
@@ -52,7 +54,9 @@ impl fmt::Display for BaseLibc {
 pub fn parse_python_version(text: &str) -> Result<Version> {
     match text.parse::<Version>() {
         Ok(version) if version.components().len() == 2 => Ok(version),
-        _ => bail!("expected a Python version X.Y, e.g. 3.11"),
+        _ => Err(Error::Arguments(
+            "expected a Python version X.Y, e.g. 3.11".into(),
+        )),
     }
 }
 
@@ -98,19 +102,19 @@ fn check_cpu(files: &[ElfFacts], platform: &Platform) -> Result<()> {
         let known: Vec<String> = known_architectures()
             .map(|a| format!("linux/{a}"))
             .collect();
-        bail!(
+        return Err(Error::Native(format!(
             "cannot check native code for {platform}: sematic-image knows the CPUs of {} only; build for one of them or leave out --native-report",
-            known.join(", ")
-        );
+            known.join(", "),
+        )));
     };
     let wrong: Vec<&ElfFacts> = files.iter().filter(|f| f.machine != machine).collect();
     if let Some(first) = wrong.first() {
-        bail!(
+        return Err(Error::Native(format!(
             "native code for another CPU: {} is an {} ELF but the image is {platform}{}: the wheel was built for another platform; pin a version with a wheel for {platform}",
             describe(&first.path),
             first.machine,
-            and_more(wrong.len() - 1)
-        );
+            and_more(wrong.len() - 1),
+        )));
     }
     Ok(())
 }
@@ -126,11 +130,11 @@ fn check_libc(files: &[ElfFacts], base: &BaseLibc) -> Result<()> {
             Some((name, _)) => format!("pin a version of {name} with a {wheel} wheel"),
             None => format!("use a build of it for {base_name}"),
         };
-        bail!(
+        return Err(Error::Native(format!(
             "native code for another C library: {} is linked against {foreign_name} but the base has {base}{}: use a {foreign_name} base, or {other}",
             describe(&first.path),
-            and_more(wrong.len() - 1)
-        );
+            and_more(wrong.len() - 1),
+        )));
     }
     let BaseLibc::Glibc(available) = base else {
         return Ok(());
@@ -157,11 +161,11 @@ fn check_libc(files: &[ElfFacts], base: &BaseLibc) -> Result<()> {
         }
         None => format!("build it against glibc {available} or older"),
     };
-    bail!(
+    Err(Error::Native(format!(
         "native code needs a newer glibc than the base: {} needs GLIBC_{needed} but the base has glibc {available}{}: use a base with glibc {needed} or newer, or {other}",
         describe(path),
-        and_more(newer.len() - 1)
-    )
+        and_more(newer.len() - 1),
+    )))
 }
 
 fn check_python(base_config: &Value, wheels: &Version) -> Result<()> {
@@ -186,9 +190,9 @@ fn check_python(base_config: &Value, wheels: &Version) -> Result<()> {
         _ => None,
     };
     match base {
-        Some(base) if base != *wheels => bail!(
-            "the base's config says PYTHON_VERSION={value} but the image's wheels are for Python {wheels}: set python_version = \"{base}\" (or use a base with Python {wheels})"
-        ),
+        Some(base) if base != *wheels => Err(Error::Native(format!(
+            "the base's config says PYTHON_VERSION={value} but the image's wheels are for Python {wheels}: set python_version = \"{base}\" (or use a base with Python {wheels})",
+        ))),
         _ => Ok(()),
     }
 }

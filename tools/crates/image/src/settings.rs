@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use crate::error::{Context, Error, Result};
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -45,10 +45,10 @@ impl Settings {
             .with_context(|| format!("{} is not valid image settings", path.display()))?;
         for name in settings.env.keys() {
             if name.is_empty() || name.contains('=') || name.contains('\0') {
-                bail!(
+                return Err(Error::Arguments(format!(
                     "{}: environment variable name {name:?} is invalid: names are non-empty and contain no '='",
-                    path.display()
-                );
+                    path.display(),
+                )));
             }
         }
         Ok(settings)

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use crate::error::{Context, Error, Result};
 use sematic_cli::stamp::Status;
 use sematic_oci_core::reference::Reference;
 use sematic_registry::push::ImageSpec;
@@ -38,8 +38,9 @@ impl LaunchConfig {
     /// Reads and parses the config at `path`.
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_slice(&text)
-            .with_context(|| format!("{} is not a valid launch config", path.display()))
+        let config = serde_json::from_slice(&text)
+            .with_context(|| format!("{} is not a valid launch config", path.display()))?;
+        Ok(config)
     }
 
     /// Validates the config's images and turns them into push specs (label = key), their
@@ -51,11 +52,15 @@ impl LaunchConfig {
             .map(|entry| {
                 validate_key(&entry.key)?;
                 if !keys.insert(entry.key.as_str()) {
-                    bail!("image key {:?} appears twice", entry.key);
+                    return Err(Error::Config(format!(
+                        "image key {:?} appears twice",
+                        entry.key,
+                    )));
                 }
+                // The stamping helpers are shared with the binaries and speak anyhow.
                 let tags = status
                     .tags(&entry.tags)
-                    .with_context(|| format!("image {}", entry.key))?;
+                    .map_err(|err| Error::Config(format!("image {}: {err:#}", entry.key)))?;
                 Ok(ImageSpec {
                     label: entry.key.clone(),
                     layout: runfiles.join(&entry.layout),
@@ -95,10 +100,10 @@ pub fn check_executable(binary: &Path) -> Result<()> {
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false);
     if !executable {
-        bail!(
+        return Err(Error::Config(format!(
             "the launch script {} is missing or not executable: build the launcher target again",
-            binary.display()
-        );
+            binary.display(),
+        )));
     }
     Ok(())
 }
@@ -110,9 +115,9 @@ fn validate_key(key: &str) -> Result<()> {
         || key.contains("##")
         || key.chars().any(char::is_whitespace)
     {
-        bail!(
-            "invalid image key {key:?}: it must be non-empty, without whitespace, \"::\" or \"##\""
-        );
+        return Err(Error::Config(format!(
+            "invalid image key {key:?}: it must be non-empty, without whitespace, \"::\" or \"##\"",
+        )));
     }
     Ok(())
 }

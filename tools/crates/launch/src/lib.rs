@@ -1,4 +1,5 @@
-//! `sematic-launch`'s library: what a launch config says ([`config`]), pushing its images
+//! `sematic-launch`'s library: one launch from its checks to exec ([`launch`]), what a launch
+//! config says ([`config`]), pushing its images
 //! ([`push`]) or checking that the registry holds them ([`presence`]), Sematic's image
 //! environment ([`environment`]), the Sematic server the launch script will submit to
 //! ([`server`], [`settings`]), and the command line's two halves ([`argv`]). The binary parses
@@ -7,6 +8,8 @@
 pub mod argv;
 pub mod config;
 pub mod environment;
+pub mod error;
+pub mod launch;
 pub mod presence;
 pub mod push;
 pub mod server;
@@ -14,3 +17,5 @@ pub mod settings;
 
 /// The name every message of the launcher starts with.
 pub const PROGRAM: &str = "sematic-launch";
+
+pub use error::{Error, Result};

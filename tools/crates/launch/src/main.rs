@@ -3,18 +3,15 @@
 //! are the library's.
 
 use std::ffi::OsString;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
 use sematic_cli::registry::{ConnectionArgs, TransferArgs};
 use sematic_cli::stamp::Status;
-use sematic_cli::terminal_safe;
-use sematic_launch::config::{check_executable, tls_settings, LaunchConfig};
-use sematic_launch::{argv, environment, presence, push, server, PROGRAM};
-use sematic_registry::push::layout_digest;
+use sematic_launch::launch::Launch;
+use sematic_launch::{argv, presence, push, PROGRAM};
 
 /// Push a Sematic pipeline's images, then exec its launch script.
 ///
@@ -91,49 +88,22 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<()> {
-    let runfiles = std::path::absolute(&args.runfiles_dir)
-        .with_context(|| format!("resolving {}", args.runfiles_dir.display()))?;
-    let config_path = if args.config.exists() {
-        args.config.clone()
-    } else {
-        runfiles.join(&args.config)
-    };
-    let config = LaunchConfig::read(&config_path)?;
-    let specs = config.image_specs(&runfiles, &Status::read(&args.status_files)?)?;
-    // Everything that can be checked before a push is: nothing is pushed for a launch that
-    // cannot happen.
-    let binary = runfiles.join(&config.launch_binary);
-    check_executable(&binary)?;
-    let digests = specs
-        .iter()
-        .map(|spec| layout_digest(&spec.layout).with_context(|| format!("image {}", spec.label)))
-        .collect::<Result<Vec<_>>>()?;
-    if !args.no_server_check && !specs.is_empty() {
-        server::check_reachable(PROGRAM)?;
-    }
-    let (ca_certs, insecure) = tls_settings(&config, &runfiles, &specs);
+    let status = Status::read(&args.status_files)?;
+    let launch = Launch::prepare(
+        &args.runfiles_dir,
+        &args.config,
+        &status,
+        !args.no_server_check,
+    )?;
+    let (ca_certs, insecure) = launch.tls_settings();
     let client = args.connection.client(PROGRAM, insecure, &ca_certs)?;
-    let uris: Vec<(String, String)> = if args.no_push {
-        presence::warn_unpushed(&client, &specs, &digests);
-        specs
-            .iter()
-            .zip(digests)
-            .map(|(spec, digest)| {
-                let uri = spec.repository.with_digest(digest).to_string();
-                (spec.label.clone(), uri)
-            })
-            .collect()
+    let uris = if args.no_push {
+        presence::warn_unpushed(&client, &launch.specs, &launch.digests);
+        launch.layout_uris()
     } else {
         let progress = args.transfer.progress(PROGRAM)?;
-        push::push_all(&client, &specs, &digests, args.transfer.jobs(), &progress)?
+        let jobs = args.transfer.jobs();
+        push::push_all(&client, &launch.specs, &launch.digests, jobs, &progress)?
     };
-    let uris = environment::sorted_keys(uris);
-    for (key, uri) in &uris {
-        eprintln!("{}", terminal_safe(&format!("{PROGRAM}: {key} -> {uri}")));
-    }
-    let mut command = Command::new(&binary);
-    command.args(&args.args).env("RUNFILES_DIR", &runfiles);
-    environment::apply(&mut command, &uris);
-    let err = command.exec();
-    Err(err).with_context(|| format!("executing {}", binary.display()))
+    Err(launch.exec(uris, &args.args).into())
 }

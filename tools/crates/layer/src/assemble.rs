@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread;
 
-use anyhow::{bail, ensure, Context, Result};
+use crate::error::{Context, Error, Result};
 use sematic_oci_core::archive::{Owner, TarWriter, END_OF_ARCHIVE};
 use sematic_oci_core::digest::HashingWriter;
 use sematic_oci_core::layer_descriptor::LayerDescriptor;
@@ -28,7 +28,7 @@ const COPY_BUFFER: u64 = 1 << 20;
 /// Chunks read ahead of the decoder: bounds memory whatever the piece's size.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
-/// A `--assemble DESCRIPTOR.json=BLOB` argument.
+/// A `PIECE.json=BLOB` argument of `sematic-layer assemble`.
 #[derive(Clone, Debug)]
 pub struct PieceArg {
     pub descriptor: PathBuf,
@@ -44,7 +44,9 @@ impl PieceArg {
                     blob: blob.into(),
                 })
             }
-            _ => bail!("expected PIECE.json=BLOB, got {text:?}"),
+            _ => Err(Error::Pieces(format!(
+                "expected PIECE.json=BLOB, got {text:?}"
+            ))),
         }
     }
 }
@@ -62,14 +64,15 @@ pub fn assemble(
         .iter()
         .map(|piece| {
             let descriptor = PieceDescriptor::read(&piece.descriptor)?;
-            ensure!(
-                descriptor.compression == compression.name(),
-                "piece {} is {} but the layer is {}: build every piece with --compression {}",
-                piece.descriptor.display(),
-                descriptor.compression,
-                compression.name(),
-                compression.name()
-            );
+            if descriptor.compression != compression {
+                return Err(Error::Pieces(format!(
+                    "piece {} is {} but the layer is {}: build every piece with --compression {}",
+                    piece.descriptor.display(),
+                    descriptor.compression.name(),
+                    compression.name(),
+                    compression.name()
+                )));
+            }
             Ok(descriptor)
         })
         .collect::<Result<Vec<_>>>()?;
@@ -122,10 +125,11 @@ fn header_tar(directories: &[String]) -> Result<Header> {
     let mut sorted = names.clone();
     sorted.sort();
     sorted.dedup();
-    ensure!(
-        sorted == names,
-        "--directory values must be sorted and distinct, parents first: {directories:?}"
-    );
+    if sorted != names {
+        return Err(Error::Pieces(format!(
+            "--directory values must be sorted and distinct, parents first: {directories:?}"
+        )));
+    }
     let mut tar = TarWriter::new(Vec::new());
     for name in &names {
         tar.directory(name.as_bytes(), Owner::root(0o755))?;
@@ -149,14 +153,15 @@ fn check_order(
         if descriptor.entries == 0 {
             continue;
         }
-        ensure!(
-            descriptor.first.as_str() > previous.0.as_str(),
-            "piece {} starts with {} but {} ends with {}: give pieces in name order, without overlap",
-            piece.descriptor.display(),
-            descriptor.first,
-            previous.1,
-            previous.0
-        );
+        if descriptor.first.as_str() <= previous.0.as_str() {
+            return Err(Error::Pieces(format!(
+                "piece {} starts with {} but {} ends with {}: give pieces in name order, without overlap",
+                piece.descriptor.display(),
+                descriptor.first,
+                previous.1,
+                previous.0
+            )));
+        }
         previous = (
             descriptor.last.clone(),
             format!("piece {}", piece.descriptor.display()),
@@ -201,13 +206,15 @@ fn copy_piece(
         decoded.context("decompressing")
     })?;
     let (_, digest, size) = copied.finish();
-    ensure!(
-        digest == descriptor.digest
-            && size == descriptor.size
-            && uncompressed_size == descriptor.uncompressed_size,
-        "the blob does not match {} (it has {size} bytes, {digest}; {uncompressed_size} bytes uncompressed): rebuild the piece",
-        piece.descriptor.display(),
-    );
+    if !(digest == descriptor.digest
+        && size == descriptor.size
+        && uncompressed_size == descriptor.uncompressed_size)
+    {
+        return Err(Error::Pieces(format!(
+            "the blob does not match {} (it has {size} bytes, {digest}; {uncompressed_size} bytes uncompressed): rebuild the piece",
+            piece.descriptor.display(),
+        )));
+    }
     Ok(())
 }
 

@@ -1,4 +1,4 @@
-//! `--from-tar`: turns an existing rootfs tar (e.g. `mmdebstrap --variant=extract … out.tar`)
+//! `sematic-layer from-tar`: turns an existing rootfs tar (e.g. `mmdebstrap --variant=extract … out.tar`)
 //! into a normalised layer.
 //!
 //! The input is indexed once (headers only; data is skipped by seeking), the index is sorted,
@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use crate::error::{Context, Error, Result};
 use tar::EntryType;
 
 use sematic_oci_core::archive::{Owner, TarWriter};
@@ -66,10 +66,10 @@ impl RootfsIndex {
         // An empty file reads as a tar without entries: it would quietly become an empty layer.
         let len = file.metadata().map_or(0, |meta| meta.len());
         if len == 0 {
-            bail!(
+            return Err(Error::Rootfs(format!(
                 "{} is empty (0 bytes), not a tar archive: pass the rootfs tar itself",
                 path.display()
-            );
+            )));
         }
         let mut archive = tar::Archive::new(BufReader::new(file));
         let mut records: BTreeMap<Vec<u8>, Record> = BTreeMap::new();
@@ -90,10 +90,12 @@ impl RootfsIndex {
                 Some(Record {
                     kind: Kind::Dir, ..
                 }) if record.kind == Kind::Dir => {}
-                Some(_) => bail!(
-                    "{}: appears twice in the archive; a layer can hold each path once: remove the duplicate",
-                    label()
-                ),
+                Some(_) => {
+                    return Err(Error::Rootfs(format!(
+                        "{}: appears twice in the archive; a layer can hold each path once: remove the duplicate",
+                        label(),
+                    )))
+                }
                 None => {}
             }
             records.insert(name, record);
@@ -179,12 +181,14 @@ impl RootfsIndex {
                     Some(Record {
                         kind: Kind::Dir, ..
                     }) => break,
-                    Some(_) => bail!(
-                        "{}: entry {:?} needs {:?} to be a directory, but the archive has another kind of entry there",
-                        self.path.display(),
-                        lossy(name),
-                        lossy(parent)
-                    ),
+                    Some(_) => {
+                        return Err(Error::Rootfs(format!(
+                            "{}: entry {:?} needs {:?} to be a directory, but the archive has another kind of entry there",
+                            self.path.display(),
+                            lossy(name),
+                            lossy(parent),
+                        )))
+                    }
                     None => {
                         if !missing.insert(parent.to_vec()) {
                             break;
@@ -248,14 +252,18 @@ fn index_entry<R: Read>(
             let target = match records.get(&target).map(|record| &record.kind) {
                 Some(Kind::File { .. }) => target,
                 Some(Kind::HardLink { target }) => target.clone(),
-                Some(_) => bail!(
-                    "hard link to {:?}, which is not a regular file: only regular files can be hard-linked in a layer",
-                    lossy(&target)
-                ),
-                None => bail!(
-                    "hard link to {:?}, which is not an earlier entry of the archive",
-                    lossy(&target)
-                ),
+                Some(_) => {
+                    return Err(Error::Rootfs(format!(
+                        "hard link to {:?}, which is not a regular file: only regular files can be hard-linked in a layer",
+                        lossy(&target),
+                    )))
+                }
+                None => {
+                    return Err(Error::Rootfs(format!(
+                        "hard link to {:?}, which is not an earlier entry of the archive",
+                        lossy(&target),
+                    )))
+                }
             };
             Kind::HardLink { target }
         }
@@ -270,13 +278,13 @@ fn index_entry<R: Read>(
             };
             Kind::Special { kind, major, minor }
         }
-        EntryType::GNUSparse => bail!(
-            "is a GNU sparse file, which layers cannot carry: recreate the archive without --sparse"
-        ),
-        other => bail!(
-            "has unsupported tar entry type {:?}: layers hold files, directories, links, devices and fifos",
-            char::from(other.as_byte())
-        ),
+        EntryType::GNUSparse => return Err(Error::Rootfs("is a GNU sparse file, which layers cannot carry: recreate the archive without --sparse".into())),
+        other => {
+            return Err(Error::Rootfs(format!(
+                "has unsupported tar entry type {:?}: layers hold files, directories, links, devices and fifos",
+                char::from(other.as_byte()),
+            )))
+        }
     };
     Ok(Some((name, Record { kind, owner })))
 }
@@ -287,10 +295,12 @@ fn normalise(raw: &[u8]) -> Result<Option<Vec<u8>>> {
     for component in raw.split(|&b| b == b'/') {
         match component {
             b"" | b"." => {}
-            b".." => bail!(
-                "name {:?} has a \"..\" component, which could write outside the image root",
-                lossy(raw)
-            ),
+            b".." => {
+                return Err(Error::Rootfs(format!(
+                    "name {:?} has a \"..\" component, which could write outside the image root",
+                    lossy(raw)
+                )))
+            }
             _ => {
                 if !name.is_empty() {
                     name.push(b'/');

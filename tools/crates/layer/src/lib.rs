@@ -2,6 +2,8 @@
 
 pub mod assemble;
 pub mod elf;
+pub mod error;
+pub mod from_manifest;
 pub mod from_tar;
 pub mod gzip;
 pub mod manifest;
@@ -9,3 +11,6 @@ pub mod piece;
 pub mod plan;
 pub mod sniff;
 pub mod stream;
+pub mod symlink;
+
+pub use error::{Error, Result};

@@ -1,62 +1,79 @@
 //! sematic-layer: builds one reproducible OCI layer blob and its descriptor.
 
 use std::num::NonZeroUsize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use clap::{ArgGroup, Parser};
+use clap::{Args, Parser, Subcommand};
 use sematic_layer::assemble::{assemble, PieceArg};
+use sematic_layer::from_manifest::{self, Target};
 use sematic_layer::from_tar::RootfsIndex;
-use sematic_layer::manifest::Manifest;
-use sematic_layer::plan::Plan;
 use sematic_layer::stream::LayerStream;
 use sematic_oci_core::media_type::Compression;
-use sematic_oci_core::native_report::NativeReport;
 
 /// Build one reproducible OCI layer in a single streaming pass: tar (sorted, mtime
-/// 1970-01-01, uid/gid 0 unless --from-tar), sha256 of the tar (the diff_id), compression,
-/// sha256 of the blob (the digest). Or a piece of a layer (--piece), or a layer assembled from
-/// pieces without compressing them again (--assemble).
+/// 1970-01-01, uid/gid 0 unless from a rootfs tar), sha256 of the tar (the diff_id),
+/// compression, sha256 of the blob (the digest). Or a piece of a layer (manifest --piece), or
+/// a layer assembled from pieces without compressing them again (assemble).
 #[derive(Parser)]
-#[command(name = "sematic-layer", version)]
-#[command(group(ArgGroup::new("input").required(true).args(["manifest", "from_tar", "assemble"])))]
+#[command(name = "sematic-layer", version, arg_required_else_help = false)]
 struct Cli {
-    /// JSON list of the layer's entries ({"symlink_root": …, "entries": [{"path", "kind", …}]}),
-    /// written by the Starlark rule. Kinds: file, empty, dir, symlink, tree, link.
-    #[arg(long, value_name = "ENTRIES.json")]
-    manifest: Option<PathBuf>,
+    #[command(subcommand)]
+    mode: Mode,
+}
 
-    /// An existing root filesystem tar to normalise into a layer (sorted, times dropped, numeric
-    /// owners, modes, links and devices kept), e.g. from `mmdebstrap --variant=extract`.
-    #[arg(long, value_name = "ROOTFS.tar")]
-    from_tar: Option<PathBuf>,
+#[derive(Subcommand)]
+enum Mode {
+    /// A layer (or a piece of one) from the entries the Starlark rule lists.
+    Manifest {
+        /// The layer's entries (docs/formats.md, "Layer manifest").
+        #[arg(value_name = "ENTRIES.json")]
+        manifest: PathBuf,
 
-    /// Write a piece instead of a layer: only what is at or below ROOT (an absolute path; its
-    /// parent directories are left out), and no end-of-archive marker, for --assemble to
-    /// concatenate. The descriptor is then a piece descriptor. Needs --manifest.
-    #[arg(long, value_name = "ROOT", requires = "manifest")]
-    piece: Option<String>,
+        /// Write a piece instead of a layer: only what is at or below ROOT (an absolute path;
+        /// its parent directories are left out), and no end-of-archive marker, for assemble to
+        /// concatenate. The descriptor is then a piece descriptor.
+        #[arg(long, value_name = "ROOT")]
+        piece: Option<String>,
 
-    /// Assemble the layer from pieces, in this order, without compressing them again: the
-    /// --directory entries, each piece, then the end-of-archive marker. Repeat.
-    #[arg(long = "assemble", value_name = "PIECE.json=BLOB", value_parser = PieceArg::parse)]
-    assemble: Vec<PieceArg>,
+        /// Also write a report of the ELF files written (docs/formats.md, "Native report"), for
+        /// sematic-image --native-report to check against the image's CPU and its base's C
+        /// library. Written like the blob, only when the whole layer succeeded.
+        #[arg(long, value_name = "REPORT.json")]
+        native_report: Option<PathBuf>,
 
-    /// A directory entry (mode 0755) before the pieces of --assemble, e.g. the pieces' common
-    /// parents /app and /app/_ext. Repeat, parents first.
-    #[arg(long = "directory", value_name = "PATH", requires = "assemble")]
-    directories: Vec<String>,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// A layer from an existing root filesystem tar, normalised (sorted, times dropped,
+    /// numeric owners, modes, links and devices kept), e.g. from `mmdebstrap --variant=extract`.
+    FromTar {
+        #[arg(value_name = "ROOTFS.tar")]
+        rootfs: PathBuf,
 
-    /// Also write a report of the native code written (needs --manifest; a layer or a
-    /// --piece): JSON {"elf": [{"path", "machine", "kind", "libc", "glibc", "needed"}, …]},
-    /// one record per file starting with \x7fELF, sorted by path, for sematic-image
-    /// --native-report to check against the image's CPU and its base's C library. ELF files are
-    /// recognised while they are streamed into the tar; only their headers and dynamic
-    /// sections are read again. Written like the blob, only when the whole layer succeeded.
-    #[arg(long, value_name = "REPORT.json", conflicts_with_all = ["from_tar", "assemble"])]
-    native_report: Option<PathBuf>,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// A layer assembled from pieces, in this order, without compressing them again: the
+    /// --directory entries, each piece, then the end-of-archive marker.
+    Assemble {
+        #[arg(value_name = "PIECE.json=BLOB", required = true, value_parser = PieceArg::parse)]
+        pieces: Vec<PieceArg>,
 
+        /// A directory entry (mode 0755) before the pieces, e.g. the pieces' common parents
+        /// /app and /app/_ext. Repeat, parents first.
+        #[arg(long = "directory", value_name = "PATH")]
+        directories: Vec<String>,
+
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+/// What every mode writes, and how.
+#[derive(Args)]
+struct Output {
     /// Where to write the layer blob. Written to a temporary file and renamed into place only
     /// when the whole layer succeeded.
     #[arg(long, value_name = "BLOB")]
@@ -67,9 +84,8 @@ struct Cli {
     #[arg(long, value_name = "DESCRIPTOR.json")]
     descriptor: PathBuf,
 
-    /// Blob compression. gzip is deflate level 6 in 1 MiB blocks (identical bytes for any
-    /// --jobs); zstd is level 3 and needs an OCI base; none stores the tar as is.
-    #[arg(long, value_name = "gzip|zstd|none", default_value = "gzip", value_parser = Compression::parse)]
+    /// Blob compression.
+    #[arg(long, value_enum, default_value_t = Compression::Gzip)]
     compression: Compression,
 
     /// Compression threads. Does not change the output bytes. Default: available parallelism.
@@ -77,73 +93,57 @@ struct Cli {
     jobs: Option<NonZeroUsize>,
 }
 
+impl Output {
+    /// The target, once the descriptor is known not to overwrite the blob it describes.
+    fn target(&self) -> Result<Target<'_>> {
+        if std::path::absolute(&self.descriptor)? == std::path::absolute(&self.output)? {
+            bail!(
+                "--descriptor and --output are both {}: give each its own file",
+                self.output.display()
+            );
+        }
+        let jobs = self
+            .jobs
+            .or_else(|| std::thread::available_parallelism().ok());
+        Ok(Target {
+            blob: &self.output,
+            descriptor: &self.descriptor,
+            compression: self.compression,
+            jobs: jobs.map_or(1, NonZeroUsize::get),
+        })
+    }
+}
+
 fn main() -> ExitCode {
     sematic_cli::main("sematic-layer", run)
 }
 
+// Everything that can be checked without writing is checked before the blob is started.
 fn run(cli: Cli) -> Result<()> {
-    let jobs = cli
-        .jobs
-        .or_else(|| std::thread::available_parallelism().ok())
-        .map_or(1, NonZeroUsize::get);
-    // Everything that can be checked without writing is checked before the blob is started.
-    if std::path::absolute(&cli.descriptor)? == std::path::absolute(&cli.output)? {
-        bail!(
-            "--descriptor and --output are both {}: give each its own file",
-            cli.output.display()
-        );
-    }
-    let layer = match (&cli.manifest, &cli.from_tar) {
-        (Some(manifest), _) => return from_manifest(&cli, manifest, jobs),
-        (None, Some(rootfs)) => {
-            let mut index = RootfsIndex::open(rootfs)?;
-            let mut stream = LayerStream::create(&cli.output, cli.compression, jobs)?;
+    match &cli.mode {
+        Mode::Manifest {
+            manifest,
+            piece,
+            native_report,
+            out,
+        } => {
+            let (piece, report) = (piece.as_deref(), native_report.as_deref());
+            from_manifest::write(manifest, piece, report, &out.target()?)?;
+        }
+        Mode::FromTar { rootfs, out } => {
+            let (mut index, target) = (RootfsIndex::open(rootfs)?, out.target()?);
+            let mut stream = LayerStream::create(target.blob, target.compression, target.jobs)?;
             index.write(stream.tar())?;
-            stream.finish()?
+            stream.finish()?.commit(target.descriptor)?;
         }
-        (None, None) if !cli.assemble.is_empty() => assemble(
-            &cli.assemble,
-            &cli.directories,
-            cli.compression,
-            &cli.output,
-            jobs,
-        )?,
-        (None, None) => {
-            bail!(
-                "give --manifest ENTRIES.json, --from-tar ROOTFS.tar or --assemble PIECE.json=BLOB"
-            )
+        Mode::Assemble {
+            pieces,
+            directories,
+            out,
+        } => {
+            let t = out.target()?;
+            assemble(pieces, directories, t.compression, t.blob, t.jobs)?.commit(t.descriptor)?;
         }
-    };
-    let descriptor = layer.descriptor.prepare(&cli.descriptor)?;
-    layer.blob.commit()?;
-    descriptor.commit()
-}
-
-/// A layer or a piece from a manifest, with its native report if asked for.
-fn from_manifest(cli: &Cli, manifest: &Path, jobs: usize) -> Result<()> {
-    let mut plan = Plan::build(&Manifest::read(manifest)?)?;
-    if let Some(root) = &cli.piece {
-        plan.restrict_to(root)?;
     }
-    let mut stream = LayerStream::create(&cli.output, cli.compression, jobs)?;
-    let mut native = cli.native_report.as_ref().map(|_| NativeReport::default());
-    plan.write(stream.tar(), native.as_mut().map(|report| &mut report.elf))?;
-    // Every output is complete in its temporary file before the first is renamed into place.
-    let (blob, descriptor) = if cli.piece.is_some() {
-        let (first, last) = plan.first_and_last().unwrap_or(("", ""));
-        let piece = stream.finish_piece(first, last)?;
-        (piece.blob, piece.descriptor.prepare(&cli.descriptor)?)
-    } else {
-        let layer = stream.finish()?;
-        (layer.blob, layer.descriptor.prepare(&cli.descriptor)?)
-    };
-    let report = match (native, &cli.native_report) {
-        (Some(native), Some(path)) => Some(native.prepare(path)?),
-        _ => None,
-    };
-    blob.commit()?;
-    if let Some(report) = report {
-        report.commit()?;
-    }
-    descriptor.commit()
+    Ok(())
 }

@@ -14,7 +14,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
+use crate::error::{Context, Error, Result};
 use serde::Deserialize;
 
 /// One parsed, syntactically valid entry.
@@ -124,7 +124,11 @@ fn parse_entry(value: serde_json::Value) -> Result<Entry> {
         "empty" => &[],
         "symlink" => &["target"],
         "tree" | "link" => &["src"],
-        other => bail!("unknown kind {other:?}: use one of file, empty, dir, symlink, tree, link"),
+        other => {
+            return Err(Error::Entries(format!(
+                "unknown kind {other:?}: use one of file, empty, dir, symlink, tree, link"
+            )))
+        }
     };
     for (field, present) in [
         ("src", src.is_some()),
@@ -132,14 +136,20 @@ fn parse_entry(value: serde_json::Value) -> Result<Entry> {
         ("mode", mode.is_some()),
     ] {
         if present && !allowed.contains(&field) {
-            bail!("a {kind} entry takes no {field:?}: remove it");
+            return Err(Error::Entries(format!(
+                "a {kind} entry takes no {field:?}: remove it"
+            )));
         }
     }
     let need_src = || {
         src.clone()
             .filter(|s| !s.is_empty())
             .map(PathBuf::from)
-            .ok_or_else(|| anyhow!("a {kind} entry needs \"src\": add the input file's path"))
+            .ok_or_else(|| {
+                Error::Entries(format!(
+                    "a {kind} entry needs \"src\": add the input file's path"
+                ))
+            })
     };
     let mode = mode.as_deref().map(parse_mode).transpose()?;
     let kind = match kind.as_str() {
@@ -151,7 +161,7 @@ fn parse_entry(value: serde_json::Value) -> Result<Entry> {
         "empty" => Kind::Empty,
         "symlink" => Kind::Symlink {
             target: target.ok_or_else(|| {
-                anyhow!("a symlink entry needs \"target\": add the link's target")
+                Error::Entries("a symlink entry needs \"target\": add the link's target".into())
             })?,
         },
         "tree" => Kind::Tree { src: need_src()? },
@@ -166,29 +176,39 @@ fn parse_mode(text: &str) -> Result<u32> {
     let mode = u32::from_str_radix(text, 8)
         .ok()
         .filter(|mode| *mode <= 0o7777);
-    mode.ok_or_else(|| anyhow!("invalid mode {text:?}: use an octal string such as \"0755\""))
+    mode.ok_or_else(|| {
+        Error::Entries(format!(
+            "invalid mode {text:?}: use an octal string such as \"0755\""
+        ))
+    })
 }
 
 /// An image path must be absolute and normalised: `/a/b`, never `a/b`, `/a/`, `/a//b`,
 /// `/a/./b` or `/a/../b`.
 fn validate_destination(path: &str) -> Result<()> {
     let Some(relative) = path.strip_prefix('/') else {
-        bail!("path {path:?} is not absolute: start it with /");
+        return Err(Error::Entries(format!(
+            "path {path:?} is not absolute: start it with /"
+        )));
     };
     if relative.is_empty() {
-        bail!("path \"/\" is the image root, which every layer already has: remove the entry");
+        return Err(Error::Entries(
+            "path \"/\" is the image root, which every layer already has: remove the entry".into(),
+        ));
     }
     if relative.ends_with('/') {
-        bail!("path {path:?} ends with /: remove the trailing slash");
+        return Err(Error::Entries(format!(
+            "path {path:?} ends with /: remove the trailing slash"
+        )));
     }
     if path.contains('\0') {
-        bail!("path {path:?} contains a NUL byte");
+        return Err(Error::Entries(format!("path {path:?} contains a NUL byte")));
     }
     for component in relative.split('/') {
         if matches!(component, "" | "." | "..") {
-            bail!(
-                "path {path:?} has an empty, \".\" or \"..\" component: write the normalised absolute path"
-            );
+            return Err(Error::Entries(format!(
+                "path {path:?} has an empty, \".\" or \"..\" component: write the normalised absolute path",
+            )));
         }
     }
     Ok(())

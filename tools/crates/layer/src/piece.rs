@@ -15,16 +15,17 @@ use std::fs;
 use std::io::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use sematic_oci_core::canonical::to_canonical_json;
 use sematic_oci_core::fsutil::AtomicFile;
+use sematic_oci_core::media_type::Compression;
 use sematic_oci_core::Digest;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PieceDescriptor {
-    pub compression: String,
+    pub compression: Compression,
     pub digest: Digest,
     pub size: u64,
     pub uncompressed_digest: Digest,
@@ -37,8 +38,9 @@ pub struct PieceDescriptor {
 impl PieceDescriptor {
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is not a valid piece descriptor", path.display()))
+        let descriptor = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not a valid piece descriptor", path.display()))?;
+        Ok(descriptor)
     }
 
     /// The descriptor as canonical JSON, in a temporary file next to `path` that the caller

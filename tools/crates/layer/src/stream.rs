@@ -7,7 +7,7 @@
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use sematic_oci_core::digest::HashingWriter;
 use sematic_oci_core::fsutil::AtomicFile;
 use sematic_oci_core::media_type::{Compression, Family};
@@ -106,6 +106,15 @@ pub struct FinishedLayer {
     pub blob: AtomicFile,
 }
 
+impl FinishedLayer {
+    /// Writes the descriptor to `path` and renames the blob, then the descriptor, into place.
+    pub fn commit(self, path: &Path) -> Result<()> {
+        let descriptor = self.descriptor.prepare(path)?;
+        self.blob.commit()?;
+        Ok(descriptor.commit()?)
+    }
+}
+
 impl LayerStream {
     /// Starts writing the blob at `blob` (through a temporary file) with `jobs` compression
     /// threads.
@@ -157,7 +166,7 @@ impl LayerStream {
         let (blob, digest, size) = close(compressor).context(context)?;
         Ok(FinishedPiece {
             descriptor: PieceDescriptor {
-                compression: self.compression.name().to_owned(),
+                compression: self.compression,
                 digest,
                 size,
                 uncompressed_digest,

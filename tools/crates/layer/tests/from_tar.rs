@@ -1,4 +1,4 @@
-//! sematic-layer --from-tar, end to end through the built binary.
+//! sematic-layer from-tar, end to end through the built binary.
 
 mod common;
 
@@ -57,7 +57,7 @@ fn rootfs(ws: &Workspace) -> String {
 fn rootfs_tar_is_normalised_keeping_owners_modes_links_and_devices() {
     let ws = Workspace::new();
     let input = rootfs(&ws);
-    let (blob, descriptor) = ws.layer_ok("layer", &["--from-tar", &input, "--compression", "none"]);
+    let (blob, descriptor) = ws.layer_ok("layer", &["from-tar", &input, "--compression", "none"]);
     assert_eq!(descriptor["diffId"], sha256(&blob));
     let deep = format!("usr/share/{}file.txt", "deep/".repeat(30));
     let alt = format!(
@@ -118,19 +118,16 @@ fn rootfs_tar_is_normalised_keeping_owners_modes_links_and_devices() {
 fn converting_its_own_output_is_idempotent() {
     let ws = Workspace::new();
     let input = rootfs(&ws);
-    let (first, _) = ws.layer_ok("first", &["--from-tar", &input, "--compression", "none"]);
+    let (first, _) = ws.layer_ok("first", &["from-tar", &input, "--compression", "none"]);
     let first_path = ws.path("first.tar");
     fs::write(&first_path, &first).unwrap();
     let first_path = first_path.to_str().unwrap();
-    let (second, _) = ws.layer_ok(
-        "second",
-        &["--from-tar", first_path, "--compression", "none"],
-    );
+    let (second, _) = ws.layer_ok("second", &["from-tar", first_path, "--compression", "none"]);
     assert!(first == second, "a second conversion changed the tar");
 
     // And the compressed layers of both agree, for any job count.
-    let (gzip_a, da) = ws.layer_ok("a", &["--from-tar", &input, "--jobs", "1"]);
-    let (gzip_b, db) = ws.layer_ok("b", &["--from-tar", first_path, "--jobs", "8"]);
+    let (gzip_a, da) = ws.layer_ok("a", &["from-tar", &input, "--jobs", "1"]);
+    let (gzip_b, db) = ws.layer_ok("b", &["from-tar", first_path, "--jobs", "8"]);
     assert!(gzip_a == gzip_b);
     assert_eq!(da, db);
     assert_eq!(decompress("gzip", &gzip_a), first);
@@ -166,14 +163,14 @@ fn bad_rootfs_tars_fail_cleanly() {
             MAKE_ROOTFS.split("add(\"./\"").next().unwrap().to_owned() + body + "\nout.close()\n";
         let path = ws.path(name);
         python(&script, &[&path]);
-        ws.layer_fails(&["--from-tar", path.to_str().unwrap()], &expected);
+        ws.layer_fails(&["from-tar", path.to_str().unwrap()], &expected);
     }
     ws.write("garbage.tar", &[b'x'; 1024]);
-    ws.layer_fails(&["--from-tar", "garbage.tar"], &["garbage.tar"]);
-    ws.layer_fails(&["--from-tar", "missing.tar"], &["missing.tar"]);
+    ws.layer_fails(&["from-tar", "garbage.tar"], &["garbage.tar"]);
+    ws.layer_fails(&["from-tar", "missing.tar"], &["missing.tar"]);
     ws.write("empty.tar", b"");
     ws.layer_fails(
-        &["--from-tar", "empty.tar"],
+        &["from-tar", "empty.tar"],
         &["empty.tar is empty (0 bytes)"],
     );
 }
@@ -185,7 +182,7 @@ fn a_descriptor_written_over_the_output_is_refused_before_anything_is_written() 
     let output = std::process::Command::new(common::BIN)
         .current_dir(ws.path(""))
         .args([
-            "--from-tar",
+            "from-tar",
             "rootfs.tar",
             "--output",
             "out/x",

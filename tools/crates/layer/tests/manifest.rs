@@ -1,4 +1,4 @@
-//! sematic-layer --manifest, end to end through the built binary.
+//! sematic-layer manifest, end to end through the built binary.
 
 mod common;
 
@@ -53,13 +53,13 @@ fn blob_and_descriptor_are_identical_across_runs_and_job_counts() {
     let ws = Workspace::new();
     let manifest = ws.manifest("entries.json", &runfiles(&ws));
     let manifest = manifest.to_str().unwrap();
-    let (reference, descriptor) = ws.layer_ok("ref", &["--manifest", manifest, "--jobs", "1"]);
+    let (reference, descriptor) = ws.layer_ok("ref", &["manifest", manifest, "--jobs", "1"]);
     assert!(
         reference.len() > 100_000,
         "fixture too small to span blocks"
     );
     for (name, jobs) in [("j1", "1"), ("j2", "2"), ("j8", "8")] {
-        let (blob, other) = ws.layer_ok(name, &["--manifest", manifest, "--jobs", jobs]);
+        let (blob, other) = ws.layer_ok(name, &["manifest", manifest, "--jobs", jobs]);
         assert!(blob == reference, "--jobs {jobs} changed the blob");
         assert_eq!(other, descriptor);
         assert_eq!(
@@ -68,7 +68,7 @@ fn blob_and_descriptor_are_identical_across_runs_and_job_counts() {
         );
     }
     // The default (available parallelism) too.
-    let (blob, _) = ws.layer_ok("default", &["--manifest", manifest]);
+    let (blob, _) = ws.layer_ok("default", &["manifest", manifest]);
     assert!(blob == reference);
 }
 
@@ -76,7 +76,7 @@ fn blob_and_descriptor_are_identical_across_runs_and_job_counts() {
 fn gzip_blob_is_the_described_normalised_tar() {
     let ws = Workspace::new();
     let manifest = ws.manifest("entries.json", &runfiles(&ws));
-    let (blob, descriptor) = ws.layer_ok("layer", &["--manifest", manifest.to_str().unwrap()]);
+    let (blob, descriptor) = ws.layer_ok("layer", &["manifest", manifest.to_str().unwrap()]);
     let tar = decompress("gzip", &blob);
 
     assert_eq!(
@@ -147,9 +147,9 @@ fn changing_one_file_changes_the_digest_and_diff_id() {
     let ws = Workspace::new();
     let manifest = ws.manifest("entries.json", &runfiles(&ws));
     let manifest = manifest.to_str().unwrap();
-    let (before, d1) = ws.layer_ok("before", &["--manifest", manifest]);
+    let (before, d1) = ws.layer_ok("before", &["manifest", manifest]);
     ws.write("execroot/gen/sub/b.bin", &[8u8; 5000]);
-    let (after, d2) = ws.layer_ok("after", &["--manifest", manifest]);
+    let (after, d2) = ws.layer_ok("after", &["manifest", manifest]);
     assert_ne!(before, after);
     assert_ne!(d1["digest"], d2["digest"]);
     assert_ne!(d1["diffId"], d2["diffId"]);
@@ -161,8 +161,8 @@ fn zstd_and_uncompressed_layers_describe_the_same_tar() {
     let ws = Workspace::new();
     let manifest = ws.manifest("entries.json", &runfiles(&ws));
     let manifest = manifest.to_str().unwrap();
-    let (gzip_blob, gzip) = ws.layer_ok("gzip", &["--manifest", manifest]);
-    let (tar, none) = ws.layer_ok("none", &["--manifest", manifest, "--compression", "none"]);
+    let (gzip_blob, gzip) = ws.layer_ok("gzip", &["manifest", manifest]);
+    let (tar, none) = ws.layer_ok("none", &["manifest", manifest, "--compression", "none"]);
     assert_eq!(none["mediaType"], "application/vnd.oci.image.layer.v1.tar");
     assert_eq!(none["digest"], none["diffId"]);
     assert_eq!(none["diffId"], gzip["diffId"]);
@@ -170,14 +170,7 @@ fn zstd_and_uncompressed_layers_describe_the_same_tar() {
 
     let (zstd_blob, zstd) = ws.layer_ok(
         "zstd",
-        &[
-            "--manifest",
-            manifest,
-            "--compression",
-            "zstd",
-            "--jobs",
-            "1",
-        ],
+        &["manifest", manifest, "--compression", "zstd", "--jobs", "1"],
     );
     assert_eq!(
         zstd["mediaType"],
@@ -188,14 +181,7 @@ fn zstd_and_uncompressed_layers_describe_the_same_tar() {
     assert_eq!(decompress("zstd", &zstd_blob), tar);
     let (zstd_8, _) = ws.layer_ok(
         "zstd8",
-        &[
-            "--manifest",
-            manifest,
-            "--compression",
-            "zstd",
-            "--jobs",
-            "8",
-        ],
+        &["manifest", manifest, "--compression", "zstd", "--jobs", "8"],
     );
     assert!(zstd_8 == zstd_blob, "zstd output depends on --jobs");
 }
@@ -215,7 +201,7 @@ fn a_hundred_thousand_entries() {
         })
         .collect();
     let manifest = ws.manifest("entries.json", &json!({ "entries": entries }));
-    let (_, descriptor) = ws.layer_ok("big", &["--manifest", manifest.to_str().unwrap()]);
+    let (_, descriptor) = ws.layer_ok("big", &["manifest", manifest.to_str().unwrap()]);
     // 100 000 files, 500 directories and /app.
     assert_eq!(descriptor["entries"], 100_501);
 }
@@ -317,7 +303,7 @@ fn bad_manifests_fail_cleanly() {
             "bad.json",
             &json!({"symlink_root": root, "entries": [entry]}),
         );
-        ws.layer_fails(&["--manifest", manifest.to_str().unwrap()], &expected);
+        ws.layer_fails(&["manifest", manifest.to_str().unwrap()], &expected);
     }
 
     let pairs: Vec<(Value, Value, Vec<&str>)> = vec![
@@ -348,19 +334,19 @@ fn bad_manifests_fail_cleanly() {
     ];
     for (first, second, expected) in pairs {
         let manifest = ws.manifest("bad.json", &json!({"entries": [first, second]}));
-        ws.layer_fails(&["--manifest", manifest.to_str().unwrap()], &expected);
+        ws.layer_fails(&["manifest", manifest.to_str().unwrap()], &expected);
     }
 
     ws.write("bad.json", b"{\"entries\": [{\"path\": ");
     ws.layer_fails(
-        &["--manifest", "bad.json"],
+        &["manifest", "bad.json"],
         &["bad.json", "malformed manifest"],
     );
-    ws.layer_fails(&["--manifest", "missing.json"], &["missing.json"]);
+    ws.layer_fails(&["manifest", "missing.json"], &["missing.json"]);
     let manifest = ws.manifest("bad.json", &json!({"entries": []}));
     ws.layer_fails(
         &[
-            "--manifest",
+            "manifest",
             manifest.to_str().unwrap(),
             "--compression",
             "lz4",
@@ -380,7 +366,7 @@ fn an_explicit_dir_sets_the_mode_of_an_implied_one() {
             {"path": "/opt/tool", "kind": "dir", "mode": "0750"},
         ]}),
     );
-    let (blob, _) = ws.layer_ok("layer", &["--manifest", manifest.to_str().unwrap()]);
+    let (blob, _) = ws.layer_ok("layer", &["manifest", manifest.to_str().unwrap()]);
     let listing = tar_listing(&decompress("gzip", &blob));
     assert_eq!(
         listing,

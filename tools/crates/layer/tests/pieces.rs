@@ -36,13 +36,13 @@ fn manifests(ws: &Workspace) {
 fn build(ws: &Workspace, compression: &str) -> ((Vec<u8>, Value), (Vec<u8>, Value)) {
     let whole = ws.layer_ok(
         &format!("whole-{compression}"),
-        &["--manifest", "whole.json", "--compression", compression],
+        &["manifest", "whole.json", "--compression", compression],
     );
     for repo in ["a", "b"] {
         ws.layer_ok(
             &format!("{repo}-{compression}"),
             &[
-                "--manifest",
+                "manifest",
                 &format!("{repo}.json"),
                 "--piece",
                 &format!("/app/_ext/{repo}"),
@@ -54,9 +54,8 @@ fn build(ws: &Workspace, compression: &str) -> ((Vec<u8>, Value), (Vec<u8>, Valu
     let assembled = ws.layer_ok(
         &format!("assembled-{compression}"),
         &[
-            "--assemble",
+            "assemble",
             &format!("out/a-{compression}.json=out/a-{compression}.blob"),
-            "--assemble",
             &format!("out/b-{compression}.json=out/b-{compression}.blob"),
             "--directory",
             "/app",
@@ -117,7 +116,7 @@ fn a_piece_has_no_parents_above_its_root_and_no_end_marker() {
     let (blob, descriptor) = ws.layer_ok(
         "a",
         &[
-            "--manifest",
+            "manifest",
             "a.json",
             "--piece",
             "/app/_ext/a",
@@ -156,13 +155,12 @@ fn bad_pieces_and_assemblies_fail_with_one_line_and_write_nothing() {
     ws.write("p/damaged.blob", &damaged);
 
     let assemble = |pieces: &[&str], extra: &[&str], expected: &[&str]| {
-        let mut args: Vec<String> = Vec::new();
-        for piece in pieces {
-            args.extend([
-                "--assemble".into(),
-                format!("p/{piece}.json=p/{piece}.blob"),
-            ]);
-        }
+        let mut args = vec!["assemble".to_owned()];
+        args.extend(
+            pieces
+                .iter()
+                .map(|piece| format!("p/{piece}.json=p/{piece}.blob")),
+        );
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         ws.layer_fails(&args, expected);
@@ -185,14 +183,14 @@ fn bad_pieces_and_assemblies_fail_with_one_line_and_write_nothing() {
         &["--directory", "/app/_ext", "--directory", "/app"],
         &["--directory values must be sorted and distinct, parents first"],
     );
-    let args = ["--assemble", "p/a-gzip.json=p/damaged.blob"];
+    let args = ["assemble", "p/a-gzip.json=p/damaged.blob"];
     ws.layer_fails(&args, &["piece p/damaged.blob"]);
     // Bytes after the piece's gzip member: the decoder stops, the copy goes on, the size differs.
     let mut trailing = fs::read(ws.path("p/a-gzip.blob")).unwrap();
     trailing.extend_from_slice(&[0; 3 << 20]);
     ws.write("p/trailing.blob", &trailing);
     ws.layer_fails(
-        &["--assemble", "p/a-gzip.json=p/trailing.blob"],
+        &["assemble", "p/a-gzip.json=p/trailing.blob"],
         &[
             "piece p/trailing.blob: the blob does not match p/a-gzip.json",
             "rebuild the piece",
@@ -213,7 +211,7 @@ fn bad_pieces_and_assemblies_fail_with_one_line_and_write_nothing() {
     );
     ws.layer_fails(
         &[
-            "--assemble",
+            "assemble",
             "p/wrong-size.json=p/a-zstd.blob",
             "--compression",
             "zstd",
@@ -224,11 +222,11 @@ fn bad_pieces_and_assemblies_fail_with_one_line_and_write_nothing() {
         ],
     );
     ws.layer_fails(
-        &["--manifest", "whole.json", "--piece", "/app/_ext/a"],
+        &["manifest", "whole.json", "--piece", "/app/_ext/a"],
         &["/app/_ext/b/bin is outside the piece's root /app/_ext/a: a piece holds one directory tree"],
     );
     ws.layer_fails(
-        &["--manifest", "a.json", "--piece", "app/_ext/a"],
+        &["manifest", "a.json", "--piece", "app/_ext/a"],
         &["--piece \"app/_ext/a\" is not an absolute path like /app/_ext/x"],
     );
 }

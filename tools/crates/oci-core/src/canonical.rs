@@ -1,7 +1,7 @@
 //! Canonical JSON: the one serialisation every manifest, config and index we write goes
 //! through, so equal content always has equal bytes (and therefore equal digests).
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use serde::Serialize;
 
 /// Serialises `value` compactly with object keys sorted at every level.

@@ -6,9 +6,10 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 use std::str::FromStr;
 
-use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
+
+use crate::error::{Context, Error, Result};
 
 /// A validated `sha256:<64 lowercase hex>` content digest. Other algorithms are rejected on
 /// purpose: every registry we target speaks sha256 and a second algorithm would double the
@@ -21,19 +22,20 @@ pub struct Digest {
 impl Digest {
     /// Parses and validates `sha256:<hex>`.
     pub fn parse(text: &str) -> Result<Self> {
-        let Some(hex) = text.strip_prefix("sha256:") else {
-            bail!("invalid digest {text:?}: expected sha256:<64 lowercase hex characters>");
+        let valid = |hex: &&str| {
+            hex.len() == 64
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         };
-        if hex.len() != 64
-            || !hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            bail!("invalid digest {text:?}: expected sha256:<64 lowercase hex characters>");
+        match text.strip_prefix("sha256:").filter(valid) {
+            Some(hex) => Ok(Digest {
+                hex: hex.to_owned(),
+            }),
+            None => Err(Error::Invalid(format!(
+                "invalid digest {text:?}: expected sha256:<64 lowercase hex characters>"
+            ))),
         }
-        Ok(Digest {
-            hex: hex.to_owned(),
-        })
     }
 
     /// The digest of an in-memory byte string.
@@ -72,7 +74,7 @@ impl fmt::Debug for Digest {
 }
 
 impl FromStr for Digest {
-    type Err = anyhow::Error;
+    type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         Digest::parse(s)
     }

@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use tempfile::{NamedTempFile, TempDir};
 
 /// A file being written; it appears at its destination only when [`AtomicFile::commit`] runs.

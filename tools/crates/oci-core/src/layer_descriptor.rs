@@ -15,9 +15,9 @@ use std::fs;
 use std::path::Path;
 
 use crate::canonical::to_canonical_json;
+use crate::error::{Context, Result};
 use crate::fsutil::AtomicFile;
 use crate::Digest;
-use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

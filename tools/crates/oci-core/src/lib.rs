@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod canonical;
 pub mod digest;
+pub mod error;
 pub mod fsutil;
 pub mod layer_descriptor;
 pub mod layout;
@@ -15,3 +16,4 @@ pub mod platform;
 pub mod reference;
 
 pub use digest::Digest;
+pub use error::{Error, Result};

@@ -1,6 +1,8 @@
 //! Media types of the two manifest families we read and write (OCI and Docker v2 schema 2).
 
-use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
 
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -41,31 +43,27 @@ pub enum ManifestKind {
     Index(Family),
 }
 
-/// How a layer blob is compressed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How a layer blob is compressed, named `gzip`, `zstd` or `none` in JSON, on command lines
+/// (with the `clap` feature) and in Starlark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
 pub enum Compression {
-    None,
+    /// deflate level 6 in 1 MiB blocks: identical bytes for any number of threads
     Gzip,
+    /// zstd level 3 with a content checksum; needs an OCI base (Docker v2 schema 2 has no zstd)
     Zstd,
+    /// the tar as it is
+    None,
 }
 
 impl Compression {
-    /// The name [`Compression::parse`] takes: `gzip`, `zstd`, `none`.
+    /// Its name: `gzip`, `zstd`, `none`.
     pub fn name(self) -> &'static str {
         match self {
             Compression::None => "none",
             Compression::Gzip => "gzip",
             Compression::Zstd => "zstd",
-        }
-    }
-
-    /// Parses the names used on command lines and in Starlark: `gzip`, `zstd`, `none`.
-    pub fn parse(name: &str) -> Result<Self> {
-        match name {
-            "gzip" => Ok(Compression::Gzip),
-            "zstd" => Ok(Compression::Zstd),
-            "none" => Ok(Compression::None),
-            other => bail!("unknown compression {other:?}: use gzip, zstd or none"),
         }
     }
 }
@@ -100,13 +98,13 @@ impl Family {
             (Family::Oci, Compression::Gzip) => Ok(OCI_LAYER_GZIP),
             (Family::Oci, Compression::Zstd) => Ok(OCI_LAYER_ZSTD),
             (Family::Docker, Compression::Gzip) => Ok(DOCKER_LAYER_GZIP),
-            (Family::Docker, other) => bail!(
+            (Family::Docker, other) => Err(Error::Invalid(format!(
                 "{} layers cannot go on a Docker v2 schema 2 base: use gzip, or an OCI base",
                 match other {
                     Compression::None => "uncompressed",
                     other => other.name(),
                 }
-            ),
+            ))),
         }
     }
 }
@@ -118,9 +116,11 @@ pub fn classify_manifest(media_type: &str) -> Result<ManifestKind> {
         OCI_INDEX => ManifestKind::Index(Family::Oci),
         DOCKER_MANIFEST => ManifestKind::Image(Family::Docker),
         DOCKER_MANIFEST_LIST => ManifestKind::Index(Family::Docker),
-        other => bail!(
-            "unsupported manifest media type {other:?}: expected an OCI or Docker v2 schema 2 image manifest or index"
-        ),
+        other => {
+            return Err(Error::Invalid(format!(
+                "unsupported manifest media type {other:?}: expected an OCI or Docker v2 schema 2 image manifest or index"
+            )))
+        }
     })
 }
 
@@ -133,7 +133,11 @@ pub fn layer_compression(media_type: &str) -> Result<Compression> {
         | DOCKER_LAYER_GZIP
         | DOCKER_FOREIGN_LAYER_GZIP => Compression::Gzip,
         OCI_LAYER_ZSTD => Compression::Zstd,
-        other => bail!("unsupported layer media type {other:?}"),
+        other => {
+            return Err(Error::Invalid(format!(
+                "unsupported layer media type {other:?}"
+            )))
+        }
     })
 }
 
@@ -169,9 +173,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("zstd") && err.contains("Docker"), "{err}");
-        assert!(Compression::parse("lz4")
-            .unwrap_err()
-            .to_string()
-            .contains("\"lz4\""));
+        for compression in [Compression::Gzip, Compression::Zstd, Compression::None] {
+            let json = serde_json::to_string(&compression).unwrap();
+            assert_eq!(json, format!("\"{}\"", compression.name()));
+        }
+        assert!(serde_json::from_str::<Compression>("\"lz4\"").is_err());
     }
 }

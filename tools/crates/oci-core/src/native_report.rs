@@ -33,10 +33,10 @@ use std::io::Write as _;
 use std::path::Path;
 use std::str::FromStr;
 
-use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::canonical::to_canonical_json;
+use crate::error::{Context, Error, Result};
 use crate::fsutil::AtomicFile;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,7 +149,7 @@ impl Version {
 }
 
 impl FromStr for Version {
-    type Err = anyhow::Error;
+    type Err = Error;
 
     /// Strict: decimal components without signs, spaces or leading zeros, separated by dots.
     fn from_str(text: &str) -> Result<Self> {
@@ -164,7 +164,9 @@ impl FromStr for Version {
         };
         match text.split('.').map(component).collect::<Option<Vec<_>>>() {
             Some(components) => Ok(Version(components)),
-            None => bail!("{text:?} is not a version like 2.17"),
+            None => Err(Error::Invalid(format!(
+                "{text:?} is not a version like 2.17"
+            ))),
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Platforms (`os/architecture[/variant]`) and choosing one image out of an index.
 
 use std::fmt;
+use std::str::FromStr;
 
-use anyhow::{bail, Result};
+use crate::error::{Error, Result};
 use oci_spec::image::{Arch, Os};
 
 /// A target platform as written on command lines: `linux/amd64`, `linux/arm64/v8`.
@@ -14,25 +15,10 @@ pub struct Platform {
 }
 
 impl Platform {
-    pub fn parse(text: &str) -> Result<Self> {
-        let parts: Vec<&str> = text.split('/').collect();
-        let valid =
-            |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        match parts.as_slice() {
-            [os, arch] if valid(os) && valid(arch) => Ok(Platform {
-                os: (*os).to_owned(),
-                architecture: (*arch).to_owned(),
-                variant: None,
-            }),
-            [os, arch, variant] if valid(os) && valid(arch) && valid(variant) => Ok(Platform {
-                os: (*os).to_owned(),
-                architecture: (*arch).to_owned(),
-                variant: Some((*variant).to_owned()),
-            }),
-            _ => bail!(
-                "invalid platform {text:?}: expected os/architecture[/variant], e.g. linux/amd64"
-            ),
-        }
+    /// [`Platform::from_str`] with anyhow's error: sematic-pull collects its results into one
+    /// (change it to [`Error`] with that binary).
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        Ok(text.parse()?)
     }
 
     /// Whether an index entry's platform is this one. A missing variant on either side matches,
@@ -55,6 +41,32 @@ impl Platform {
         ) {
             (Some(want), Some(have)) => want == have,
             _ => true,
+        }
+    }
+}
+
+impl FromStr for Platform {
+    type Err = Error;
+
+    /// `os/architecture[/variant]`, each part of ASCII letters, digits and `_`.
+    fn from_str(text: &str) -> Result<Self> {
+        let parts: Vec<&str> = text.split('/').collect();
+        let valid =
+            |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        match parts.as_slice() {
+            [os, arch] if valid(os) && valid(arch) => Ok(Platform {
+                os: (*os).to_owned(),
+                architecture: (*arch).to_owned(),
+                variant: None,
+            }),
+            [os, arch, variant] if valid(os) && valid(arch) && valid(variant) => Ok(Platform {
+                os: (*os).to_owned(),
+                architecture: (*arch).to_owned(),
+                variant: Some((*variant).to_owned()),
+            }),
+            _ => Err(Error::Invalid(format!(
+                "invalid platform {text:?}: expected os/architecture[/variant], e.g. linux/amd64"
+            ))),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use anyhow::{bail, Result};
+use crate::error::{Error, Result};
 
 use crate::digest::Digest;
 
@@ -23,8 +23,11 @@ pub struct Reference {
 impl Reference {
     /// Parses `[registry/]repository[:tag][@sha256:hex]`.
     pub fn parse(text: &str) -> Result<Self> {
-        let fail =
-            |reason: &str| -> Result<Self> { bail!("invalid image reference {text:?}: {reason}") };
+        let fail = |reason: &str| -> Result<Self> {
+            Err(Error::Invalid(format!(
+                "invalid image reference {text:?}: {reason}"
+            )))
+        };
         let (rest, digest) = match text.split_once('@') {
             Some((rest, digest)) => match Digest::parse(digest) {
                 Ok(digest) => (rest, Some(digest)),
@@ -61,7 +64,9 @@ impl Reference {
     pub fn parse_repository(text: &str) -> Result<Self> {
         let reference = Reference::parse(text)?;
         if reference.tag.is_some() || reference.digest.is_some() {
-            bail!("invalid repository {text:?}: give registry/repository without a tag or digest");
+            return Err(Error::Invalid(format!(
+                "invalid repository {text:?}: give registry/repository without a tag or digest"
+            )));
         }
         Ok(reference)
     }
@@ -69,15 +74,19 @@ impl Reference {
     /// Parses a push destination as [`Reference::parse_repository`] does, except that one
     /// naming no registry (`team/app`: no `.`, `:` or `localhost` in its first component) is in
     /// `registry`, not on Docker Hub.
-    pub fn parse_repository_in(text: &str, registry: &str) -> Result<Self> {
+    ///
+    /// Returns anyhow's error, not this crate's: sematic-push returns it as its own (change it to
+    /// [`Error`] with that binary).
+    pub fn parse_repository_in(text: &str, registry: &str) -> anyhow::Result<Self> {
         let names_registry = text
             .split_once('/')
             .is_some_and(|(first, _)| first.contains(['.', ':']) || first == "localhost");
-        if names_registry {
+        let reference = if names_registry {
             Reference::parse_repository(text)
         } else {
             Reference::parse_repository(&format!("{registry}/{text}"))
-        }
+        };
+        Ok(reference?)
     }
 
     /// The host (and port) to send API requests to: Docker Hub's API lives on another host than
@@ -142,7 +151,9 @@ fn validate_registry(registry: &str) -> Result<()> {
     };
     if let Some(port) = port {
         if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.len() > 5 {
-            bail!("registry {registry:?} has an invalid port");
+            return Err(Error::Invalid(format!(
+                "registry {registry:?} has an invalid port"
+            )));
         }
     }
     let host_ok = if let Some(ipv6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
@@ -162,7 +173,9 @@ fn validate_registry(registry: &str) -> Result<()> {
             })
     };
     if !host_ok {
-        bail!("registry {registry:?} is not a valid host[:port]");
+        return Err(Error::Invalid(format!(
+            "registry {registry:?} is not a valid host[:port]"
+        )));
     }
     Ok(())
 }
@@ -171,16 +184,16 @@ fn validate_registry(registry: &str) -> Result<()> {
 /// runs of `-`, separated by `/`, at most 255 characters in all.
 pub fn validate_repository(repository: &str) -> Result<()> {
     if repository.is_empty() {
-        bail!("the repository name is empty");
+        return Err(Error::Invalid("the repository name is empty".into()));
     }
     if repository.len() > 255 {
-        bail!("repository {repository:?} is longer than 255 characters");
+        return Err(Error::Invalid(format!(
+            "repository {repository:?} is longer than 255 characters"
+        )));
     }
     for component in repository.split('/') {
         if !valid_path_component(component) {
-            bail!(
-                "repository component {component:?} is invalid: use lowercase letters and digits, separated by '.', '_', '__' or '-'"
-            );
+            return Err(Error::Invalid(format!("repository component {component:?} is invalid: use lowercase letters and digits, separated by '.', '_', '__' or '-'")));
         }
     }
     Ok(())
@@ -220,9 +233,9 @@ pub fn validate_tag(tag: &str) -> Result<()> {
         && word(bytes[0])
         && bytes.iter().all(|&b| word(b) || b == b'.' || b == b'-');
     if !valid {
-        bail!(
+        return Err(Error::Invalid(format!(
             "tag {tag:?} is invalid: use up to 128 of A-Z a-z 0-9 _ . - (not starting with . or -)"
-        );
+        )));
     }
     Ok(())
 }

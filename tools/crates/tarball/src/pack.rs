@@ -72,7 +72,7 @@ pub fn pack(
         .layers()
         .iter()
         .map(|layer| descriptor_digest(layer).map(|d| manifest_path(&d)))
-        .collect::<Result<_>>()?;
+        .collect::<Result<_, _>>()?;
     let config_digest = descriptor_digest(image.manifest.config())?;
     let docker_manifest = json!([{
         "Config": manifest_path(&config_digest),
@@ -124,7 +124,7 @@ pub fn pack(
         .with_context(context)?
         .flush()
         .with_context(context)?;
-    file.commit()
+    Ok(file.commit()?)
 }
 
 /// Manifest, config and layers, each once, sorted by digest; every one must be present with

@@ -44,5 +44,5 @@ fn run(cli: Cli) -> Result<()> {
         .write_all(index.digest.to_string().as_bytes())
         .with_context(|| format!("writing {}", cli.digest_file.display()))?;
     index.layout.commit()?;
-    digest_file.commit()
+    Ok(digest_file.commit()?)
 }

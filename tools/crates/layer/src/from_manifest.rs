@@ -1,0 +1,57 @@
+//! A layer, or a piece of one, from a manifest: the plan built, then written in one pass with
+//! its descriptor and, if asked for, the report of its native code.
+
+use std::path::Path;
+
+use sematic_oci_core::media_type::Compression;
+use sematic_oci_core::native_report::NativeReport;
+
+use crate::error::Result;
+use crate::manifest::Manifest;
+use crate::plan::Plan;
+use crate::stream::LayerStream;
+
+/// Where and how a layer is written.
+#[derive(Debug)]
+pub struct Target<'a> {
+    pub blob: &'a Path,
+    pub descriptor: &'a Path,
+    pub compression: Compression,
+    /// Compression threads; the bytes do not depend on them.
+    pub jobs: usize,
+}
+
+/// Writes the layer of `manifest` (only what is at or below `piece`, as a piece, if given)
+/// and, with `native_report`, the facts of its ELF files. Nothing is renamed into place
+/// unless every output is complete.
+pub fn write(
+    manifest: &Path,
+    piece: Option<&str>,
+    native_report: Option<&Path>,
+    target: &Target,
+) -> Result<()> {
+    let mut plan = Plan::build(&Manifest::read(manifest)?)?;
+    if let Some(root) = piece {
+        plan.restrict_to(root)?;
+    }
+    let mut stream = LayerStream::create(target.blob, target.compression, target.jobs)?;
+    let mut native = native_report.map(|_| NativeReport::default());
+    plan.write(stream.tar(), native.as_mut().map(|report| &mut report.elf))?;
+    let (blob, descriptor) = if piece.is_some() {
+        let (first, last) = plan.first_and_last().unwrap_or(("", ""));
+        let piece = stream.finish_piece(first, last)?;
+        (piece.blob, piece.descriptor.prepare(target.descriptor)?)
+    } else {
+        let layer = stream.finish()?;
+        (layer.blob, layer.descriptor.prepare(target.descriptor)?)
+    };
+    let report = match (native, native_report) {
+        (Some(native), Some(path)) => Some(native.prepare(path)?),
+        _ => None,
+    };
+    blob.commit()?;
+    if let Some(report) = report {
+        report.commit()?;
+    }
+    Ok(descriptor.commit()?)
+}
