@@ -1,6 +1,7 @@
 //! The flags of the tools that talk to registries (`sematic-push`, `sematic-pull`,
 //! `sematic-launch`), and the client and progress reporter they describe.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -116,10 +117,20 @@ pub struct TransferArgs {
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     jobs: u16,
 
-    /// auto: live progress when stderr is a terminal, else one line per blob; plain: one
-    /// line per blob; quiet: only the summaries.
-    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = ["auto", "plain", "quiet"])]
-    progress: String,
+    /// How transfers are shown on stderr.
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = ProgressChoice::Auto)]
+    progress: ProgressChoice,
+}
+
+/// The values of `--progress`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressChoice {
+    /// live lines when stderr is a terminal, else one line per blob
+    Auto,
+    /// one line per finished blob
+    Plain,
+    /// only the summaries
+    Quiet,
 }
 
 impl TransferArgs {
@@ -129,6 +140,11 @@ impl TransferArgs {
 
     /// The progress reporter the `--progress` mode asks for.
     pub fn progress(&self, program: &str) -> Result<Progress> {
-        Ok(Progress::new(program, Mode::parse(&self.progress)?))
+        let mode = match self.progress {
+            ProgressChoice::Auto if std::io::stderr().is_terminal() => Mode::Live,
+            ProgressChoice::Auto | ProgressChoice::Plain => Mode::Plain,
+            ProgressChoice::Quiet => Mode::Quiet,
+        };
+        Ok(Progress::new(program, mode))
     }
 }

@@ -41,10 +41,9 @@ struct Args {
     )]
     platforms: Vec<String>,
 
-    /// shallow: manifests and configs only (push streams or mounts the layers later);
-    /// all: also download every layer blob of every platform fetched.
-    #[arg(long, value_name = "MODE", default_value = "shallow", value_parser = ["shallow", "all"])]
-    layers: String,
+    /// Which blobs of the image go into the layout.
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = Layers::Shallow)]
+    layers: Layers,
 
     /// Skip TLS certificate verification for this registry and allow plain HTTP to it.
     /// Loopback registries may use plain HTTP without this flag.
@@ -72,10 +71,7 @@ fn run(args: Args) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let insecure = args.insecure.then(|| image.registry.clone());
     let client = args.connection.client(PROGRAM, insecure, &[])?;
-    let layers = match args.layers.as_str() {
-        "all" => Layers::All,
-        _ => Layers::Shallow,
-    };
+    let layers = args.layers;
     let pulled = pull_image(
         &client,
         &PullSpec {

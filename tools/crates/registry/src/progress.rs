@@ -2,7 +2,7 @@
 //! event otherwise, or nothing but the final summary.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use sematic_oci_core::one_line::one_line;
 
-use crate::error::{Error, Result};
 use crate::sync::lock;
 
 /// The longest event line, in characters (a registry's refusal may be quoted in one).
@@ -24,20 +23,6 @@ pub enum Mode {
     /// One line per finished blob.
     Plain,
     Quiet,
-}
-
-impl Mode {
-    /// `auto`, `plain` or `quiet`, as given on the command line.
-    pub fn parse(text: &str) -> Result<Self> {
-        match text {
-            "auto" if std::io::stderr().is_terminal() => Ok(Mode::Live),
-            "auto" | "plain" => Ok(Mode::Plain),
-            "quiet" => Ok(Mode::Quiet),
-            other => Err(Error::Local(format!(
-                "invalid --progress {other:?}: use auto, plain or quiet"
-            ))),
-        }
-    }
 }
 
 /// Shared by all transfers of a run.
@@ -293,6 +278,5 @@ mod tests {
         transfer.reader(&b"abc"[..]).read_to_end(&mut out).unwrap();
         assert_eq!(out, b"abc");
         assert!(transfer.state.is_none());
-        assert!(Mode::parse("loud").is_err());
     }
 }

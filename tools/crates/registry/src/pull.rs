@@ -24,8 +24,10 @@ use crate::pool::parallel;
 use crate::sync::{into_inner, lock};
 use crate::transport::{Client, Registry};
 
-/// Which blobs of the image go into the layout.
+/// Which blobs of the image go into the layout (`--layers` of sematic-pull, with the `clap`
+/// feature).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Layers {
     /// Manifests and configs only: the layout is shallow, and a push mounts or streams the
     /// layers from the source repository recorded in its `index.json`.
