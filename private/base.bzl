@@ -90,7 +90,7 @@ using it, or for `platform`; its Python and C library are the base's unless `pyt
     attrs = dict(
         base = attr.label(doc = "Image to start from (any base accepted by sematic_image); unset: empty."),
         cmd = attr.string_list(doc = "Image Cmd."),
-        compression = attr.string(default = "gzip", values = COMPRESSIONS, doc = "Layer compression."),
+        compression = attr.string(default = "gzip", values = COMPRESSIONS, doc = "Layer compression: `gzip`, `zstd` or `estargz` (lazily pullable gzip, see sematic_pipeline)."),
         entrypoint = attr.string_list(doc = "Image Entrypoint."),
         env = attr.string_dict(doc = "Environment, merged over the base's (`$VAR` expands against it)."),
         labels = attr.string_dict(doc = "Image config labels."),

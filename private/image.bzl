@@ -118,6 +118,8 @@ def _sematic_image_impl(ctx):
                 group.history,
                 symlink_root = split.runfiles_root if group.contained else None,
                 native_report = group.name == "interpreter",
+                # What every start reads: a lazy pull fetches these layers whole, up front.
+                prioritized = ["/"] if group.name in ("interpreter", "first_party") else [],
             ))
 
     # The base's C library when it says, else the one the wheels were chosen for.
@@ -160,7 +162,7 @@ Outputs: the image layout directory and `<name>.digest`; output group `tarball`:
             aspects = [python_deps_aspect, shared_buckets_aspect],
             doc = "The py_binary whose runfiles go into the image; the entrypoint runs it.",
         ),
-        compression = attr.string(default = "gzip", values = COMPRESSIONS, doc = "Layer compression."),
+        compression = attr.string(default = "gzip", values = COMPRESSIONS, doc = "Layer compression: `gzip`, `zstd` or `estargz` (lazily pullable gzip, see sematic_pipeline)."),
         env = attr.string_dict(
             doc = "Environment, merged over the base's; `$VAR`/`${VAR}` expand against the base env.",
         ),

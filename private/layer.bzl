@@ -16,16 +16,20 @@ SematicLayerInfo = provider(
     },
 )
 
-COMPRESSIONS = ["gzip", "zstd"]
+# The values of every rule's `compression` attribute, with their blobs' file extensions.
+# "estargz" is gzip that a stargz snapshotter can pull lazily (sematic-layer --help).
+_EXTENSIONS = {"estargz": "gz", "gzip": "gz", "zstd": "zst"}
+COMPRESSIONS = sorted(_EXTENSIONS)
 
-def _run_layer_tool(ctx, prefix, compression, args, inputs, mnemonic, progress_message, native_report = False):
+def _run_layer_tool(ctx, prefix, compression, args, inputs, mnemonic, progress_message, native_report = False, prioritized = []):
     """Declares a sematic-layer action: `args` (its subcommand first) plus its outputs and compression.
 
     The outputs are `<prefix>.tar.<gz|zst>`, `<prefix>.descriptor.json` and, with
     `native_report`, `<prefix>.native.json`, returned as struct(blob, descriptor, native: File
-    or None).
+    or None). An eStargz layer writes `prioritized` (image paths; "/" is the whole layer)
+    before its prefetch landmark.
     """
-    blob = ctx.actions.declare_file("%s.tar.%s" % (prefix, "gz" if compression == "gzip" else "zst"))
+    blob = ctx.actions.declare_file("%s.tar.%s" % (prefix, _EXTENSIONS[compression]))
     descriptor = ctx.actions.declare_file(prefix + ".descriptor.json")
     outputs = [blob, descriptor]
     native = None
@@ -36,6 +40,8 @@ def _run_layer_tool(ctx, prefix, compression, args, inputs, mnemonic, progress_m
     args.add("--output", blob)
     args.add("--descriptor", descriptor)
     args.add("--compression", compression)
+    if compression == "estargz":
+        args.add_all(prioritized, before_each = "--prioritize")
     ctx.actions.run(
         executable = build_tools(ctx).layer,
         toolchain = BUILD_TOOLCHAIN_TYPE,
@@ -47,7 +53,7 @@ def _run_layer_tool(ctx, prefix, compression, args, inputs, mnemonic, progress_m
     )
     return struct(blob = blob, descriptor = descriptor, native = native)
 
-def build_layer(ctx, name, entries, inputs, compression, history, symlink_root = None, native_report = False):
+def build_layer(ctx, name, entries, inputs, compression, history, symlink_root = None, native_report = False, prioritized = []):
     """Declares the action that writes one layer.
 
     Args:
@@ -55,18 +61,20 @@ def build_layer(ctx, name, entries, inputs, compression, history, symlink_root =
       name: unique (within the target) name of the layer, used in output file names.
       entries: list of dicts, the entries of sematic-layer's manifest.
       inputs: depset or list of the Files the entries read.
-      compression: "gzip" or "zstd".
+      compression: "gzip", "zstd" or "estargz".
       history: the image history comment for the layer.
       symlink_root: image path symlink targets must stay within, or None.
       native_report: also report the layer's ELF files, for the image to check.
+      prioritized: for eStargz, the image paths fetched before a lazily pulled container
+        starts ("/" for the whole layer).
 
     Returns:
       SematicLayerInfo
     """
-    layer = write_layer(ctx, name, entries, inputs, compression, symlink_root = symlink_root, native_report = native_report)
+    layer = write_layer(ctx, name, entries, inputs, compression, symlink_root = symlink_root, native_report = native_report, prioritized = prioritized)
     return SematicLayerInfo(blob = layer.blob, descriptor = layer.descriptor, history = history, native = [layer.native] if layer.native else [])
 
-def write_layer(ctx, name, entries, inputs, compression, symlink_root = None, piece_root = None, native_report = False):
+def write_layer(ctx, name, entries, inputs, compression, symlink_root = None, piece_root = None, native_report = False, prioritized = []):
     """Declares the sematic-layer action writing a layer, or a piece of one.
 
     Args:
@@ -74,11 +82,12 @@ def write_layer(ctx, name, entries, inputs, compression, symlink_root = None, pi
       name: unique (within the target and compression) name, used in output file names.
       entries: list of dicts, the entries of sematic-layer's manifest.
       inputs: depset or list of the Files the entries read.
-      compression: "gzip" or "zstd".
+      compression: "gzip", "zstd" or "estargz".
       symlink_root: image path symlink targets must stay within, or None.
       piece_root: write a piece (see tools/crates/layer/src/piece.rs) of what is below this
         image path, instead of a layer.
       native_report: also write the report of the ELF files it holds.
+      prioritized: see build_layer (layers only).
 
     Returns:
       struct(blob, descriptor, native): the Files (native: None without native_report).
@@ -103,6 +112,7 @@ def write_layer(ctx, name, entries, inputs, compression, symlink_root = None, pi
         "SematicPiece" if piece_root else "SematicLayer",
         "Building %s %s of %%{label}" % (name, kind),
         native_report = native_report,
+        prioritized = prioritized,
     )
 
 def assemble_layer(ctx, name, pieces, directories, compression, history):
@@ -113,7 +123,7 @@ def assemble_layer(ctx, name, pieces, directories, compression, history):
       name: unique (within the target) name of the layer.
       pieces: list of struct(blob, descriptor, native), in image path order.
       directories: the pieces' common parent directories, parents first.
-      compression: "gzip" or "zstd" (every piece's).
+      compression: "gzip", "zstd" or "estargz" (every piece's).
       history: the image history comment for the layer.
 
     Returns:
@@ -141,7 +151,7 @@ def build_rootfs_layer(ctx, rootfs, compression, history):
     Args:
       ctx: the rule context; its rule must declare `toolchains = [BUILD_TOOLCHAIN]`.
       rootfs: the tar File (e.g. from mmdebstrap).
-      compression: "gzip" or "zstd".
+      compression: "gzip", "zstd" or "estargz".
       history: the image history comment for the layer.
 
     Returns:
@@ -190,7 +200,7 @@ sematic_layer = rule(
     implementation = _sematic_layer_impl,
     doc = "A reproducible layer of a few files, directories and symlinks at absolute image paths.",
     attrs = dict(
-        compression = attr.string(default = "gzip", values = COMPRESSIONS, doc = "Layer compression."),
+        compression = attr.string(default = "gzip", values = COMPRESSIONS, doc = "Layer compression: `gzip`, `zstd` or `estargz` (lazily pullable gzip, see sematic_pipeline)."),
         directories = attr.string_dict(doc = "Image path -> octal mode, e.g. {\"/tmp\": \"1777\"}."),
         files = attr.label_keyed_string_dict(allow_files = True, doc = "File label -> image path."),
         history = attr.string(doc = "History comment recorded in the image config."),

@@ -189,7 +189,9 @@ def sematic_pipeline(
       insecure_repository: allow plain HTTP and unverified TLS for `registry`.
       image_layers: dependencies to put in image layers of their own, e.g. a large framework.
       main: the launch script, if not `<name>.py`.
-      compression: layer compression, `gzip` (default) or `zstd`.
+      compression: layer compression, `gzip` (default), `zstd` or `estargz` (gzip layers a
+        stargz snapshotter pulls lazily, the interpreter and first-party layers fetched first;
+        other runtimes pull them as plain gzip; needs an OCI base).
       platforms: platforms of every key's image, e.g. `["linux/amd64", "linux/arm64"]`
         (default: `["linux/amd64"]`). With several, `<name>_<key>_image` is an image index
         over `<name>_<key>_image_<os>_<arch>`, each built for its platform: Python wheels for

@@ -4,7 +4,9 @@
   digest and every chunk digest, and lists the same files as the input tar;
 - a private containerd with the stargz snapshotter pulls an image made of one such layer
   lazily and runs a file from it, having fetched only a small part of the blob, and pulls it
-  the ordinary way too (a plain gzip layer to containerd's unpacker, diff_id checked)."""
+  the ordinary way too (a plain gzip layer to containerd's unpacker, diff_id checked);
+- the hello worker image built by the rules with compression = "estargz" starts from a lazy
+  pull having fetched part of its eStargz layers only."""
 
 import hashlib
 import io
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from harness.containerd import Containerd, missing_commands, stargz_tools
+from harness.images import read_blob_json
 from harness.tools import HOME, REPO_ROOT, TOOLS_DIR
 
 REPOSITORY = "lazy/busybox"
@@ -178,6 +181,38 @@ def test_lazy_pull_fetches_a_fraction_of_the_layer(tmp_path, registry, container
     out = containerd.run(reference, "/bin/busybox", "cat", "/data/hello.txt", snapshotter="overlayfs", name="full")
     assert out == "hello from a lazy layer\n"
     assert fetched(registry, facts["digest"], since) == facts["size"]
+
+
+
+HELLO_ESTARGZ = "//tests/image:hello_estargz_image"
+HELLO_WORKER = "/app/examples/hello/main_worker"
+ESTARGZ_TOC = "containerd.io/snapshot/stargz/toc.digest"
+
+
+@pytest.mark.checkout
+def test_hello_worker_starts_from_a_lazy_pull_of_its_estargz_image(tmp_path, repo_bazel, registry, containerd):
+    """The hello worker image as rules_sematic builds it with compression = "estargz": every
+    layer it builds is eStargz (its base's are gzip, pulled whole), the snapshotter mounts them
+    lazily, and the worker starts having fetched part of them only."""
+    layout, digest = repo_bazel.image(HELLO_ESTARGZ)
+    reference = f"{registry.host}/lazy/hello:v1"
+    subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"oci:{layout}:latest",
+                    f"docker://{reference}"], check=True, capture_output=True)
+    manifest = read_blob_json(layout, digest)
+    lazy = {layer["digest"]: layer["size"] for layer in manifest["layers"]
+            if ESTARGZ_TOC in layer.get("annotations", {})}
+    # Tools, interpreter, first-party code and the wheel buckets; the base's layers are not.
+    assert len(lazy) >= 4, manifest["layers"]
+
+    start = len(registry.log_text())
+    containerd.rpull(reference)
+    out = containerd.run(reference, "/sematic/python3", HELLO_WORKER, "--help", name="worker")
+    assert "--run_id" in out and "--resolve" in out, out
+    read = sum(fetched(registry, layer, start) for layer in lazy)
+    total = sum(lazy.values())
+    print(f"lazy start of the hello worker: {read} of {total} eStargz bytes fetched "
+          f"({100 * read / total:.0f} %)")
+    assert read < total // 2, (read, total)
 
 
 def test_stop_leaves_nothing_behind_with_a_container_running(tmp_path, registry):

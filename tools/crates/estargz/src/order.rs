@@ -1,6 +1,7 @@
 //! The order entries are written in: prioritized files first, each preceded by its parent
 //! directories and (for a hard link) its target, so the prefix before the landmark extracts on
-//! its own; then every other entry in its original order.
+//! its own; then every other entry in its original order. A prioritized directory brings
+//! everything below it, in its original order; the root (`/`) brings the whole layer.
 
 use std::collections::HashMap;
 
@@ -17,10 +18,26 @@ pub fn order(entries: &[Entry], prioritized: &[String]) -> Result<(Vec<usize>, V
     let mut first = Vec::new();
     for path in prioritized {
         let name = clean(path);
-        if !by_name.contains_key(&name) {
+        if !name.is_empty() && !by_name.contains_key(&name) {
             return Err(Error::PrioritizedMissing { path: path.clone() });
         }
         move_with_parents(&name, entries, &by_name, &mut moved, &mut first);
+        let below = |index: &usize| {
+            let entry = clean(&entries[*index].name);
+            name.is_empty()
+                || entry
+                    .strip_prefix(&name)
+                    .is_some_and(|r| r.starts_with('/'))
+        };
+        for index in (0..entries.len()).filter(below) {
+            move_with_parents(
+                &clean(&entries[index].name),
+                entries,
+                &by_name,
+                &mut moved,
+                &mut first,
+            );
+        }
     }
     let rest = (0..entries.len()).filter(|&i| !moved[i]).collect();
     Ok((first, rest))

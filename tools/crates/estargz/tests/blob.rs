@@ -320,6 +320,42 @@ fn prioritized_files_come_first_with_their_parents_then_the_landmark() {
     assert!(landmark.unwrap()["offset"].as_u64().unwrap() > 0);
 }
 
+/// The entry names of the blob built from the sample tar with `prioritized`.
+fn names_with(prioritized: &[&str]) -> Vec<String> {
+    let options = Options {
+        prioritized: prioritized.iter().map(|p| (*p).to_owned()).collect(),
+        ..small_chunks()
+    };
+    let (blob, _) = build(&sample_tar(), &options);
+    let plain = gunzip_all(&blob);
+    let names = tar::Archive::new(&plain[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    names
+}
+
+#[test]
+fn a_prioritized_directory_brings_its_tree_and_the_root_the_whole_layer() {
+    let plain = names_with(&[]);
+    let landmark = |names: &[String]| names.iter().position(|n| n == ".prefetch.landmark");
+    let tree = names_with(&["app"]);
+    assert_eq!(landmark(&tree), Some(plain.len() - 2), "{tree:?}");
+    let root = names_with(&["/"]);
+    assert_eq!(landmark(&root), Some(plain.len() - 2), "{root:?}");
+    // Everything but the two landmarks and the TOC, in the original order.
+    let keep = |names: &[String]| -> Vec<String> {
+        names
+            .iter()
+            .filter(|n| !n.contains("landmark") && *n != "stargz.index.json")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(keep(&tree), keep(&plain));
+    assert_eq!(keep(&root), keep(&plain));
+}
+
 #[test]
 fn bad_inputs_are_named() {
     let missing = Options {

@@ -7,12 +7,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Error, Result};
+use sematic_estargz::{TOC_DIGEST_ANNOTATION, UNCOMPRESSED_SIZE_ANNOTATION};
 use sematic_oci_core::canonical::to_canonical_json;
 use sematic_oci_core::digest::digest_file;
 use sematic_oci_core::fsutil::StagedDir;
 use sematic_oci_core::layer_descriptor::LayerDescriptor;
 use sematic_oci_core::layout::{Layout, LayoutWriter, REF_NAME_ANNOTATION, SOURCE_ANNOTATION};
-use sematic_oci_core::media_type::{layer_compression, Family};
+use sematic_oci_core::media_type::{layer_compression, Compression, Family};
 use sematic_oci_core::platform::Platform;
 use sematic_oci_core::Digest;
 use serde_json::{json, Value};
@@ -124,14 +125,26 @@ pub fn assemble(request: &Request, output: &Path) -> Result<Assembled> {
 
     let mut manifest_layers = base.layers.clone();
     for layer in &layers {
-        let compression = layer_compression(&layer.descriptor.media_type)
+        let context = || format!("--layer {}", layer.arg.descriptor.display());
+        let media_type = layer_compression(&layer.descriptor.media_type)
             .and_then(|compression| base.family.layer(compression))
-            .with_context(|| format!("--layer {}", layer.arg.descriptor.display()))?;
-        manifest_layers.push(json!({
-            "mediaType": compression,
+            .with_context(context)?;
+        let mut descriptor = json!({
+            "mediaType": media_type,
             "digest": layer.descriptor.digest,
             "size": layer.descriptor.size,
-        }));
+        });
+        if let Some(toc_digest) = &layer.descriptor.toc_digest {
+            // Refuses a Docker base, whose manifests have no layer annotations.
+            base.family
+                .layer(Compression::Estargz)
+                .with_context(context)?;
+            descriptor["annotations"] = json!({
+                TOC_DIGEST_ANNOTATION: toc_digest,
+                UNCOMPRESSED_SIZE_ANNOTATION: layer.descriptor.uncompressed_size.to_string(),
+            });
+        }
+        manifest_layers.push(descriptor);
     }
 
     let mut config = base.config.clone();

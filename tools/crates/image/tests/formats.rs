@@ -56,6 +56,7 @@ fn every_example_is_read_by_its_type() {
             "image-settings",
             "launch-config",
             "layer-descriptor",
+            "layer-descriptor-estargz",
             "layer-manifest",
             "native-report",
             "piece-descriptor"
@@ -66,7 +67,9 @@ fn every_example_is_read_by_its_type() {
         match name {
             "image-settings" => drop(parse::<Settings>(name, text)),
             "launch-config" => drop(parse::<LaunchConfig>(name, text)),
-            "layer-descriptor" => round_trip::<LayerDescriptor>(name, text),
+            "layer-descriptor" | "layer-descriptor-estargz" => {
+                round_trip::<LayerDescriptor>(name, text)
+            }
             "layer-manifest" => {
                 let manifest = Manifest::parse(text).unwrap_or_else(|err| panic!("{name}: {err}"));
                 let kinds: Vec<Value> = parse::<Value>(name, text)["entries"]

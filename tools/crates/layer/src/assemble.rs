@@ -16,12 +16,15 @@ use std::thread;
 
 use crate::error::{Context, Error, Result};
 use sematic_oci_core::archive::{Owner, TarWriter, END_OF_ARCHIVE};
-use sematic_oci_core::digest::HashingWriter;
+use sematic_oci_core::digest::{HashingReader, HashingWriter};
 use sematic_oci_core::layer_descriptor::LayerDescriptor;
 use sematic_oci_core::media_type::{Compression, Family};
 
+use crate::from_manifest::Target;
 use crate::piece::PieceDescriptor;
-use crate::stream::{blob_writer, finish_blob, BlobWriter, Compressor, FinishedLayer};
+use crate::stream::{
+    blob_writer, estargz_compressor, finish_blob, BlobWriter, Compressor, FinishedLayer,
+};
 
 /// Read size when copying pieces.
 const COPY_BUFFER: u64 = 1 << 20;
@@ -51,15 +54,15 @@ impl PieceArg {
     }
 }
 
-/// Writes the layer at `output` (committed by the caller): `directories` (absolute paths,
-/// mode 0755) first, then `pieces` in the order given.
+/// Writes the layer at `target.blob` (committed by the caller): `directories` (absolute
+/// paths, mode 0755) first, then `pieces` in the order given (an eStargz layer then moves its
+/// prioritized files first).
 pub fn assemble(
     pieces: &[PieceArg],
     directories: &[String],
-    compression: Compression,
-    output: &Path,
-    jobs: usize,
+    target: &Target,
 ) -> Result<FinishedLayer> {
+    let (compression, output, jobs) = (target.compression, target.blob, target.jobs);
     let descriptors = pieces
         .iter()
         .map(|piece| {
@@ -78,6 +81,9 @@ pub fn assemble(
         .collect::<Result<Vec<_>>>()?;
     let header = header_tar(directories)?;
     check_order(&header.last, pieces, &descriptors)?;
+    if compression == Compression::Estargz {
+        return inflate_into_estargz(pieces, &descriptors, &header, output, target.prioritized);
+    }
 
     let mut diff_id = HashingWriter::new(io::sink());
     let mut blob = blob_writer(output)?;
@@ -98,6 +104,7 @@ pub fn assemble(
             diff_id,
             entries: header.entries + descriptors.iter().map(|d| d.entries).sum::<u64>(),
             uncompressed_size,
+            toc_digest: None,
         },
         blob: file,
     })
@@ -181,7 +188,65 @@ fn member(
     let mut compressor = Compressor::new(compression, blob, jobs)?;
     compressor.write_all(data)?;
     diff_id.write_all(data)?;
-    Ok(compressor.finish()?)
+    Ok(compressor.finish()?.0)
+}
+
+/// An eStargz layer: its TOC needs every entry's offset in the final blob, and its prioritized
+/// files move to the front, so the (gzip) pieces are inflated, checked against their
+/// descriptors, and the whole tar is written as eStargz once. Slower than copying members,
+/// but correct for any piece.
+fn inflate_into_estargz(
+    pieces: &[PieceArg],
+    descriptors: &[PieceDescriptor],
+    header: &Header,
+    output: &Path,
+    prioritized: &[String],
+) -> Result<FinishedLayer> {
+    let mut tar = estargz_compressor(output, prioritized)?;
+    tar.write_all(&header.bytes)?;
+    for (piece, descriptor) in pieces.iter().zip(descriptors) {
+        inflate_piece(&mut tar, piece, descriptor)
+            .with_context(|| format!("piece {}", piece.blob.display()))?;
+    }
+    tar.write_all(&[0; END_OF_ARCHIVE])?;
+    let context = || format!("writing {}", output.display());
+    let (blob, facts) = tar.finish().with_context(context)?;
+    let facts = facts.expect("an eStargz compressor describes its blob");
+    let (file, digest, size) = finish_blob(blob).with_context(context)?;
+    let entries = header.entries + descriptors.iter().map(|d| d.entries).sum::<u64>();
+    Ok(FinishedLayer {
+        descriptor: facts.descriptor(digest, size, entries),
+        blob: file,
+    })
+}
+
+/// Writes a gzip piece's tar into `tar`, checking its bytes, both ways, against `descriptor`.
+fn inflate_piece(
+    tar: &mut impl Write,
+    piece: &PieceArg,
+    descriptor: &PieceDescriptor,
+) -> Result<()> {
+    let file = File::open(&piece.blob).context("opening the blob")?;
+    let mut compressed = HashingReader::new(io::BufReader::new(file));
+    let mut uncompressed = HashingWriter::new(tar);
+    io::copy(
+        &mut flate2::read::MultiGzDecoder::new(&mut compressed),
+        &mut uncompressed,
+    )
+    .context("decompressing")?;
+    let (_, uncompressed_digest, uncompressed_size) = uncompressed.finish();
+    let (digest, size) = compressed.finish();
+    if !(digest == descriptor.digest
+        && size == descriptor.size
+        && uncompressed_digest == descriptor.uncompressed_digest
+        && uncompressed_size == descriptor.uncompressed_size)
+    {
+        return Err(Error::Pieces(format!(
+            "the blob does not match {} (it has {size} bytes, {digest}; {uncompressed_size} bytes uncompressed): rebuild the piece",
+            piece.descriptor.display(),
+        )));
+    }
+    Ok(())
 }
 
 /// Copies a piece's compressed bytes into the blob while a second thread decompresses them
@@ -249,7 +314,10 @@ fn decode(
 ) -> io::Result<u64> {
     match compression {
         Compression::None => io::copy(&mut compressed, diff_id),
-        Compression::Gzip => io::copy(&mut flate2::bufread::GzDecoder::new(compressed), diff_id),
+        // eStargz pieces are gzip; only their layer differs.
+        Compression::Gzip | Compression::Estargz => {
+            io::copy(&mut flate2::bufread::GzDecoder::new(compressed), diff_id)
+        }
         Compression::Zstd => io::copy(
             &mut zstd::stream::read::Decoder::with_buffer(compressed)?.single_frame(),
             diff_id,

@@ -19,6 +19,16 @@ pub struct Target<'a> {
     pub compression: Compression,
     /// Compression threads; the bytes do not depend on them.
     pub jobs: usize,
+    /// For eStargz layers: paths (as in the tar) written before the prefetch landmark.
+    pub prioritized: &'a [String],
+}
+
+impl Target<'_> {
+    /// Starts writing the layer (not a piece) this target describes.
+    pub fn layer_stream(&self) -> Result<LayerStream> {
+        let (blob, compression, jobs) = (self.blob, self.compression, self.jobs);
+        LayerStream::create_prioritized(blob, compression, jobs, self.prioritized)
+    }
 }
 
 /// Writes the layer of `manifest` (only what is at or below `piece`, as a piece, if given)
@@ -34,7 +44,11 @@ pub fn write(
     if let Some(root) = piece {
         plan.restrict_to(root)?;
     }
-    let mut stream = LayerStream::create(target.blob, target.compression, target.jobs)?;
+    let mut stream = if piece.is_some() {
+        LayerStream::create_piece(target.blob, target.compression, target.jobs)?
+    } else {
+        target.layer_stream()?
+    };
     let mut native = native_report.map(|_| NativeReport::default());
     plan.write(stream.tar(), native.as_mut().map(|report| &mut report.elf))?;
     let (blob, descriptor) = if piece.is_some() {

@@ -52,6 +52,15 @@ struct Record {
     owner: Owner,
 }
 
+/// Writes the layer of the root filesystem tar at `rootfs` to `target`, both renamed into
+/// place only when complete.
+pub fn write(rootfs: &Path, target: &crate::from_manifest::Target) -> Result<()> {
+    let mut index = RootfsIndex::open(rootfs)?;
+    let mut stream = target.layer_stream()?;
+    index.write(stream.tar())?;
+    stream.finish()?.commit(target.descriptor)
+}
+
 /// The sorted index of a rootfs tar.
 pub struct RootfsIndex {
     input: File,

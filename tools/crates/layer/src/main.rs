@@ -8,8 +8,7 @@ use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
 use sematic_layer::assemble::{assemble, PieceArg};
 use sematic_layer::from_manifest::{self, Target};
-use sematic_layer::from_tar::RootfsIndex;
-use sematic_layer::stream::LayerStream;
+use sematic_layer::from_tar;
 use sematic_oci_core::media_type::Compression;
 
 /// Build one reproducible OCI layer in a single streaming pass: tar (sorted, mtime
@@ -91,6 +90,11 @@ struct Output {
     /// Compression threads. Does not change the output bytes. Default: available parallelism.
     #[arg(long, value_name = "N")]
     jobs: Option<NonZeroUsize>,
+
+    /// With --compression estargz: a path in the layer (e.g. app/main.py) to write, with its
+    /// parents, before the prefetch landmark (fetched before a lazily pulled container starts).
+    #[arg(long = "prioritize", value_name = "PATH")]
+    prioritized: Vec<String>,
 }
 
 impl Output {
@@ -110,6 +114,7 @@ impl Output {
             descriptor: &self.descriptor,
             compression: self.compression,
             jobs: jobs.map_or(1, NonZeroUsize::get),
+            prioritized: &self.prioritized,
         })
     }
 }
@@ -130,19 +135,14 @@ fn run(cli: Cli) -> Result<()> {
             let (piece, report) = (piece.as_deref(), native_report.as_deref());
             from_manifest::write(manifest, piece, report, &out.target()?)?;
         }
-        Mode::FromTar { rootfs, out } => {
-            let (mut index, target) = (RootfsIndex::open(rootfs)?, out.target()?);
-            let mut stream = LayerStream::create(target.blob, target.compression, target.jobs)?;
-            index.write(stream.tar())?;
-            stream.finish()?.commit(target.descriptor)?;
-        }
+        Mode::FromTar { rootfs, out } => from_tar::write(rootfs, &out.target()?)?,
         Mode::Assemble {
             pieces,
             directories,
             out,
         } => {
             let t = out.target()?;
-            assemble(pieces, directories, t.compression, t.blob, t.jobs)?.commit(t.descriptor)?;
+            assemble(pieces, directories, &t)?.commit(t.descriptor)?;
         }
     }
     Ok(())

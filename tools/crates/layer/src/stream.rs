@@ -1,16 +1,21 @@
 //! The single pass every layer goes through:
 //! tar bytes → sha256 (diff_id) → compressor → sha256 + byte count (digest, size) → blob file.
 //!
+//! eStargz is the exception: its writer reorders entries (prioritized files first) and adds
+//! its own, so it needs the whole tar first. The tar goes to an unnamed scratch file beside
+//! the blob and is rewritten as eStargz at the end; the diff_id is then the eStargz tar's.
+//!
 //! Nothing holds more than a few compression blocks in memory, and the blob only appears at its
 //! destination once [`LayerStream::finish`] has succeeded and the caller commits it.
 
-use std::io::{self, BufWriter, Write};
+use std::fs::File;
+use std::io::{self, BufWriter, Seek, Write};
 use std::path::Path;
 
 use crate::error::{Context, Result};
 use sematic_oci_core::digest::HashingWriter;
 use sematic_oci_core::fsutil::AtomicFile;
-use sematic_oci_core::media_type::{Compression, Family};
+use sematic_oci_core::media_type::{Compression, Family, OCI_LAYER_GZIP};
 
 use crate::gzip::ParallelGzip;
 use crate::piece::PieceDescriptor;
@@ -35,14 +40,65 @@ enum Codec {
     None(BlobWriter),
     Gzip(ParallelGzip<BlobWriter>),
     Zstd(zstd::stream::write::Encoder<'static, BlobWriter>),
+    Estargz(Box<Estargz>),
+}
+
+/// The whole tar, kept until it can be written as eStargz.
+struct Estargz {
+    scratch: BufWriter<File>,
+    output: BlobWriter,
+    options: sematic_estargz::Options,
+}
+
+/// What an eStargz blob adds to its descriptor: the facts of the tar actually written.
+pub struct EstargzFacts {
+    pub toc_digest: Digest,
+    pub diff_id: Digest,
+    pub uncompressed_size: u64,
+}
+
+impl EstargzFacts {
+    /// The descriptor of the blob with `digest` and `size` written from a tar of `entries`
+    /// (the landmark and the TOC are entries too).
+    pub fn descriptor(self, digest: Digest, size: u64, entries: u64) -> LayerDescriptor {
+        LayerDescriptor {
+            media_type: OCI_LAYER_GZIP.to_owned(),
+            digest,
+            size,
+            diff_id: self.diff_id,
+            entries: entries + 2,
+            uncompressed_size: self.uncompressed_size,
+            toc_digest: Some(self.toc_digest),
+        }
+    }
+}
+
+/// A compressor writing an eStargz layer blob at `blob` (through a temporary file), with
+/// `prioritized` (paths as in the tar) first; its scratch tar is an unnamed file beside it.
+pub fn estargz_compressor(blob: &Path, prioritized: &[String]) -> Result<Compressor> {
+    let options = sematic_estargz::Options {
+        prioritized: prioritized.to_vec(),
+        ..Default::default()
+    };
+    let scratch_dir = match blob.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    Ok(
+        Compressor::estargz(blob_writer(blob)?, scratch_dir, options)
+            .with_context(|| format!("starting the eStargz writer for {}", blob.display()))?,
+    )
 }
 
 impl Compressor {
-    /// A compressor writing one gzip member, zstd frame or plain run into `output`.
+    /// A compressor writing one gzip member, zstd frame or plain run into `output`. eStargz
+    /// here means its pieces: plain gzip, inflated again when assembled into a layer.
     pub fn new(compression: Compression, output: BlobWriter, jobs: usize) -> io::Result<Self> {
         Ok(Compressor(match compression {
             Compression::None => Codec::None(output),
-            Compression::Gzip => Codec::Gzip(ParallelGzip::new(output, jobs)?),
+            Compression::Gzip | Compression::Estargz => {
+                Codec::Gzip(ParallelGzip::new(output, jobs)?)
+            }
             Compression::Zstd => {
                 let mut encoder = zstd::stream::write::Encoder::new(output, ZSTD_LEVEL)?;
                 // With one or more workers libzstd cuts the input into jobs whose size depends
@@ -55,12 +111,46 @@ impl Compressor {
         }))
     }
 
-    /// Ends the member, frame or run; returns the blob writer for the next one.
-    pub fn finish(self) -> io::Result<BlobWriter> {
+    /// A compressor writing an eStargz blob into `output`, keeping the tar in a scratch file
+    /// in `scratch_dir` until [`Compressor::finish`].
+    pub fn estargz(
+        output: BlobWriter,
+        scratch_dir: &Path,
+        options: sematic_estargz::Options,
+    ) -> io::Result<Self> {
+        let scratch = BufWriter::with_capacity(OUTPUT_BUFFER, tempfile::tempfile_in(scratch_dir)?);
+        Ok(Compressor(Codec::Estargz(Box::new(Estargz {
+            scratch,
+            output,
+            options,
+        }))))
+    }
+
+    /// Ends the member, frame or run; returns the blob writer for the next one, and for
+    /// eStargz what its descriptor needs.
+    pub fn finish(self) -> io::Result<(BlobWriter, Option<EstargzFacts>)> {
         match self.0 {
-            Codec::None(output) => Ok(output),
-            Codec::Gzip(gzip) => gzip.finish(),
-            Codec::Zstd(encoder) => encoder.finish(),
+            Codec::None(output) => Ok((output, None)),
+            Codec::Gzip(gzip) => Ok((gzip.finish()?, None)),
+            Codec::Zstd(encoder) => Ok((encoder.finish()?, None)),
+            Codec::Estargz(estargz) => {
+                let Estargz {
+                    scratch,
+                    mut output,
+                    options,
+                } = *estargz;
+                let mut tar = scratch.into_inner().map_err(|err| err.into_error())?;
+                tar.rewind()?;
+                let blob = sematic_estargz::write(io::BufReader::new(tar), &mut output, &options)
+                    .map_err(io::Error::other)?;
+                let digest = |text: &str| Digest::parse(text).map_err(io::Error::other);
+                let facts = EstargzFacts {
+                    toc_digest: digest(&blob.toc_digest)?,
+                    diff_id: digest(&blob.diff_id)?,
+                    uncompressed_size: blob.uncompressed_size,
+                };
+                Ok((output, Some(facts)))
+            }
         }
     }
 }
@@ -71,6 +161,7 @@ impl Write for Compressor {
             Codec::None(output) => output.write(buf),
             Codec::Gzip(gzip) => gzip.write(buf),
             Codec::Zstd(encoder) => encoder.write(buf),
+            Codec::Estargz(estargz) => estargz.scratch.write(buf),
         }
     }
 
@@ -116,9 +207,33 @@ impl FinishedLayer {
 }
 
 impl LayerStream {
-    /// Starts writing the blob at `blob` (through a temporary file) with `jobs` compression
-    /// threads.
+    /// Starts writing the layer blob at `blob` (through a temporary file) with `jobs`
+    /// compression threads.
     pub fn create(blob: &Path, compression: Compression, jobs: usize) -> Result<Self> {
+        Self::create_prioritized(blob, compression, jobs, &[])
+    }
+
+    /// [`LayerStream::create`], and for eStargz the paths (as in the tar) to write first,
+    /// before the prefetch landmark.
+    pub fn create_prioritized(
+        blob: &Path,
+        compression: Compression,
+        jobs: usize,
+        prioritized: &[String],
+    ) -> Result<Self> {
+        if compression != Compression::Estargz {
+            return Self::create_piece(blob, compression, jobs);
+        }
+        let compressor = estargz_compressor(blob, prioritized)?;
+        Ok(LayerStream {
+            tar: TarWriter::new(HashingWriter::new(compressor)),
+            compression,
+            blob: blob.to_owned(),
+        })
+    }
+
+    /// Starts writing a piece (or a layer other than eStargz) at `blob`.
+    pub fn create_piece(blob: &Path, compression: Compression, jobs: usize) -> Result<Self> {
         let output = blob_writer(blob)?;
         let compressor = Compressor::new(compression, output, jobs)
             .with_context(|| format!("starting the compressor for {}", blob.display()))?;
@@ -140,20 +255,22 @@ impl LayerStream {
         let context = format!("writing {}", self.blob.display());
         let tar = self.tar.finish().context(context.clone())?;
         let (compressor, diff_id, uncompressed_size) = tar.finish();
-        let (blob, digest, size) = close(compressor).context(context)?;
+        let (output, estargz) = compressor.finish().context(context.clone())?;
+        let (blob, digest, size) = finish_blob(output).context(context)?;
         // Layers are described in the OCI family; the image step maps them to its base's family.
-        let media_type = Family::Oci.layer(self.compression)?.to_owned();
-        Ok(FinishedLayer {
-            descriptor: LayerDescriptor {
-                media_type,
+        let descriptor = match estargz {
+            None => LayerDescriptor {
+                media_type: Family::Oci.layer(self.compression)?.to_owned(),
                 digest,
                 size,
                 diff_id,
                 entries,
                 uncompressed_size,
+                toc_digest: None,
             },
-            blob,
-        })
+            Some(facts) => facts.descriptor(digest, size, entries),
+        };
+        Ok(FinishedLayer { descriptor, blob })
     }
 
     /// Ends the compressed stream without the end-of-archive marker (a piece, see
@@ -188,7 +305,7 @@ pub struct FinishedPiece {
 
 /// Ends the compressed stream: the blob file (uncommitted), its digest and its size.
 pub fn close(compressor: Compressor) -> io::Result<(AtomicFile, Digest, u64)> {
-    finish_blob(compressor.finish()?)
+    finish_blob(compressor.finish()?.0)
 }
 
 /// Flushes the blob file: the file (uncommitted), its digest and its size.

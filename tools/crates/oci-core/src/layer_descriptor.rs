@@ -5,6 +5,9 @@
 //! {"diffId":"sha256:…","digest":"sha256:…","entries":12,"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","size":1234,"uncompressedSize":10240}
 //! ```
 //!
+//! An eStargz layer also has `"tocDigest":"sha256:…"`, the digest of its TOC JSON, which the
+//! image step writes with `uncompressedSize` as the layer's eStargz annotations.
+//!
 //! `mediaType` is always an OCI layer type (`…tar`, `…tar+gzip`, `…tar+zstd`); the image step
 //! maps it to its base's family. gzip blobs are deflate level 6 from zlib-rs in 1 MiB blocks
 //! (see the `gzip` module), zstd blobs are level 3 with a content checksum: changing either
@@ -29,6 +32,9 @@ pub struct LayerDescriptor {
     pub diff_id: Digest,
     pub entries: u64,
     pub uncompressed_size: u64,
+    /// Set for eStargz layers only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toc_digest: Option<Digest>,
 }
 
 impl LayerDescriptor {

@@ -43,8 +43,8 @@ pub enum ManifestKind {
     Index(Family),
 }
 
-/// How a layer blob is compressed, named `gzip`, `zstd` or `none` in JSON, on command lines
-/// (with the `clap` feature) and in Starlark.
+/// How a layer blob is compressed, named `gzip`, `zstd`, `estargz` or `none` in JSON, on
+/// command lines (with the `clap` feature) and in Starlark.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
@@ -53,17 +53,21 @@ pub enum Compression {
     Gzip,
     /// zstd level 3 with a content checksum; needs an OCI base (Docker v2 schema 2 has no zstd)
     Zstd,
+    /// gzip members per file chunk with a TOC (lazily pullable by the stargz snapshotter,
+    /// a plain gzip layer to everything else); needs an OCI base for its annotations
+    Estargz,
     /// the tar as it is
     None,
 }
 
 impl Compression {
-    /// Its name: `gzip`, `zstd`, `none`.
+    /// Its name: `gzip`, `zstd`, `estargz`, `none`.
     pub fn name(self) -> &'static str {
         match self {
             Compression::None => "none",
             Compression::Gzip => "gzip",
             Compression::Zstd => "zstd",
+            Compression::Estargz => "estargz",
         }
     }
 }
@@ -91,12 +95,15 @@ impl Family {
     }
 
     /// The layer media type for `compression` in this family. Docker v2 schema 2 has no zstd
-    /// or uncompressed-layer type that every runtime accepts, so those are refused.
+    /// or uncompressed-layer type that every runtime accepts, nor layer annotations (where
+    /// eStargz keeps its TOC digest), so those are refused.
     pub fn layer(self, compression: Compression) -> Result<&'static str> {
         match (self, compression) {
             (Family::Oci, Compression::None) => Ok(OCI_LAYER_TAR),
             (Family::Oci, Compression::Gzip) => Ok(OCI_LAYER_GZIP),
             (Family::Oci, Compression::Zstd) => Ok(OCI_LAYER_ZSTD),
+            // An eStargz blob is a gzip stream; its TOC is found through annotations.
+            (Family::Oci, Compression::Estargz) => Ok(OCI_LAYER_GZIP),
             (Family::Docker, Compression::Gzip) => Ok(DOCKER_LAYER_GZIP),
             (Family::Docker, other) => Err(Error::Invalid(format!(
                 "{} layers cannot go on a Docker v2 schema 2 base: use gzip, or an OCI base",
@@ -173,7 +180,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("zstd") && err.contains("Docker"), "{err}");
-        for compression in [Compression::Gzip, Compression::Zstd, Compression::None] {
+        let err = Family::Docker.layer(Compression::Estargz).unwrap_err();
+        assert!(err.to_string().contains("estargz"), "{err}");
+        assert_eq!(
+            Family::Oci.layer(Compression::Estargz).unwrap(),
+            OCI_LAYER_GZIP
+        );
+        for compression in [
+            Compression::Gzip,
+            Compression::Zstd,
+            Compression::Estargz,
+            Compression::None,
+        ] {
             let json = serde_json::to_string(&compression).unwrap();
             assert_eq!(json, format!("\"{}\"", compression.name()));
         }
