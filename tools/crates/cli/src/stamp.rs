@@ -2,11 +2,15 @@
 //! files (`stable-status.txt`, `volatile-status.txt`: `KEY VALUE` lines), which push and launch
 //! targets pass only under `--stamp`. Expanding at run time keeps every build action (layers,
 //! images) independent of the status, so a changing timestamp rebuilds nothing.
+//!
+//! Unlike the rest of this crate, which only binaries call, stamping is also library code
+//! (`sematic-launch` stamps its images' tags), so it returns `sematic-oci-core`'s typed error:
+//! a status file that cannot be read, or a tag that is invalid once stamped.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use sematic_oci_core::error::{Context, Error, Result};
 use sematic_oci_core::reference::validate_tag;
 
 /// Workspace status values.
@@ -47,19 +51,21 @@ impl Status {
         let mut rest = tag;
         while let Some(start) = rest.find('{') {
             let Some(length) = rest[start..].find('}') else {
-                bail!("tag {tag:?} has a '{{' without its '}}'");
+                return Err(Error::Invalid(format!(
+                    "tag {tag:?} has a '{{' without its '}}'"
+                )));
             };
             let key = &rest[start + 1..start + length];
             let Some(value) = self.0.get(key) else {
                 if self.0.is_empty() {
-                    bail!(
+                    return Err(Error::Invalid(format!(
                         "tag {tag:?} names the workspace status value {key}, but the build is not stamped: run with --stamp"
-                    );
+                    )));
                 }
-                bail!(
+                return Err(Error::Invalid(format!(
                     "tag {tag:?} names the workspace status value {key}, which the status files lack (keys: {})",
                     self.0.keys().cloned().collect::<Vec<_>>().join(", ")
-                );
+                )));
             };
             out.push_str(&rest[..start]);
             out.push_str(value);

@@ -57,10 +57,10 @@ impl LaunchConfig {
                         entry.key,
                     )));
                 }
-                // The stamping helpers are shared with the binaries and speak anyhow.
+                // A tag that cannot be stamped is a fault of the launch config, not of a file.
                 let tags = status
                     .tags(&entry.tags)
-                    .map_err(|err| Error::Config(format!("image {}: {err:#}", entry.key)))?;
+                    .map_err(|err| Error::Config(format!("image {}: {err}", entry.key)))?;
                 Ok(ImageSpec {
                     label: entry.key.clone(),
                     layout: runfiles.join(&entry.layout),

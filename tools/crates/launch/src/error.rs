@@ -11,12 +11,16 @@ pub enum Error {
     /// Files and JSON, from the shared primitives.
     #[error(transparent)]
     Core(#[from] sematic_oci_core::Error),
-    /// An image layout that names no pushable image.
+    /// A push that failed, or an image layout that names no pushable image.
     #[error(transparent)]
     Registry(#[from] sematic_registry::Error),
     /// LAUNCH.json, its tags or its launch script are not what a launch needs.
     #[error("{0}")]
     Config(String),
+    /// An image that is not in the registry as built: its push failed (reported as it
+    /// happened), or the registry holds another manifest than the layout's.
+    #[error("{0}")]
+    Push(String),
     /// No Sematic server would take the launch.
     #[error(transparent)]
     Server(#[from] ServerError),

@@ -1,12 +1,11 @@
 //! Pushing every image of a launch, and reporting the pushes.
 
-use anyhow::{bail, Result};
 use sematic_oci_core::Digest;
 use sematic_registry::progress::Progress;
 use sematic_registry::push::{push_images, Counts, ImageSpec};
 use sematic_registry::Client;
 
-use crate::PROGRAM;
+use crate::{Error, Result, PROGRAM};
 
 /// Pushes every image (`jobs` blobs at a time), then prints a summary per key (each blob
 /// counted once, with the first key that needed it) and a total; the URIs by key, or an error
@@ -24,12 +23,12 @@ pub fn push_all(
     let mut total = Counts::default();
     let mut failed = false;
     for ((spec, expected), result) in specs.iter().zip(digests).zip(results) {
-        let verified = result.map_err(anyhow::Error::from).and_then(|pushed| {
+        let verified = result.map_err(Error::from).and_then(|pushed| {
             if pushed.reference.digest.as_ref() != Some(expected) {
-                bail!(
+                return Err(Error::Push(format!(
                     "the registry holds {} but the layout's manifest is {expected}",
                     pushed.reference
-                );
+                )));
             }
             Ok(pushed)
         });
@@ -45,13 +44,15 @@ pub fn push_all(
                 uris.push((spec.label.clone(), pushed.reference.to_string()));
             }
             Err(err) => {
-                sematic_cli::error(PROGRAM, &format!("image {}: {err:#}", spec.label));
+                sematic_cli::error(PROGRAM, &format!("image {}: {err}", spec.label));
                 failed = true;
             }
         }
     }
     if failed {
-        bail!("not launching: an image failed to push");
+        return Err(Error::Push(
+            "not launching: an image failed to push".to_owned(),
+        ));
     }
     eprintln!(
         "{PROGRAM}: total: {} images={}",

@@ -15,10 +15,10 @@ pub struct Platform {
 }
 
 impl Platform {
-    /// [`Platform::from_str`] with anyhow's error: sematic-pull collects its results into one
-    /// (change it to [`Error`] with that binary).
-    pub fn parse(text: &str) -> anyhow::Result<Self> {
-        Ok(text.parse()?)
+    /// [`Platform::from_str`] under a name that reads well as a clap `value_parser` and in
+    /// `.map(…)`.
+    pub fn parse(text: &str) -> Result<Self> {
+        text.parse()
     }
 
     /// Whether an index entry's platform is this one. A missing variant on either side matches,

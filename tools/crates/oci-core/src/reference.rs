@@ -74,19 +74,15 @@ impl Reference {
     /// Parses a push destination as [`Reference::parse_repository`] does, except that one
     /// naming no registry (`team/app`: no `.`, `:` or `localhost` in its first component) is in
     /// `registry`, not on Docker Hub.
-    ///
-    /// Returns anyhow's error, not this crate's: sematic-push returns it as its own (change it to
-    /// [`Error`] with that binary).
-    pub fn parse_repository_in(text: &str, registry: &str) -> anyhow::Result<Self> {
+    pub fn parse_repository_in(text: &str, registry: &str) -> Result<Self> {
         let names_registry = text
             .split_once('/')
             .is_some_and(|(first, _)| first.contains(['.', ':']) || first == "localhost");
-        let reference = if names_registry {
+        if names_registry {
             Reference::parse_repository(text)
         } else {
             Reference::parse_repository(&format!("{registry}/{text}"))
-        };
-        Ok(reference?)
+        }
     }
 
     /// The host (and port) to send API requests to: Docker Hub's API lives on another host than

@@ -68,7 +68,7 @@ fn run(args: Args) -> Result<()> {
         .platforms
         .iter()
         .map(|p| Platform::parse(p))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
     let insecure = args.insecure.then(|| image.registry.clone());
     let client = args.connection.client(PROGRAM, insecure, &[])?;
     let layers = args.layers;

@@ -127,7 +127,7 @@ fn run(args: Args) -> Result<()> {
 /// registry of its own.
 fn destination(repository: &str, registry: Option<&str>) -> Result<Reference> {
     match registry {
-        Some(registry) => Reference::parse_repository_in(repository, registry),
+        Some(registry) => Ok(Reference::parse_repository_in(repository, registry)?),
         None => {
             let reference = Reference::parse_repository(repository)?;
             let explicit = repository

@@ -62,7 +62,7 @@ pub enum Phase {
 }
 
 // No `#[from]` on the variant: that would also make the refusal the error's `source()`, and
-// chains (anyhow's `{:#}`) would print it twice.
+// chains (a binary's anyhow `{:#}`) would print it twice.
 impl From<HttpError> for Error {
     fn from(err: HttpError) -> Self {
         Error::Status(err)
@@ -70,15 +70,16 @@ impl From<HttpError> for Error {
 }
 
 impl Error {
-    /// An error of this machine, with the causes of `err` on one line.
-    pub fn local(err: impl Into<anyhow::Error>) -> Self {
-        Error::Local(format!("{:#}", err.into()))
+    /// A shared primitive that failed on this machine: a layout, file or setting. An oci-core
+    /// error has no `source()`, so its message alone is the whole chain.
+    pub fn local(err: sematic_oci_core::Error) -> Self {
+        Error::Local(err.to_string())
     }
 
-    /// A registry's content that is not what it should be, with the causes of `err` on one
-    /// line.
-    pub fn content(err: impl Into<anyhow::Error>) -> Self {
-        Error::Content(format!("{:#}", err.into()))
+    /// A registry's content that a shared primitive rejected: a digest, media type or
+    /// descriptor that is not what it should be.
+    pub fn content(err: sematic_oci_core::Error) -> Self {
+        Error::Content(err.to_string())
     }
 
     /// This error, saying what was being done when it happened.
@@ -117,7 +118,7 @@ impl Error {
     }
 }
 
-/// `.context(...)` for results of this crate, as anyhow has for its own.
+/// `.context(...)` for results of this crate.
 pub trait Context<T> {
     fn context(self, context: impl fmt::Display) -> Result<T>;
     fn with_context<C: fmt::Display>(self, context: impl FnOnce() -> C) -> Result<T>;
@@ -228,16 +229,20 @@ mod tests {
         );
     }
 
+    /// A binary prints an error with every `source()` after it (anyhow's `{:#}`); none of these
+    /// has one, so each cause is printed once, inside the message.
     #[test]
     fn chains_print_each_cause_once() {
+        use std::error::Error as _;
+
         let refused = Error::from(HttpError::new(StatusCode::BAD_GATEWAY, b""));
-        let err = anyhow::Error::from(refused).context("pushing manifest m");
-        assert_eq!(
-            format!("{err:#}"),
-            "pushing manifest m: HTTP 502 Bad Gateway"
-        );
-        let wrapped = anyhow::Error::from(Error::Content("short".into()).context("reading"));
-        assert_eq!(format!("{wrapped:#}"), "reading: short");
+        assert!(refused.source().is_none());
+        let wrapped = Error::Content("short".into()).context("reading");
+        assert_eq!(wrapped.to_string(), "reading: short");
+        assert!(wrapped.source().is_none());
+        let local = Error::local(sematic_oci_core::Error::Invalid("bad digest".into()));
+        assert_eq!(local.to_string(), "bad digest");
+        assert!(local.source().is_none());
     }
 
     #[test]

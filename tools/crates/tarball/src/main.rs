@@ -36,5 +36,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    pack(&cli.layout, &cli.platform, &cli.repo_tags, &cli.output)
+    Ok(pack(
+        &cli.layout,
+        &cli.platform,
+        &cli.repo_tags,
+        &cli.output,
+    )?)
 }

@@ -4,7 +4,6 @@ use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 
-use anyhow::{bail, ensure, Context, Result};
 use sematic_oci_core::archive::{Owner, TarWriter};
 use sematic_oci_core::canonical::to_canonical_json;
 use sematic_oci_core::fsutil::AtomicFile;
@@ -14,6 +13,8 @@ use sematic_oci_core::platform::Platform;
 use sematic_oci_core::reference::Reference;
 use sematic_oci_core::Digest;
 use serde_json::{json, Value};
+
+use crate::error::{Context, Error, Result};
 
 /// Annotation containerd and Docker (since 25) read to name an image loaded from an OCI
 /// archive; `org.opencontainers.image.ref.name` then holds just the tag.
@@ -34,12 +35,14 @@ impl RepoTag {
     pub fn parse(text: &str) -> Result<Self> {
         let reference = Reference::parse(text)?;
         if reference.digest.is_some() {
-            bail!(
+            return Err(Error::RepoTag(format!(
                 "--repo-tag {text:?} has a digest: loaded images are named by repository:tag only"
-            );
+            )));
         }
         let Some(tag) = reference.tag.clone() else {
-            bail!("--repo-tag {text:?} has no tag: write it as registry/repository:tag");
+            return Err(Error::RepoTag(format!(
+                "--repo-tag {text:?} has no tag: write it as registry/repository:tag"
+            )));
         };
         Ok(RepoTag {
             full: format!("{}:{tag}", reference.name()),
@@ -149,18 +152,19 @@ fn blobs_of(layout: &Layout, image: &ResolvedImage) -> Result<Vec<Blob>> {
                 .as_deref()
                 .map(|source| format!(" (it lives in {source})"))
                 .unwrap_or_default();
-            bail!(
+            return Err(Error::Incomplete(format!(
                 "the image's base is shallow: layer {digest} is not in {}{source}, and a tarball needs every layer: build on a complete base layout (pulled with its layers) or push the image instead",
                 layout.root().display()
-            );
+            )));
         };
-        ensure!(
-            metadata.len() == layer.size(),
-            "{} is {} bytes but the manifest says {}: the layout is damaged, build it again",
-            path.display(),
-            metadata.len(),
-            layer.size()
-        );
+        if metadata.len() != layer.size() {
+            return Err(Error::Incomplete(format!(
+                "{} is {} bytes but the manifest says {}: the layout is damaged, build it again",
+                path.display(),
+                metadata.len(),
+                layer.size()
+            )));
+        }
         blobs.push(Blob {
             digest,
             size: layer.size(),

@@ -15,6 +15,8 @@ use sematic_oci_core::media_type::{Compression, Family};
 use sematic_oci_core::Digest;
 use serde_json::{json, Value};
 
+pub mod app;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_sematic-image");
 
 /// A layer on disk: `NAME.blob` and `NAME.json` in the fixture directory.
@@ -264,4 +266,24 @@ pub fn tree_contents(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     }
     files.sort();
     files
+}
+
+/// Each of `args` as an owned argument.
+pub fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// umoci must unpack the layout (it validates manifest, config, diff_ids and layer bytes).
+pub fn umoci_unpack(layout: &Path, bundle: &Path) {
+    let output = Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:latest", layout.display()))
+        .arg(bundle)
+        .output()
+        .expect("umoci must be installed for this test (apt-get install umoci)");
+    assert!(
+        output.status.success(),
+        "umoci unpack: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
