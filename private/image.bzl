@@ -98,7 +98,10 @@ def _sematic_image_impl(ctx):
     ]
     data_files = ctx.attr.binary[PythonDepsInfo].data.to_list()
     split = split_runfiles(ctx, ctx.attr.binary, python.files, image_layers, wheels, data_files, extra_entries = python.entries)
-    layers = [ctx.attr._sematic_tools_layer[SematicLayerInfo]]
+
+    # eStargz images need every layer eStargz to pull lazily (see //private/worker).
+    tools_layer = ctx.attr._sematic_tools_layer_estargz if ctx.attr.compression == "estargz" else ctx.attr._sematic_tools_layer
+    layers = [tools_layer[SematicLayerInfo]]
     for group in split.groups:
         if group.kind == "layer":
             layers.append(group.layer)
@@ -196,6 +199,10 @@ Outputs: the image layout directory and `<name>.digest`; output group `tarball`:
         ),
         _sematic_tools_layer = attr.label(
             default = Label("//private/worker:sematic_tools_layer"),
+            providers = [SematicLayerInfo],
+        ),
+        _sematic_tools_layer_estargz = attr.label(
+            default = Label("//private/worker:sematic_tools_layer_estargz"),
             providers = [SematicLayerInfo],
         ),
         **image_tool_attrs()

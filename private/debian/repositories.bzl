@@ -25,44 +25,54 @@ _ARCH_BUILD = """\
 load("@rules_sematic//private:base.bzl", "sematic_base_image")
 load("@rules_sematic//private:layer.bzl", "sematic_layer")
 
-# What unpacking leaves out because maintainer scripts would have created it.
-sematic_layer(
-    name = "system",
-    directories = {{
-        "/root": "0700",
-        "/tmp": "1777",
-    }},
-    files = {{
-        ":group": "/etc/group",
-        ":passwd": "/etc/passwd",
-    }},
-    history = "rules_sematic debian_image: users, home, /tmp, symlinks",
-    symlinks = {symlinks},
-)
-
 exports_files(["rootfs.tar"])
 
-sematic_base_image(
-    name = "image",
-    env = {env},
-    layers = [":system"],
-    libc = {libc},
-    python_interpreter = {interpreter},
-    python_version = {version},
-    rootfs = "rootfs.tar",
-    visibility = ["//visibility:public"],
-)
+# `image`, and `image_estargz` for images pulled lazily (every layer of theirs must be eStargz).
+[
+    (
+        # What unpacking leaves out because maintainer scripts would have created it.
+        sematic_layer(
+            name = "system" + suffix,
+            compression = compression,
+            directories = {{
+                "/root": "0700",
+                "/tmp": "1777",
+            }},
+            files = {{
+                ":group": "/etc/group",
+                ":passwd": "/etc/passwd",
+            }},
+            history = "rules_sematic debian_image: users, home, /tmp, symlinks",
+            symlinks = {symlinks},
+        ),
+        sematic_base_image(
+            name = "image" + suffix,
+            compression = compression,
+            env = {env},
+            layers = [":system" + suffix],
+            libc = {libc},
+            python_interpreter = {interpreter},
+            python_version = {version},
+            rootfs = "rootfs.tar",
+            visibility = ["//visibility:public"],
+        ),
+    )
+    for suffix, compression in [("", "gzip"), ("_estargz", "estargz")]
+]
 """
 
 _HUB_IMAGE_BUILD = """\
-alias(
-    name = "image",
-    actual = select(
-        {choices},
-        no_match_error = "debian_image {name} is built for {cpus} CPUs only",
-    ),
-    visibility = ["//visibility:public"],
-)
+[
+    alias(
+        name = target,
+        actual = select(
+            {{cpu: image + ":" + target for cpu, image in {choices}.items()}},
+            no_match_error = "debian_image {name} is built for {cpus} CPUs only",
+        ),
+        visibility = ["//visibility:public"],
+    )
+    for target in ["image", "image_estargz"]
+]
 """
 
 _HUB_BUILD = """\

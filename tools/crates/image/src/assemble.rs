@@ -86,6 +86,10 @@ struct BaseImage {
 pub struct Assembled {
     pub digest: Digest,
     pub layout: StagedDir,
+    /// For an image with eStargz layers, the digest of the first base layer that is not
+    /// eStargz, if any: containerd's unpacker fetches every layer whole from the first one its
+    /// snapshotter cannot mount lazily, so such an image is not pulled lazily.
+    pub eager_base_layer: Option<String>,
 }
 
 /// Builds the layout for `output` (committed by the caller) and returns the manifest digest.
@@ -190,7 +194,21 @@ pub fn assemble(request: &Request, output: &Path) -> Result<Assembled> {
     Ok(Assembled {
         digest: manifest_digest,
         layout: staged,
+        eager_base_layer: eager_base_layer(&base.layers, &layers),
     })
+}
+
+fn eager_base_layer(base_layers: &[Value], layers: &[OurLayer]) -> Option<String> {
+    if !layers
+        .iter()
+        .any(|layer| layer.descriptor.toc_digest.is_some())
+    {
+        return None;
+    }
+    base_layers
+        .iter()
+        .find(|layer| layer["annotations"][TOC_DIGEST_ANNOTATION].is_null())
+        .map(|layer| layer["digest"].as_str().unwrap_or("?").to_owned())
 }
 
 /// Reads a layer descriptor and checks it against its blob, digest included: a stale or

@@ -108,6 +108,8 @@ pub fn assemble_index(images: &[&Path], output: &Path, ref_name: &str) -> Result
     Ok(Assembled {
         digest,
         layout: staged,
+        // Each platform's image said so when it was built.
+        eager_base_layer: None,
     })
 }
 

@@ -97,6 +97,12 @@ fn run(cli: Cli) -> Result<()> {
         },
     };
     let image = assemble(&request, &cli.output_layout)?;
+    if let Some(layer) = &image.eager_base_layer {
+        eprintln!(
+            "sematic-image: warning: base layer {layer} is not eStargz, and containerd pulls every layer from the first one it cannot mount lazily up whole: to pull {} lazily, build it on an eStargz base (e.g. //images:python3_estargz, or sematic_base_image(compression = \"estargz\"))",
+            cli.output_layout.display()
+        );
+    }
     let mut digest_file = AtomicFile::create(&cli.digest_file)?;
     digest_file
         .write_all(image.digest.to_string().as_bytes())

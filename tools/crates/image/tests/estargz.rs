@@ -1,5 +1,6 @@
 //! eStargz layers: the image step writes their TOC digest and uncompressed size as the layer
-//! descriptor's annotations, and refuses them on a Docker base (no layer annotations there).
+//! descriptor's annotations, refuses them on a Docker base (no layer annotations there), and
+//! warns when a base layer below them is not eStargz (the image would not pull lazily).
 
 mod common;
 
@@ -41,7 +42,8 @@ fn estargz_layers_carry_their_annotations_and_need_an_oci_base() {
         args
     };
 
-    run_ok(&args("oci", None));
+    let stderr = run_ok(&args("oci", None));
+    assert_eq!(stderr, "", "an image of eStargz layers only is quiet");
     let (_, manifest, _) = read_image(&dir.path().join("out/oci"));
     let descriptor = &manifest["layers"][0];
     assert_eq!(descriptor["mediaType"], OCI_LAYER_GZIP);
@@ -53,6 +55,17 @@ fn estargz_layers_carry_their_annotations_and_need_an_oci_base() {
     assert_eq!(
         annotations["io.containers.estargz.uncompressed-size"],
         layer.json["uncompressedSize"].to_string()
+    );
+
+    let gzip_base = dir.path().join("gzip-base");
+    make_base(&gzip_base, &BaseSpec::default());
+    let stderr = run_ok(&args("on-gzip", Some(&gzip_base.display().to_string())));
+    assert!(
+        stderr.starts_with("sematic-image: warning: base layer sha256:")
+            && stderr.contains("is not eStargz")
+            && stderr.contains("//images:python3_estargz")
+            && stderr.trim_end().lines().count() == 1,
+        "{stderr:?}"
     );
 
     let base = dir.path().join("docker-base");
