@@ -4,15 +4,14 @@
   digest and every chunk digest, and lists the same files as the input tar;
 - a private containerd with the stargz snapshotter pulls an image made of one such layer
   lazily and runs a file from it, having fetched only a small part of the blob, and pulls it
-  the ordinary way too (a plain gzip layer to containerd's unpacker, diff_id checked);
-- the hello worker image built by the rules with compression = "estargz" starts from a lazy
-  pull having fetched part of its eStargz layers only."""
+  the ordinary way too (a plain gzip layer to containerd's unpacker, diff_id checked).
+
+test_lazy_pull_worker.py does the same with the worker image the rules build."""
 
 import hashlib
 import io
 import json
 import os
-import re
 import shutil
 import subprocess
 import tarfile
@@ -20,20 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.containerd import Containerd, missing_commands, stargz_tools
-from harness.images import read_blob_json
+from harness.containerd import COMMANDS, Containerd, stargz_tools
+from harness.fixtures import require
 from harness.tools import HOME, REPO_ROOT, TOOLS_DIR
 
 REPOSITORY = "lazy/busybox"
-BLOB_GET = re.compile(r'"GET /v2/(?P<repo>\S+?)/blobs/(?P<digest>sha256:[0-9a-f]{64}) HTTP/[\d.]+" '
-                      r'(?P<status>\d{3}) (?P<bytes>\d+)')
 BIG = 32 << 20
-
-
-def _require(*commands):
-    missing = [c for c in missing_commands() if not commands or c in commands]
-    if missing:
-        pytest.skip(f"{', '.join(missing)} missing: run tools/bootstrap.sh (it installs them)")
 
 
 def estargz_tool() -> Path:
@@ -66,7 +57,7 @@ def add(archive: tarfile.TarFile, name: str, data: bytes = b"", **fields) -> Non
 
 
 def test_reference_reader_verifies_crate_blobs(tmp_path):
-    _require("go")
+    require("go")
     tar = tmp_path / "layer.tar"
     big = hashlib.sha256(b"seed").digest() * (300_000 // 32)
     long_name = "opt/" + "d" * 120 + "/deep.txt"
@@ -135,25 +126,6 @@ def busybox_image(tmp_path: Path, registry) -> dict:
     return facts
 
 
-def fetched(registry, digest: str, since: int) -> int:
-    """Bytes of blob `digest` the registry served after log character `since`."""
-    return sum(int(m["bytes"]) for m in BLOB_GET.finditer(registry.log_text()[since:])
-               if m["digest"] == digest and m["status"] in ("200", "206"))
-
-
-@pytest.fixture
-def containerd(tmp_path):
-    _require()
-    if not Path("/dev/fuse").exists():
-        pytest.skip("/dev/fuse is missing: the stargz snapshotter mounts layers with FUSE")
-    runtime = Containerd(tmp_path / "containerd")
-    try:
-        yield runtime.start()
-    finally:
-        runtime.stop()
-        assert runtime.mounts() == [], "mounts left behind"
-
-
 def test_lazy_pull_fetches_a_fraction_of_the_layer(tmp_path, registry, containerd):
     facts = busybox_image(tmp_path, registry)
     reference = f"{registry.host}/{REPOSITORY}:v1"
@@ -163,14 +135,14 @@ def test_lazy_pull_fetches_a_fraction_of_the_layer(tmp_path, registry, container
     assert any(fstype.startswith("fuse") for _, fstype in containerd.mounts()), \
         "rpull mounted no lazy (FUSE) layer"
     # Footer, TOC and the prioritized prefix (busybox, hello.txt) before anything runs.
-    before_run = fetched(registry, facts["digest"], start)
+    before_run = registry.blob_bytes_served(facts["digest"], start)
     assert 0 < before_run < facts["size"] // 8, (before_run, facts["size"])
     out = containerd.run(reference, "/bin/busybox", "cat", "/data/hello.txt", name="cat")
     assert out == "hello from a lazy layer\n"
     # The big file's metadata comes from the TOC: stat reads none of its chunks.
     out = containerd.run(reference, "/bin/busybox", "stat", "-c", "%s", "/data/big.bin", name="stat")
     assert out.strip() == str(BIG)
-    lazy_bytes = fetched(registry, facts["digest"], start)
+    lazy_bytes = registry.blob_bytes_served(facts["digest"], start)
     assert lazy_bytes < facts["size"] // 8, (lazy_bytes, facts["size"])
     print(f"lazy pull: {before_run} bytes before the run, {lazy_bytes} after two runs, "
           f"of a {facts['size']}-byte layer")
@@ -180,45 +152,14 @@ def test_lazy_pull_fetches_a_fraction_of_the_layer(tmp_path, registry, container
     containerd.pull(reference)
     out = containerd.run(reference, "/bin/busybox", "cat", "/data/hello.txt", snapshotter="overlayfs", name="full")
     assert out == "hello from a lazy layer\n"
-    assert fetched(registry, facts["digest"], since) == facts["size"]
+    assert registry.blob_bytes_served(facts["digest"], since) == facts["size"]
 
-
-
-HELLO_ESTARGZ = "//tests/image:hello_estargz_image"
-HELLO_WORKER = "/app/examples/hello/main_worker"
-ESTARGZ_TOC = "containerd.io/snapshot/stargz/toc.digest"
-
-
-@pytest.mark.checkout
-def test_hello_worker_starts_from_a_lazy_pull_of_its_estargz_image(tmp_path, repo_bazel, registry, containerd):
-    """The hello worker image as rules_sematic builds it with compression = "estargz": every
-    layer it builds is eStargz (its base's are gzip, pulled whole), the snapshotter mounts them
-    lazily, and the worker starts having fetched part of them only."""
-    layout, digest = repo_bazel.image(HELLO_ESTARGZ)
-    reference = f"{registry.host}/lazy/hello:v1"
-    subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", f"oci:{layout}:latest",
-                    f"docker://{reference}"], check=True, capture_output=True)
-    manifest = read_blob_json(layout, digest)
-    lazy = {layer["digest"]: layer["size"] for layer in manifest["layers"]
-            if ESTARGZ_TOC in layer.get("annotations", {})}
-    # Tools, interpreter, first-party code and the wheel buckets; the base's layers are not.
-    assert len(lazy) >= 4, manifest["layers"]
-
-    start = len(registry.log_text())
-    containerd.rpull(reference)
-    out = containerd.run(reference, "/sematic/python3", HELLO_WORKER, "--help", name="worker")
-    assert "--run_id" in out and "--resolve" in out, out
-    read = sum(fetched(registry, layer, start) for layer in lazy)
-    total = sum(lazy.values())
-    print(f"lazy start of the hello worker: {read} of {total} eStargz bytes fetched "
-          f"({100 * read / total:.0f} %)")
-    assert read < total // 2, (read, total)
 
 
 def test_stop_leaves_nothing_behind_with_a_container_running(tmp_path, registry):
     """A failing test may leave a container running: stop() still ends it, its shim and both
     daemons, and unmounts its root filesystem and the lazy layers."""
-    _require()
+    require(*COMMANDS)
     busybox_image(tmp_path, registry)
     runtime = Containerd(tmp_path / "containerd")
     try:

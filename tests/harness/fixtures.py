@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from . import offline
+from .containerd import COMMANDS as CONTAINERD_COMMANDS, Containerd
 from .faultproxy import FaultProxy
 from .hostile import HostileServer
 from .registry import LocalRegistry
@@ -147,6 +148,21 @@ def require(*commands):
     missing = [c for c in commands if shutil.which(c) is None]
     if missing:
         pytest.fail(f"needs {', '.join(missing)}: run tools/bootstrap.sh (or apt-get install it)")
+
+
+@pytest.fixture
+def containerd(tmp_path) -> Containerd:
+    """A private containerd with the stargz snapshotter (harness/containerd.py), stopped by
+    PID with every mount it made undone, whatever the test did."""
+    require(*CONTAINERD_COMMANDS)
+    if not Path("/dev/fuse").exists():
+        pytest.skip("/dev/fuse is missing: the stargz snapshotter mounts layers with FUSE")
+    runtime = Containerd(tmp_path / "containerd")
+    try:
+        yield runtime.start()
+    finally:
+        runtime.stop()
+        assert runtime.mounts() == [], "mounts left behind"
 
 
 @pytest.fixture(scope="session")

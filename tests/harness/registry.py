@@ -16,6 +16,8 @@ from typing import Optional
 from .tools import LOCAL_REGISTRY
 
 ACCESS_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3})')
+BLOB_GET = re.compile(r'"GET /v2/\S+?/blobs/(?P<digest>sha256:[0-9a-f]{64}) HTTP/[\d.]+" '
+                      r'(?P<status>200|206) (?P<bytes>\d+)')
 
 
 @dataclass
@@ -90,6 +92,11 @@ class LocalRegistry:
         """Successful blob GETs from `repository` logged after entry `since`."""
         return [a for a in self.access_log()[since:]
                 if a.method == "GET" and a.path.startswith(f"/v2/{repository}/blobs/") and a.status == 200]
+
+    def blob_bytes_served(self, digest: str, since: int = 0) -> int:
+        """Bytes of blob `digest` sent (whole or by range) after log character `since` (a
+        `len(log_text())` taken before): what a lazy pull fetched."""
+        return sum(int(m["bytes"]) for m in BLOB_GET.finditer(self.log_text()[since:]) if m["digest"] == digest)
 
     def manifest_puts(self, since: int = 0) -> list:
         return [a for a in self.access_log()[since:]
