@@ -19,6 +19,7 @@ use sematic_oci_core::archive::{Owner, TarWriter, END_OF_ARCHIVE};
 use sematic_oci_core::digest::{HashingReader, HashingWriter};
 use sematic_oci_core::layer_descriptor::LayerDescriptor;
 use sematic_oci_core::media_type::{Compression, Family};
+use sematic_oci_core::Digest;
 
 use crate::from_manifest::Target;
 use crate::piece::PieceDescriptor;
@@ -241,12 +242,17 @@ fn inflate_piece(
         && uncompressed_digest == descriptor.uncompressed_digest
         && uncompressed_size == descriptor.uncompressed_size)
     {
-        return Err(Error::Pieces(format!(
-            "the blob does not match {} (it has {size} bytes, {digest}; {uncompressed_size} bytes uncompressed): rebuild the piece",
-            piece.descriptor.display(),
-        )));
+        return Err(mismatch(piece, &digest, size, uncompressed_size));
     }
     Ok(())
+}
+
+/// A piece whose blob is not the one its descriptor describes (with what the blob has).
+fn mismatch(piece: &PieceArg, digest: &Digest, size: u64, uncompressed_size: u64) -> Error {
+    Error::Pieces(format!(
+        "the blob does not match {} (it has {size} bytes, {digest}; {uncompressed_size} bytes uncompressed): rebuild the piece",
+        piece.descriptor.display(),
+    ))
 }
 
 /// Copies a piece's compressed bytes into the blob while a second thread decompresses them
@@ -275,10 +281,7 @@ fn copy_piece(
         && size == descriptor.size
         && uncompressed_size == descriptor.uncompressed_size)
     {
-        return Err(Error::Pieces(format!(
-            "the blob does not match {} (it has {size} bytes, {digest}; {uncompressed_size} bytes uncompressed): rebuild the piece",
-            piece.descriptor.display(),
-        )));
+        return Err(mismatch(piece, &digest, size, uncompressed_size));
     }
     Ok(())
 }

@@ -15,6 +15,14 @@ use sematic_oci_core::media_type::{Compression, OCI_LAYER_GZIP};
 use sha2::{Digest, Sha256};
 
 const FILES: [(&str, &str); 2] = [("app/a.py", "a = 1\n"), ("app/main.py", "print(1)\n")];
+/// The entries of a layer of FILES with app/main.py prioritized, in blob order.
+const PRIORITIZED_FIRST: [&str; 5] = [
+    "app/",
+    "app/main.py",
+    ".prefetch.landmark",
+    "app/a.py",
+    "stargz.index.json",
+];
 
 fn write_layer(blob: &Path, prioritized: &[String]) -> LayerDescriptor {
     let mut stream =
@@ -79,16 +87,7 @@ fn a_layer_puts_its_prioritized_files_first_and_is_reproducible() {
     let second = write_layer(&dir.path().join("two"), &prioritized);
     assert_eq!(first, second);
     let names = check_blob(&dir.path().join("one"), &first);
-    assert_eq!(
-        names,
-        [
-            "app/",
-            "app/main.py",
-            ".prefetch.landmark",
-            "app/a.py",
-            "stargz.index.json"
-        ]
-    );
+    assert_eq!(names, PRIORITIZED_FIRST);
 }
 
 #[test]
@@ -142,14 +141,5 @@ fn pieces_assemble_into_an_estargz_layer() {
     let layer = assemble(&pieces, &["/app".to_owned()], &target).unwrap();
     layer.blob.commit().unwrap();
     let names = check_blob(&output, &layer.descriptor);
-    assert_eq!(
-        names,
-        [
-            "app/",
-            "app/main.py",
-            ".prefetch.landmark",
-            "app/a.py",
-            "stargz.index.json"
-        ]
-    );
+    assert_eq!(names, PRIORITIZED_FIRST);
 }
