@@ -10,6 +10,7 @@ load("//private:base.bzl", _sematic_base_image = "sematic_base_image")
 load("//private:image.bzl", _sematic_image = "sematic_image")
 load("//private:index.bzl", _sematic_image_index = "sematic_image_index")
 load("//private:layer.bzl", _sematic_layer = "sematic_layer")
+load("//private:load.bzl", _sematic_load = "sematic_load")
 load("//private:pipeline.bzl", _sematic_pipeline = "sematic_pipeline")
 load("//private:push.bzl", _sematic_push = "sematic_push")
 
@@ -31,5 +32,6 @@ sematic_base_image = _sematic_base_image
 sematic_image = _sematic_image
 sematic_image_index = _sematic_image_index
 sematic_layer = _sematic_layer
+sematic_load = _sematic_load
 sematic_pipeline = _sematic_pipeline
 sematic_push = _sematic_push

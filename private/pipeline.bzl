@@ -5,6 +5,7 @@ load(":env.bzl", "check_env")
 load(":image.bzl", "sematic_image")
 load(":index.bzl", "sematic_image_index")
 load(":launcher.bzl", "sematic_launcher")
+load(":load.bzl", "sematic_load")
 load(":platforms.bzl", "DEFAULT_PLATFORM", "IMAGE_PLATFORMS")
 load(":push.bzl", "sematic_push")
 load(":reference.bzl", "registry_error", "repository_error")
@@ -164,7 +165,9 @@ def sematic_pipeline(
 
     Generates, for each key of `bases`: `<name>_<key>_image` (an OCI image: the base plus the
     pipeline's code in Python-aware layers, running Sematic's worker) and `<name>_<key>_push`
-    (pushes it, tag `<name>_<key>`); and `<name>` (pushes every image in parallel, then runs the
+    (pushes it, tag `<name>_<key>`), `<name>_<key>_load` (loads it into the local podman,
+    containerd or Docker as `<registry>/<repository>:<name>_<key>`, sending only the layers the
+    runtime lacks); and `<name>` (pushes every image in parallel, then runs the
     launch script with SEMATIC_CONTAINER_IMAGE_URIS), `<name>_binary` (runs it with the built
     images' digests, without pushing), `<name>_local` (runs it with no image: local execution).
 
@@ -268,6 +271,14 @@ def sematic_pipeline(
             registry = registry,
             repository = repository,
             tags_to_push = ["%s_%s" % (name, key)] + list(tags_to_push or []),
+            **manual
+        )
+
+        # Named as the push tags it, so a local run and a cluster run name the same image.
+        sematic_load(
+            name = "%s_%s_load" % (name, key),
+            image = ":" + image,
+            repo_tag = "%s/%s:%s_%s" % (registry, repository, name, key),
             **manual
         )
 

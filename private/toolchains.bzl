@@ -4,7 +4,7 @@ Two toolchain types, because the tools run in two different places:
 
 * build tools (sematic-layer, sematic-image, sematic-index, sematic-tarball) run as actions, on the exec
   platform, which may be a remote executor: their toolchains say `exec_compatible_with`.
-* run tools (sematic-push, sematic-launch) run under `bazel run`, on the machine that runs the
+* run tools (sematic-push, sematic-launch, sematic-load) run under `bazel run`, on the machine that runs the
   target: their toolchains say `target_compatible_with`.
 
 sematic-pull runs inside repository rules, before any toolchain exists; it keeps using the
@@ -35,12 +35,13 @@ SematicRunToolsInfo = provider(
     doc = "The tools `bazel run` targets execute, for one target platform.",
     fields = {
         "launch": "File: sematic-launch, pushes images then runs a launch script",
+        "loader": "File or None: sematic-load, loads an image layout into the local podman, containerd or Docker",
         "push": "File: sematic-push, pushes an image layout to a registry",
     },
 )
 
-def _tool_attr(doc, cfg):
-    return attr.label(mandatory = True, allow_single_file = True, executable = True, cfg = cfg, doc = doc)
+def _tool_attr(doc, cfg, mandatory = True):
+    return attr.label(mandatory = mandatory, allow_single_file = True, executable = True, cfg = cfg, doc = doc)
 
 def _build_toolchain_impl(ctx):
     tools = SematicBuildToolsInfo(
@@ -64,7 +65,7 @@ sematic_build_toolchain = rule(
 )
 
 def _run_toolchain_impl(ctx):
-    tools = SematicRunToolsInfo(launch = ctx.file.launch, push = ctx.file.push)
+    tools = SematicRunToolsInfo(launch = ctx.file.launch, loader = ctx.file.loader, push = ctx.file.push)
     return [platform_common.ToolchainInfo(run_tools = tools)]
 
 sematic_run_toolchain = rule(
@@ -73,6 +74,9 @@ sematic_run_toolchain = rule(
           "\"@rules_sematic//tools/toolchains:run_toolchain_type\", target_compatible_with = ...)`.",
     attrs = {
         "launch": _tool_attr("The sematic-launch binary.", "target"),
+        # Optional: run toolchains registered before sematic-load existed keep working for
+        # everything but `sematic_load` targets, which say what to add.
+        "loader": _tool_attr("The sematic-load binary (needed by `sematic_load` targets only).", "target", mandatory = False),
         "push": _tool_attr("The sematic-push binary.", "target"),
     },
 )

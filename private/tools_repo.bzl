@@ -25,6 +25,7 @@ TOOLS = [
     "sematic-index",
     "sematic-launch",
     "sematic-layer",
+    "sematic-load",
     "sematic-pull",
     "sematic-push",
     "sematic-tarball",
@@ -143,6 +144,7 @@ sematic_build_toolchain(
 sematic_run_toolchain(
     name = "run_tools",
     launch = "sematic-launch",
+    loader = "sematic-load",
     push = "sematic-push",
 )
 """.format(tools = repr(TOOLS), toolchains = str(Label("//private:toolchains.bzl"))))

@@ -40,7 +40,7 @@ from pathlib import Path
 from release_root import ReleaseError, compile_tools, prepare_root, root_dir, root_glibc, root_packages
 
 REPO = Path(__file__).resolve().parents[1]
-TOOLS = ("sematic-image", "sematic-index", "sematic-launch", "sematic-layer", "sematic-pull",
+TOOLS = ("sematic-image", "sematic-index", "sematic-launch", "sematic-layer", "sematic-load", "sematic-pull",
          "sematic-push", "sematic-tarball")
 PLATFORM = "linux_x86_64"
 LOCK = "private/prebuilt_tools.bzl"

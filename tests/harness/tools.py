@@ -11,7 +11,7 @@ TOOLS_DIR = REPO_ROOT / "tools"
 LOCAL_REGISTRY = TOOLS_DIR / "local-registry.sh"
 BINARIES = ("sematic-push", "sematic-pull", "sematic-launch")
 # Every tool (private/tools_repo.bzl's TOOLS): what a tools repository or prebuilt directory holds.
-ALL_TOOLS = ("sematic-image", "sematic-index", "sematic-launch", "sematic-layer", "sematic-pull",
+ALL_TOOLS = ("sematic-image", "sematic-index", "sematic-launch", "sematic-layer", "sematic-load", "sematic-pull",
              "sematic-push", "sematic-tarball")
 HOME = Path(os.environ.get("RULES_SEMATIC_HOME") or Path.home() / ".cache" / "rules_sematic")
 

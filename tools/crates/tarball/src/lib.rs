@@ -1,6 +1,7 @@
-//! Packing an OCI image layout into one tar that both `docker load` and `podman load` accept:
-//! an OCI layout (`oci-layout`, `index.json`, `blobs/sha256/…`) plus Docker's `manifest.json`,
-//! the combination `docker save` itself writes since Docker 25.
+//! Packing an OCI image layout into one tar that both `docker load` and `podman load` accept
+//! (`archive`), whole into a file (`pack`) or streamed without the blobs a runtime already
+//! holds (sematic-load).
 
+pub mod archive;
 pub mod error;
 pub mod pack;

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Parser;
 use sematic_oci_core::platform::Platform;
-use sematic_tarball::pack::{pack, RepoTag};
+use sematic_tarball::archive::RepoTag;
+use sematic_tarball::pack::pack;
 
 /// Pack an OCI image layout into a tar that `docker load` and `podman load` accept (OCI layout
 /// plus Docker's manifest.json). Every layer must be in the layout: a shallow base cannot be

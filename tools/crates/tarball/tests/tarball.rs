@@ -9,7 +9,9 @@ use sematic_oci_core::archive::Owner;
 use sematic_oci_core::canonical::to_canonical_json;
 use sematic_oci_core::layout::{LayoutWriter, REF_NAME_ANNOTATION, SOURCE_ANNOTATION};
 use sematic_oci_core::media_type::{Compression, Family, OCI_MANIFEST};
+use sematic_oci_core::platform::Platform;
 use sematic_oci_core::Digest;
+use sematic_tarball::archive::{Archive, Blob, RepoTag};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sematic-tarball");
@@ -318,5 +320,44 @@ fn shallow_layouts_and_bad_tags_fail_cleanly() {
     expect_error(
         tarball(&dir.path().join("nope"), &out, &["r.example/app:v1"]),
         &["not an OCI image layout"],
+    );
+}
+
+#[test]
+fn an_incremental_archive_leaves_out_what_the_runtime_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let image = make_image(&layout, Some("registry.example/ml/cuda"));
+    // The first layer is in the runtime's store, and absent from a shallow layout.
+    fs::remove_file(layout.join("blobs/sha256").join(image.layers[0].hex())).unwrap();
+    let tag = RepoTag::parse("registry.example/ml/app:dev").unwrap();
+    let archive = Archive::open(&layout, &Platform::parse("linux/amd64").unwrap(), &[tag]).unwrap();
+    assert_eq!(archive.blobs().len(), 4);
+    let lacking = |blob: &Blob| blob.digest != image.layers[0];
+    archive.require(lacking, "fix").unwrap();
+    let err = archive
+        .require(|_| true, "and so on")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("shallow") && err.ends_with("and so on"),
+        "{err}"
+    );
+
+    let path = dir.path().join("partial.tar");
+    let written = archive
+        .write(fs::File::create(&path).unwrap(), lacking)
+        .unwrap();
+    let sent: Vec<&Blob> = archive.blobs().iter().filter(|b| lacking(b)).collect();
+    assert_eq!(written.blobs, 3);
+    assert_eq!(written.bytes, sent.iter().map(|b| b.size).sum::<u64>());
+    let listing = run_tool("tar", &["-tf", path.to_str().unwrap()], &[]);
+    assert!(!listing.contains(image.layers[0].hex()), "{listing}");
+    for name in ["index.json", "manifest.json", "oci-layout"] {
+        assert!(listing.lines().any(|l| l == name), "{listing}");
+    }
+    assert_eq!(
+        member(&path, "index.json")["manifests"][0]["digest"],
+        image.manifest.to_string()
     );
 }

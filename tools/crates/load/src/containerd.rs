@@ -1,0 +1,132 @@
+//! Loading into containerd: `ctr image import` of an OCI archive holding only the blobs the
+//! namespace's content store lacks. containerd's importer writes the blobs it is sent and
+//! reads the image's other blobs from its store (it walks the manifest there, then unpacks),
+//! so the archive needs nothing else; a blob it is sent again is hashed and rewritten, which
+//! is what this avoids.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::Command;
+
+use sematic_oci_core::Digest;
+use sematic_tarball::archive::{Archive, Blob};
+
+use crate::command::{feed, on_path, output};
+use crate::error::{Error, Result};
+use crate::runtime::{Runtime, Summary};
+
+/// A containerd socket and the namespace images go to (`k8s.io` is the one the kubelet's CRI
+/// reads).
+#[derive(Clone, Debug)]
+pub struct Containerd {
+    pub address: PathBuf,
+    pub namespace: String,
+}
+
+impl Containerd {
+    fn ctr(&self) -> Command {
+        let mut command = Command::new("ctr");
+        command
+            .arg("--address")
+            .arg(&self.address)
+            .args(["--namespace", &self.namespace]);
+        command
+    }
+
+    fn check(&self) -> Result<()> {
+        if on_path("ctr").is_none() {
+            return Err(Error::Runtime(
+                "ctr (containerd's client) is not on PATH: install containerd, or choose --runtime podman or docker".to_owned(),
+            ));
+        }
+        if !self.address.exists() {
+            return Err(Error::Runtime(format!(
+                "containerd's socket {} does not exist: start containerd, or point --address (or $CONTAINERD_ADDRESS) at its socket",
+                self.address.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The digests of the namespace's content store.
+    fn present(&self) -> Result<HashSet<Digest>> {
+        Ok(content_list(&output(
+            self.ctr().args(["content", "ls", "--quiet"]),
+        )?))
+    }
+
+    /// Imports the archive's image as `image`, sending only the blobs the store lacks.
+    pub fn load(&self, archive: &Archive, image: &str) -> Result<Summary> {
+        self.check()?;
+        let present = self.present()?;
+        let lacking = |blob: &Blob| !present.contains(&blob.digest);
+        archive.require(
+            lacking,
+            &format!(
+                "nor in containerd's namespace {}: build on a base pulled with its layers (layers = \"all\"), or pull the base into that namespace first",
+                self.namespace
+            ),
+        )?;
+        let platform = config_platform(&archive.image().config_bytes)?;
+        let mut import = self.ctr();
+        import.args(["image", "import", "--platform", &platform, "-"]);
+        let sent = feed(&mut import, |stdin| Ok(archive.write(stdin, lacking)?))?;
+        Ok(Summary::new(
+            Runtime::Containerd,
+            image,
+            archive.blobs(),
+            sent,
+        ))
+    }
+}
+
+/// The digests `ctr content ls --quiet` lists, one a line (anything else is skipped).
+pub fn content_list(text: &str) -> HashSet<Digest> {
+    text.lines()
+        .filter_map(|line| Digest::parse(line.trim()).ok())
+        .collect()
+}
+
+/// `os/architecture[/variant]` of an image config: what containerd unpacks the image for
+/// (its own platform otherwise, which an image of another CPU does not match).
+pub fn config_platform(config: &[u8]) -> Result<String> {
+    let config: serde_json::Value = serde_json::from_slice(config)?;
+    let field = |name: &str| {
+        config
+            .get(name)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    let (Some(os), Some(architecture)) = (field("os"), field("architecture")) else {
+        return Err(Error::Runtime(
+            "the image config has no os and architecture: build the image again".to_owned(),
+        ));
+    };
+    Ok(match field("variant") {
+        Some(variant) => format!("{os}/{architecture}/{variant}"),
+        None => format!("{os}/{architecture}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_list_keeps_the_digests() {
+        let a = format!("sha256:{}", "a".repeat(64));
+        let b = format!("sha256:{}", "b".repeat(64));
+        let listed = content_list(&format!("{a}\n  {b}  \n\nnot-a-digest\n"));
+        assert_eq!(listed.len(), 2);
+        assert!(listed.contains(&Digest::parse(&a).unwrap()));
+    }
+
+    #[test]
+    fn the_platform_comes_from_the_config() {
+        let amd64 = br#"{"os":"linux","architecture":"amd64"}"#;
+        assert_eq!(config_platform(amd64).unwrap(), "linux/amd64");
+        let arm = br#"{"os":"linux","architecture":"arm64","variant":"v8"}"#;
+        assert_eq!(config_platform(arm).unwrap(), "linux/arm64/v8");
+        assert!(config_platform(b"{}").is_err());
+    }
+}
