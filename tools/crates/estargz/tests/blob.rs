@@ -288,20 +288,9 @@ fn same_input_same_bytes() {
 
 #[test]
 fn prioritized_files_come_first_with_their_parents_then_the_landmark() {
-    let options = Options {
-        prioritized: vec!["./app/hard".into(), "app/xattr.txt".into()],
-        ..small_chunks()
-    };
-    let (blob, _) = build(&sample_tar(), &options);
-    let plain = gunzip_all(&blob);
-    let names: Vec<String> = tar::Archive::new(&plain[..])
-        .entries()
-        .unwrap()
-        .map(|e| e.unwrap().path().unwrap().display().to_string())
-        .take(6)
-        .collect();
+    let names = names_with(&["./app/hard", "app/xattr.txt"]);
     assert_eq!(
-        names,
+        names[..6],
         [
             "app/",
             "app/small.txt",
@@ -311,7 +300,11 @@ fn prioritized_files_come_first_with_their_parents_then_the_landmark() {
             "app/big.bin"
         ]
     );
-    let toc = toc(&blob);
+    let options = Options {
+        prioritized: vec!["app/xattr.txt".into()],
+        ..small_chunks()
+    };
+    let toc = toc(&build(&sample_tar(), &options).0);
     let landmark = toc["entries"]
         .as_array()
         .unwrap()
