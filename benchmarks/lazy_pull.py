@@ -7,7 +7,8 @@ wheels, CPython 3.11, ~3.1 GB compressed) with a second pipeline: the same code 
   cold builds:  `bazel clean`, build the gzip image (on images:python3); `bazel clean`, build
                 the eStargz image; seconds, ratio, and the action seconds by mnemonic (from
                 each build's --profile) as the split
-  pushes:       both images to a local docker-registry (`bazel run :<pipeline>_default_push`)
+  pushes:       each image after its build, to a local docker-registry
+                (`bazel run :<pipeline>_default_push`)
   cold starts:  median of 5 rounds, each start with a fresh private containerd (empty content
                 store, tests/harness/containerd.py; the stargz snapshotter's background fetch
                 off) and a fresh registry log offset:
@@ -144,10 +145,16 @@ def main():
     try:
         use_lock(bazel, compile_lock(install_uv(work), work, PINS))
         fetch, _ = timed(bazel.run, "build", "--nobuild", GZIP + "_image", ESTARGZ + "_image", timeout=7200)
-        builds = {name: cold_build(bazel, target + "_image", work / f"{name}.profile.gz")
-                  for name, target in (("gzip", GZIP), ("estargz", ESTARGZ))}
-        pushes = {name: push(bazel, target + "_push") for name, target in (("gzip", GZIP), ("estargz", ESTARGZ))}
-        images = {name: image_facts(bazel, target) for name, target in (("gzip", GZIP), ("estargz", ESTARGZ))}
+        builds, pushes, images = {}, {}, {}
+        # Each image pushed right after its build: a `bazel clean` between the two keeps one
+        # image's outputs on disk at a time.
+        for name, target in (("gzip", GZIP), ("estargz", ESTARGZ)):
+            builds[name] = cold_build(bazel, target + "_image", work / f"{name}.profile.gz")
+            pushes[name] = push(bazel, target + "_push")
+            images[name] = image_facts(bazel, target)
+        # The output base (wheels, layers: ~15 GB) is not needed by the cold starts below.
+        bazel.shutdown()
+        bazel = None
         references = {"gzip": f"{registry.host}/bench/torch:one_default",
                       "estargz": f"{registry.host}/bench/torch-estargz:lazy_default"}
         # (command in the image, what its output must hold)
@@ -168,7 +175,8 @@ def main():
                           f"first line {result['total']:6.1f}s  fetched {result['fetched'] / 1e6:8.1f} MB", flush=True)
     finally:
         registry.stop()
-        bazel.shutdown()
+        if bazel:
+            bazel.shutdown()
         if tmp:
             tmp.cleanup()
 
