@@ -107,13 +107,18 @@ def cold_start(work: Path, registry: LocalRegistry, reference: str, command: lis
         else:
             containerd.ctr("image", "pull", "--plain-http", reference, timeout=1800)
         pulled = time.monotonic()
-        process = subprocess.Popen(["ctr", "--address", str(containerd.address), "run", "--rm", "--snapshotter",
-                                    "stargz" if lazy else "overlayfs", reference, "bench", *command],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        first_line = process.stdout.readline()
-        first = time.monotonic()
-        log = registry.log_text()[since:]
-        rest, errors = process.communicate(timeout=1800)
+        # stderr to a file: communicate() after readline() would lose what stdout's buffer holds.
+        with open(directory / "stderr", "w+") as stderr:
+            process = subprocess.Popen(["ctr", "--address", str(containerd.address), "run", "--rm", "--snapshotter",
+                                        "stargz" if lazy else "overlayfs", reference, "bench", *command],
+                                       stdout=subprocess.PIPE, stderr=stderr, text=True)
+            first_line = process.stdout.readline()
+            first = time.monotonic()
+            log = registry.log_text()[since:]
+            rest = process.stdout.read()
+            process.wait(timeout=1800)
+            stderr.seek(0)
+            errors = stderr.read()
         if process.returncode != 0 or expect not in first_line + rest:
             raise RuntimeError(f"{' '.join(command)} in {reference} ({process.returncode}):\n{first_line}{rest}\n"
                                f"{errors[-4000:]}\n--- snapshotter log:\n{containerd.log('snapshotter')}")
@@ -145,6 +150,7 @@ def main():
     try:
         use_lock(bazel, compile_lock(install_uv(work), work, PINS))
         fetch, _ = timed(bazel.run, "build", "--nobuild", GZIP + "_image", ESTARGZ + "_image", timeout=7200)
+        print(f"resolve + download + unpack: {fetch:.1f}s", flush=True)
         builds, pushes, images = {}, {}, {}
         # Each image pushed right after its build: a `bazel clean` between the two keeps one
         # image's outputs on disk at a time.
@@ -152,6 +158,7 @@ def main():
             builds[name] = cold_build(bazel, target + "_image", work / f"{name}.profile.gz")
             pushes[name] = push(bazel, target + "_push")
             images[name] = image_facts(bazel, target)
+            print(f"cold build, {name}: {builds[name][0]:.1f}s; push {pushes[name][0]:.1f}s", flush=True)
         # The output base (wheels, layers: ~15 GB) is not needed by the cold starts below.
         bazel.shutdown()
         bazel = None
