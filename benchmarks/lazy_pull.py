@@ -170,13 +170,21 @@ def main():
             "torch": lambda image: (["/sematic/bin/bazel_python", "-c", TORCH_SCRIPT], "torch " + PINS["torch"]),
         }
         starts = defaultdict(list)
+        failed = {}  # command -> why: a command that fails in the image is not timed again
         # Interleaved, so that the machine's load drifts over both kinds alike.
         for round_ in range(args.rounds):
             for what, command_in in commands.items():
                 for kind, lazy in (("full", False), ("lazy", True)):
+                    if what in failed:
+                        continue
                     image = "estargz" if lazy else "gzip"
                     command, expect = command_in(image)
-                    result = cold_start(work, registry, references[image], command, lazy, images[image]["blobs"], expect)
+                    try:
+                        result = cold_start(work, registry, references[image], command, lazy, images[image]["blobs"], expect)
+                    except RuntimeError as error:
+                        failed[what] = str(error).strip().splitlines()[-1]
+                        print(f"round {round_ + 1} {what:<5} {kind}: FAILED: {error}", flush=True)
+                        continue
                     starts[what, kind].append(result)
                     print(f"round {round_ + 1} {what:<5} {kind}: pull {result['pull']:6.1f}s  run {result['run']:6.1f}s  "
                           f"first line {result['total']:6.1f}s  fetched {result['fetched'] / 1e6:8.1f} MB", flush=True)
@@ -208,6 +216,9 @@ def main():
     for what, label in (("help", "worker --help (imports sematic)"),
                         ("torch", "bazel_python -c 'import steps, torch' (sematic, six, torch)")):
         print(f"  {label}")
+        if what in failed:
+            print(f"    fails in the image, not timed: {failed[what]}")
+            continue
         medians = {}
         for kind, image in (("full", "gzip"), ("lazy", "estargz")):
             runs = starts[what, kind]
