@@ -182,7 +182,8 @@ def main():
                     try:
                         result = cold_start(work, registry, references[image], command, lazy, images[image]["blobs"], expect)
                     except RuntimeError as error:
-                        failed[what] = str(error).strip().splitlines()[-1]
+                        lines = str(error).strip().splitlines()
+                        failed[what] = next((line for line in reversed(lines) if "Error" in line), lines[0])
                         print(f"round {round_ + 1} {what:<5} {kind}: FAILED: {error}", flush=True)
                         continue
                     starts[what, kind].append(result)
