@@ -13,6 +13,9 @@
 #                            requests, before and after locked fetch, and inside unshare -n
 #   (j) round_trip.py        bazel run //examples/hello:main to RESOLVED on a real Sematic server
 #                            and the harness's Kubernetes cluster: push, scheduling, pull, unpack, run
+#   (k) lazy_pull.py         the torch-scale image built gzip and eStargz, pushed; cold starts of its
+#                            worker: full pull (overlayfs) vs lazy pull (stargz snapshotter), 5 each
+#                            (needs root; the wheels of (h); ~30 more minutes)
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
@@ -28,4 +31,5 @@ echo; echo "==== (g) remote cache";      "$python" benchmarks/remote_cache.py
 echo; echo "==== (h) torch scale";       "$python" benchmarks/torch_scale.py
 echo; echo "==== (i) locked fetch";      "$python" benchmarks/locked_fetch.py
 echo; echo "==== (j) round trip";        "$python" benchmarks/round_trip.py
+echo; echo "==== (k) lazy pull";         "$python" benchmarks/lazy_pull.py
 bazel shutdown

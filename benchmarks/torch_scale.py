@@ -67,6 +67,35 @@ sematic_pipeline(name = "one", base = "@rules_sematic//images:python3", deps = [
 sematic_pipeline(name = "two", bases = {{"default": "@rules_sematic//images:python3", "gpu": ":second_base"}}, deps = [":steps"], registry = "{registry}", repository = "bench/torch2")
 """
 
+def install_uv(work: Path) -> Path:
+    """uv, in a venv under `work`: what compiles the locks."""
+    subprocess.run([sys.executable, "-m", "venv", str(work / "uv")], check=True)
+    subprocess.run([str(work / "uv/bin/pip"), "install", "--quiet", "uv"], check=True)
+    return work / "uv/bin/uv"
+
+
+def scratch_workspace(work: Path, registry: LocalRegistry, build: str = BUILD,
+                      pipelines=("one", "two")) -> Bazel:
+    """The scratch workspace under `work`/workspace (this checkout as a module, `build` as its
+    BUILD with {registry} filled in, steps.py importing sematic, six and torch, one launch script
+    per pipeline of `pipelines`); its Bazel, which may reach PyPI."""
+    workspace = work / "workspace"
+    workspace.mkdir()
+    (workspace / "MODULE.bazel").write_text(consumer_module("bench_torch", EXTENSION, ["pypi"]))
+    (workspace / "WORKSPACE.bzlmod").write_text("")
+    (workspace / "BUILD.bazel").write_text(build.format(registry=registry.host))
+    (workspace / "steps.py").write_text("import sematic, six, torch\n")
+    for name in pipelines:
+        (workspace / f"{name}.py").write_text("import steps\n")
+    return Bazel(workspace, offline_only=False)
+
+
+def use_lock(bazel: Bazel, lock: str) -> None:
+    """Makes `lock` (a compiled lock's text) the workspace's and fetches its files list."""
+    (bazel.workspace / "lock.txt").write_text(lock)
+    bazel.run("run", "@pypi//:lock")  # its files list, from PyPI
+
+
 def compile_lock(uv: Path, work: Path, pins: dict) -> str:
     requirements = work / "requirements.in"
     requirements.write_text("".join(f"{name}=={version}\n" for name, version in pins.items()))
@@ -182,28 +211,13 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-torch-", dir=os.environ.get("BENCH_TMP", "/var/tmp")) as tmp:
         work = Path(tmp)
-        subprocess.run([sys.executable, "-m", "venv", str(work / "uv")], check=True)
-        subprocess.run([str(work / "uv/bin/pip"), "install", "--quiet", "uv"], check=True)
-        uv = work / "uv/bin/uv"
+        uv = install_uv(work)
         locks = {name: compile_lock(uv, work, dict(PINS, **change)) for name, change in
                  [("base", {}), ("six", {"six": "1.17.0"}), ("torch", {"torch": "2.5.1"})]}
         registry = LocalRegistry(work / "registry").start()
-        workspace = work / "workspace"
-        workspace.mkdir()
-        (workspace / "MODULE.bazel").write_text(consumer_module("bench_torch", EXTENSION, ["pypi"]))
-        (workspace / "WORKSPACE.bzlmod").write_text("")
-        (workspace / "BUILD.bazel").write_text(BUILD.format(registry=registry.host))
-        (workspace / "steps.py").write_text("import sematic, six, torch\n")
-        for name in ("one", "two"):
-            (workspace / f"{name}.py").write_text("import steps\n")
-        bazel = Bazel(workspace, offline_only=False)
-
-        def use_lock(name):
-            (workspace / "lock.txt").write_text(locks[name])
-            bazel.run("run", "@pypi//:lock")  # its files list, from PyPI
-
+        bazel = scratch_workspace(work, registry)
         try:
-            use_lock("base")
+            use_lock(bazel, locks["base"])
             fetch, _ = timed(bazel.run, "build", "--nobuild", "//:one_default_image", "//:two_default_image",
                              "//:two_gpu_image", timeout=7200)
             bazel.run("clean")
@@ -219,12 +233,12 @@ def main():
             pip_layer = third_party_bytes(layout, digest)
             sizes = {name: installed_size(bazel, name) for name in ("six", "torch")}
             for lock in ("six", "torch"):
-                use_lock(lock)
+                use_lock(bazel, locks[lock])
                 rebuild, _ = timed(bazel.run, "build", "//:one_default_image", timeout=7200)
                 seconds_push, sent = push(bazel, "//:one_default_push")
                 rows.append((f"bump {lock}: rebuild", rebuild, None))
                 rows.append((f"bump {lock}: push", seconds_push, sent))
-                use_lock("base")
+                use_lock(bazel, locks["base"])
             bazel.run("build", "//:one_default_image", timeout=7200)
             bazel.run("clean")
             one_key, _ = timed(bazel.run, "build", "//:one_default_image", timeout=7200)
