@@ -13,6 +13,8 @@
 #                            requests, before and after locked fetch, and inside unshare -n
 #   (j) round_trip.py        bazel run //examples/hello:main to RESOLVED on a real Sematic server
 #                            and the harness's Kubernetes cluster: push, scheduling, pull, unpack, run
+#   (l) local_load.py        one-line edit + bazel run :x_default_load into a warm private containerd
+#                            (and podman), vs ctr import / podman load of the tarball and vs the push
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
@@ -28,4 +30,5 @@ echo; echo "==== (g) remote cache";      "$python" benchmarks/remote_cache.py
 echo; echo "==== (h) torch scale";       "$python" benchmarks/torch_scale.py
 echo; echo "==== (i) locked fetch";      "$python" benchmarks/locked_fetch.py
 echo; echo "==== (j) round trip";        "$python" benchmarks/round_trip.py
+echo; echo "==== (l) local load";        "$python" benchmarks/local_load.py
 bazel shutdown
