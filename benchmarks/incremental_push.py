@@ -24,6 +24,7 @@ from harness.bazel import Bazel, consumer_module, copy_examples_lock  # noqa: E4
 from harness.fixtures import parse_summary  # noqa: E402
 from harness.registry import LocalRegistry  # noqa: E402
 from harness.tools import tools_bin_dir  # noqa: E402
+from timing import timed  # noqa: E402
 
 EXTENSION = """
 sematic.requirements(name = "pypi", python = "/usr/bin/python3.13", python_version = "3.11", requirements_lock = "//:requirements_lock.txt")
@@ -45,10 +46,32 @@ py_library(name = "steps", srcs = ["steps.py"], deps = [requirement("sematic")])
     registry = "{registry}",
     repository = "bench/app",
     deps = [":steps"],
-) for name, base in [("small", "@rules_sematic//images:python3"), ("big", "@big_base//image")]]
+) for name, base in {pipelines}]
 """
 
 STEPS = "import sematic\n\n\n@sematic.func\ndef step(x: int) -> int:\n    return x + {value}\n"
+
+PIPELINES = {"small": "@rules_sematic//images:python3", "big": "@big_base//image"}
+
+
+def write_workspace(workspace: Path, module: str, extension: str, repositories, registry: str,
+                    pipelines: dict) -> Path:
+    """A scratch consumer workspace using this checkout as a module: `pipelines` (name -> base)
+    share one code library, `steps.py`, which is returned (edit it with `edit`)."""
+    (workspace / "MODULE.bazel").write_text(consumer_module(module, extension, repositories))
+    (workspace / "WORKSPACE.bzlmod").write_text("")
+    (workspace / "BUILD.bazel").write_text(BUILD.format(registry=registry, pipelines=json.dumps(list(pipelines.items()))))
+    copy_examples_lock(workspace)
+    for name in pipelines:
+        (workspace / f"{name}.py").write_text("import steps\n")
+    steps = workspace / "steps.py"
+    edit(steps, 0)
+    return steps
+
+
+def edit(steps: Path, value: int) -> None:
+    """The one-line code edit of a round: a new constant in the shared step."""
+    steps.write_text(STEPS.format(value=value))
 
 
 def sh(*command, **kwargs):
@@ -80,10 +103,10 @@ def make_big_base(tools: Path, base_layout: Path, work: Path, gib: float) -> Pat
     return layout
 
 
-def timed_push(bazel: Bazel, target: str):
-    start = time.monotonic()
-    result = bazel.run("run", target)
-    return time.monotonic() - start, parse_summary(result.stderr)
+def timed_push(bazel: Bazel, target: str, *args):
+    """(seconds, push summary) of `bazel run target [-- args]`."""
+    seconds, result = timed(bazel.run, "run", target, *(("--", *args) if args else ()))
+    return seconds, parse_summary(result.stderr)
 
 
 def main():
@@ -108,22 +131,15 @@ def main():
             big_size = sum(f.stat().st_size for f in (big / "blobs" / "sha256").iterdir())
             small_size = sum(f.stat().st_size for f in (base_layout / "blobs" / "sha256").iterdir())
 
-            (workspace / "MODULE.bazel").write_text(
-                consumer_module("bench_incremental", EXTENSION.format(big_base=pushed), ["big_base", "pypi"]))
-            (workspace / "WORKSPACE.bzlmod").write_text("")
-            (workspace / "BUILD.bazel").write_text(BUILD.format(registry=registry.host))
-            copy_examples_lock(workspace)
-            for name in ("small", "big"):
-                (workspace / f"{name}.py").write_text("import steps\n")
-            steps = workspace / "steps.py"
-            steps.write_text(STEPS.format(value=0))
+            steps = write_workspace(workspace, "bench_incremental", EXTENSION.format(big_base=pushed),
+                                    ["big_base", "pypi"], registry.host, PIPELINES)
 
             pipelines = {"small": small_size, "big": big_size}
             firsts = {name: timed_push(bazel, f"//:{name}_default_push") for name in pipelines}  # cold pushes
             measured = {name: [] for name in pipelines}
             # Interleaved, so both bases see the same machine load; each round is a new edit.
-            for edit in range(1, args.edits + 1):
-                steps.write_text(STEPS.format(value=edit))
+            for value in range(1, args.edits + 1):
+                edit(steps, value)
                 for name in pipelines:
                     measured[name].append(timed_push(bazel, f"//:{name}_default_push"))
             rows = {name: (size, *firsts[name], [t for t, _ in measured[name]], [s for _, s in measured[name]])

@@ -16,6 +16,8 @@
 #   (k) lazy_pull.py         the torch-scale image built gzip and eStargz, pushed; cold starts of its
 #                            worker: full pull (overlayfs) vs lazy pull (stargz snapshotter), 5 each
 #                            (needs root; the wheels of (h); ~30 more minutes)
+#   (l) local_load.py        one-line edit + bazel run :x_default_load into a warm private containerd
+#                            (and podman), vs ctr import / podman load of the tarball and vs the push
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
@@ -32,4 +34,5 @@ echo; echo "==== (h) torch scale";       "$python" benchmarks/torch_scale.py
 echo; echo "==== (i) locked fetch";      "$python" benchmarks/locked_fetch.py
 echo; echo "==== (j) round trip";        "$python" benchmarks/round_trip.py
 echo; echo "==== (k) lazy pull";         "$python" benchmarks/lazy_pull.py
+echo; echo "==== (l) local load";        "$python" benchmarks/local_load.py
 bazel shutdown
