@@ -42,7 +42,7 @@ from pathlib import Path
 from torch_scale import BUILD, PINS, compile_lock, install_uv, push, scratch_workspace, use_lock
 from harness.containerd import Containerd, missing_commands  # noqa: E402 (torch_scale sets the path)
 from harness.images import read_blob_json  # noqa: E402
-from harness.registry import BLOB_GET, LocalRegistry  # noqa: E402
+from harness.registry import LocalRegistry  # noqa: E402
 from timing import timed  # noqa: E402
 
 BUILD_ESTARGZ = BUILD + """
@@ -100,7 +100,7 @@ def cold_start(work: Path, registry: LocalRegistry, reference: str, command: lis
     containerd = Containerd(directory, background_fetch=False)
     try:
         containerd.start()
-        since = len(registry.log_text())
+        since = len(registry.access_log())
         start = time.monotonic()
         if lazy:
             containerd.ctr("image", "rpull", "--plain-http", reference, program="ctr-remote", timeout=1800)
@@ -114,7 +114,7 @@ def cold_start(work: Path, registry: LocalRegistry, reference: str, command: lis
                                        stdout=subprocess.PIPE, stderr=stderr, text=True)
             first_line = process.stdout.readline()
             first = time.monotonic()
-            log = registry.log_text()[since:]
+            until = len(registry.access_log())
             rest = process.stdout.read()
             process.wait(timeout=1800)
             stderr.seek(0)
@@ -122,7 +122,7 @@ def cold_start(work: Path, registry: LocalRegistry, reference: str, command: lis
         if process.returncode != 0 or expect not in first_line + rest:
             raise RuntimeError(f"{' '.join(command)} in {reference} ({process.returncode}):\n{first_line}{rest}\n"
                                f"{errors[-4000:]}\n--- snapshotter log:\n{containerd.log('snapshotter')}")
-        fetched = sum(int(m["bytes"]) for m in BLOB_GET.finditer(log) if m["digest"] in blobs)
+        fetched = registry.blob_bytes_served(blobs, since, until)
         return {"pull": pulled - start, "run": first - pulled, "total": first - start, "fetched": fetched}
     finally:
         containerd.stop()

@@ -129,30 +129,30 @@ def busybox_image(tmp_path: Path, registry) -> dict:
 def test_lazy_pull_fetches_a_fraction_of_the_layer(tmp_path, registry, containerd):
     facts = busybox_image(tmp_path, registry)
     reference = f"{registry.host}/{REPOSITORY}:v1"
-    start = len(registry.log_text())
+    start = len(registry.access_log())
 
     containerd.rpull(reference)
     assert any(fstype.startswith("fuse") for _, fstype in containerd.mounts()), \
         "rpull mounted no lazy (FUSE) layer"
     # Footer, TOC and the prioritized prefix (busybox, hello.txt) before anything runs.
-    before_run = registry.blob_bytes_served(facts["digest"], start)
+    before_run = registry.blob_bytes_served({facts["digest"]}, start)
     assert 0 < before_run < facts["size"] // 8, (before_run, facts["size"])
     out = containerd.run(reference, "/bin/busybox", "cat", "/data/hello.txt", name="cat")
     assert out == "hello from a lazy layer\n"
     # The big file's metadata comes from the TOC: stat reads none of its chunks.
     out = containerd.run(reference, "/bin/busybox", "stat", "-c", "%s", "/data/big.bin", name="stat")
     assert out.strip() == str(BIG)
-    lazy_bytes = registry.blob_bytes_served(facts["digest"], start)
+    lazy_bytes = registry.blob_bytes_served({facts["digest"]}, start)
     assert lazy_bytes < facts["size"] // 8, (lazy_bytes, facts["size"])
     print(f"lazy pull: {before_run} bytes before the run, {lazy_bytes} after two runs, "
           f"of a {facts['size']}-byte layer")
 
     # Without the snapshotter the blob is an ordinary gzip layer (containerd checks its diff_id).
-    since = len(registry.log_text())
+    since = len(registry.access_log())
     containerd.pull(reference)
     out = containerd.run(reference, "/bin/busybox", "cat", "/data/hello.txt", snapshotter="overlayfs", name="full")
     assert out == "hello from a lazy layer\n"
-    assert registry.blob_bytes_served(facts["digest"], since) == facts["size"]
+    assert registry.blob_bytes_served({facts["digest"]}, since) == facts["size"]
 
 
 

@@ -31,12 +31,12 @@ def test_hello_worker_starts_from_a_lazy_pull_of_its_estargz_image(repo_bazel, r
             if ESTARGZ_TOC in layer.get("annotations", {})}
     assert len(lazy) == len(manifest["layers"]), manifest["layers"]
 
-    start = len(registry.log_text())
+    start = len(registry.access_log())
     containerd.rpull(reference)
     out = containerd.run(reference, "/sematic/python3", HELLO_WORKER, "--help", name="worker")
     # sematic.resolvers.worker's own argument parser answered: sematic imported.
     assert "--run_id" in out and "--resolve" in out, out
-    fetched = sum(registry.blob_bytes_served(layer, start) for layer in lazy)
+    fetched = registry.blob_bytes_served(lazy, start)
     total = sum(lazy.values())
     print(f"lazy start of the hello worker: {fetched} of {total} eStargz bytes fetched "
           f"({100 * fetched / total:.0f} %)")

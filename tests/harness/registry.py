@@ -15,9 +15,7 @@ from typing import Optional
 
 from .tools import LOCAL_REGISTRY
 
-ACCESS_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3})')
-BLOB_GET = re.compile(r'"GET /v2/\S+?/blobs/(?P<digest>sha256:[0-9a-f]{64}) HTTP/[\d.]+" '
-                      r'(?P<status>200|206) (?P<bytes>\d+)')
+ACCESS_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3})(?: (?P<bytes>\d+))?')
 
 
 @dataclass
@@ -25,6 +23,7 @@ class Access:
     method: str
     path: str
     status: int
+    bytes: int = 0  # of the response body, as logged
 
 
 class LocalRegistry:
@@ -80,7 +79,7 @@ class LocalRegistry:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def access_log(self) -> list:
-        return [Access(m["method"], m["path"], int(m["status"]))
+        return [Access(m["method"], m["path"], int(m["status"]), int(m["bytes"] or 0))
                 for m in ACCESS_LINE.finditer(self.log_text())]
 
     def blob_uploads(self, since: int = 0) -> list:
@@ -93,10 +92,12 @@ class LocalRegistry:
         return [a for a in self.access_log()[since:]
                 if a.method == "GET" and a.path.startswith(f"/v2/{repository}/blobs/") and a.status == 200]
 
-    def blob_bytes_served(self, digest: str, since: int = 0) -> int:
-        """Bytes of blob `digest` sent (whole or by range) after log character `since` (a
-        `len(log_text())` taken before): what a lazy pull fetched."""
-        return sum(int(m["bytes"]) for m in BLOB_GET.finditer(self.log_text()[since:]) if m["digest"] == digest)
+    def blob_bytes_served(self, digests, since: int = 0, until: Optional[int] = None) -> int:
+        """Bytes of the blobs `digests` sent (whole or by range) in the entries `since` to
+        `until` (default: all after `since`): what a lazy pull fetched."""
+        return sum(a.bytes for a in self.access_log()[since:until]
+                   if a.method == "GET" and a.status in (200, 206)
+                   and "/blobs/" in a.path and a.path.rsplit("/", 1)[1] in digests)
 
     def manifest_puts(self, since: int = 0) -> list:
         return [a for a in self.access_log()[since:]
