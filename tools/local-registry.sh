@@ -79,10 +79,31 @@ cmd_start() {
     print_info "$dir"
     return 0
   fi
-  port=${port:-$(free_port)}
-  if listener_pid "$port" >/dev/null; then
-    die "127.0.0.1:$port is already in use (pid $(listener_pid "$port")): stop that server or choose another --port"
-  fi
+  local chosen_port=$port attempt
+  for ((attempt = 0; attempt < 5; attempt++)); do
+    port=${chosen_port:-$(free_port)}
+    if listener_pid "$port" >/dev/null; then
+      # A port the kernel just called free can be taken by another address's listener (ss
+      # sees every address): pick again unless the caller chose it.
+      [[ -z "$chosen_port" ]] && continue
+      die "127.0.0.1:$port is already in use (pid $(listener_pid "$port")): stop that server or choose another --port"
+    fi
+    if serve "$dir" "$port" "$tls" "$htpasswd" "$realm" "$token_cert" "$service" "$issuer"; then
+      print_info "$dir"
+      return 0
+    fi
+    # Lost a race for the port between choosing it and binding it: choose another.
+    [[ -z "$chosen_port" ]] && tail -n 5 "$dir/registry.log" | grep -q 'address already in use' && continue
+    break
+  done
+  tail -n 5 "$dir/registry.log" >&2 || true
+  die "docker-registry did not start on 127.0.0.1:$port (log: $dir/registry.log)"
+}
+
+# Writes DIR's config for PORT, starts docker-registry and waits until it answers; fails if it
+# exits or stays silent for 30 s (a loaded CI machine can take seconds to start it).
+serve() {
+  local dir=$1 port=$2 tls=$3 htpasswd=$4 realm=$5 token_cert=$6 service=$7 issuer=$8
   echo "$port" >"$dir/port"
 
   local config="$dir/config.yml"
@@ -136,22 +157,22 @@ cmd_start() {
     curl_tls=(--cacert "$dir/tls/ca.pem")
   fi
   local i
-  for ((i = 0; i < 100; i++)); do
+  for ((i = 0; i < 300; i++)); do
     if ! running_pid "$dir" >/dev/null; then
-      tail -n 5 "$dir/registry.log" >&2 || true
-      die "docker-registry exited at start (log: $dir/registry.log)"
+      echo "local-registry.sh: docker-registry exited at start on 127.0.0.1:$port" >&2
+      return 1
     fi
     # Ready when *our* registry listens on the port and answers: not any server that
     # happens to hold it.
     if [[ "$(listener_pid "$port")" == "$(<"$dir/registry.pid")" ]] &&
       curl -s -o /dev/null "${curl_tls[@]}" "$scheme://127.0.0.1:$port/v2/"; then
-      print_info "$dir"
       return 0
     fi
     sleep 0.1
   done
   cmd_stop --dir "$dir"
-  die "docker-registry did not answer on 127.0.0.1:$port within 10 s (log: $dir/registry.log)"
+  echo "local-registry.sh: docker-registry did not answer on 127.0.0.1:$port within 30 s" >&2
+  return 1
 }
 
 # The DIR of `CMD --dir DIR`, the only argument stop and status take.

@@ -57,7 +57,10 @@ class LocalRegistry:
             args.append("--tls")
         if self.token_realm:
             args += ["--token-realm", self.token_realm, "--token-cert", str(self.token_cert)]
-        out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+        started = subprocess.run(args, capture_output=True, text=True)
+        if started.returncode != 0:
+            raise RuntimeError(f"local-registry.sh start failed: {started.stderr.strip()}")
+        out = started.stdout
         info = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
         self.host = info["REGISTRY"]
         self.ca = Path(info["CA"]) if "CA" in info else None
