@@ -19,6 +19,7 @@ use sematic_oci_core::Digest;
 use serde_json::{json, Value};
 
 use crate::config::{self, NewLayer};
+use crate::library_path;
 use crate::native_check::NativeCheck;
 use crate::settings::Settings;
 
@@ -118,7 +119,7 @@ pub fn assemble(request: &Request, output: &Path) -> Result<Assembled> {
             platform: None,
         },
     };
-    request.native.run(&request.platform, &base.config)?;
+    let native_files = request.native.run(&request.platform, &base.config)?;
     let total = base.layers.len() + layers.len();
     if total > MAX_LAYERS {
         return Err(Error::Layers(format!(
@@ -161,6 +162,7 @@ pub fn assemble(request: &Request, output: &Path) -> Result<Assembled> {
         })
         .collect();
     config::apply(&mut config, &request.settings, &new_layers)?;
+    library_path::extend(&mut config, &native_files)?;
     let config_bytes = to_canonical_json(&config)?;
     let config_digest = Digest::of_bytes(&config_bytes);
     let manifest = json!({

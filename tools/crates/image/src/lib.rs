@@ -7,6 +7,7 @@ pub mod config;
 pub mod env;
 pub mod error;
 pub mod index;
+pub mod library_path;
 pub mod native_check;
 pub mod settings;
 

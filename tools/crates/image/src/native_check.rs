@@ -73,8 +73,9 @@ pub struct NativeCheck {
 
 impl NativeCheck {
     /// Fails with one line naming the worst offender when something cannot run on `platform`
-    /// over the base whose config is `base_config`.
-    pub fn run(&self, platform: &Platform, base_config: &Value) -> Result<()> {
+    /// over the base whose config is `base_config`; else returns the reports' executables and
+    /// shared libraries, sorted by path.
+    pub fn run(&self, platform: &Platform, base_config: &Value) -> Result<Vec<ElfFacts>> {
         let mut files = Vec::new();
         for path in &self.reports {
             let report = NativeReport::read(path)?;
@@ -90,7 +91,7 @@ impl NativeCheck {
         if let Some(version) = &self.python_version {
             check_python(base_config, version)?;
         }
-        Ok(())
+        Ok(files)
     }
 }
 

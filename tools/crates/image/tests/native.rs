@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::path::PathBuf;
 
-use common::{make_base, make_layer, run_fails, run_ok, BaseSpec, LayerFiles};
+use common::{make_base, make_layer, read_image, run_fails, run_ok, BaseSpec, LayerFiles};
 use sematic_oci_core::media_type::Compression;
 use serde_json::{json, Value};
 
@@ -303,4 +303,66 @@ fn malformed_flags_and_reports_are_one_line_errors() {
         &["reading", "missing.json"],
     );
     assert!(!fx.path("out").exists());
+}
+
+#[test]
+fn libraries_a_search_path_expects_in_another_site_are_put_on_the_library_path() {
+    let fx = Fixture::new();
+    let torch = "/app/_ext/torch-2.5.0-0123456789ab/site";
+    let cusparse =
+        "/app/_ext/nvidia-cusparse-cu12-12.3.1.170-abcdefabcdef/site/nvidia/cusparse/lib";
+    let library = |path: String, needed: &[&str], rpath: &[&str]| {
+        let mut record = elf(&path, "x86_64", "dyn", "glibc", Some("2.17"));
+        record["needed"] = json!(needed);
+        if !rpath.is_empty() {
+            record["rpath"] = json!(rpath);
+        }
+        record
+    };
+    // Two reports, as two layers have them: torch's, and its nvidia wheel's.
+    let torch_report = fx.report(
+        "torch.json",
+        &[library(
+            format!("{torch}/torch/lib/libtorch_cuda.so"),
+            &["libcusparse.so.12", "libc.so.6"],
+            &["$ORIGIN/../../nvidia/cusparse/lib", "$ORIGIN"],
+        )],
+    );
+    let nvidia_report = fx.report(
+        "nvidia.json",
+        &[library(
+            format!("{cusparse}/libcusparse.so.12"),
+            &["libc.so.6"],
+            &[],
+        )],
+    );
+    let base = fx.base("base", &["LD_LIBRARY_PATH=/usr/local/nvidia/lib64"]);
+    let reports = [
+        "--native-report",
+        &torch_report,
+        "--native-report",
+        &nvidia_report,
+    ];
+    let mut args = vec!["--base-layout", &base];
+    args.extend(reports);
+    run_ok(&fx.args("torch", &args));
+    let (_, _, config) = read_image(&fx.path("out/torch"));
+    let env = config["config"]["Env"].as_array().unwrap();
+    assert!(
+        env.contains(&json!(format!(
+            "LD_LIBRARY_PATH=/usr/local/nvidia/lib64:{cusparse}"
+        ))),
+        "{env:?}"
+    );
+    // Without the nvidia wheel's report nothing is known to be missing: the config is the
+    // base's.
+    run_ok(&fx.args(
+        "alone",
+        &["--base-layout", &base, "--native-report", &torch_report],
+    ));
+    let (_, _, config) = read_image(&fx.path("out/alone"));
+    assert_eq!(
+        config["config"]["Env"],
+        json!(["LD_LIBRARY_PATH=/usr/local/nvidia/lib64"])
+    );
 }

@@ -25,6 +25,7 @@ fn fixture(ws: &Workspace) -> Value {
             "_x.so",
             Elf {
                 needed: names(&["libm.so.6", "libc.so.6"]),
+                rpath: names(&["$ORIGIN/../foo.libs:$ORIGIN"]),
                 versions: vec![
                     ("libm.so.6".into(), names(&["GLIBC_2.3"])),
                     (
@@ -73,6 +74,7 @@ fn fixture(ws: &Workspace) -> Value {
             "big-endian.so",
             Elf {
                 little_endian: false,
+                runpath: names(&["/opt/lib::$ORIGIN/lib", "$ORIGIN"]),
                 ..Elf::glibc(EM_AARCH64, "2.17")
             }
             .build(),
@@ -170,7 +172,8 @@ fn expected_tree() -> Vec<Value> {
         ("truncated.so", "x86_64", "invalid", "none", None, &[]),
         ("x.o", "x86_64", "rel", "none", None, &[]),
     ];
-    rows.into_iter()
+    let mut records: Vec<Value> = rows
+        .into_iter()
         .map(|(name, machine, kind, libc, glibc, needed)| {
             record((
                 &format!("{EXT}/foo/{name}"),
@@ -181,7 +184,11 @@ fn expected_tree() -> Vec<Value> {
                 needed,
             ))
         })
-        .collect()
+        .collect();
+    // Search paths, split at colons (an empty directory is dropped), appear only when set.
+    records[3]["rpath"] = json!(["$ORIGIN/../foo.libs", "$ORIGIN"]);
+    records[4]["runpath"] = json!(["/opt/lib", "$ORIGIN/lib", "$ORIGIN"]);
+    records
 }
 
 fn report(ws: &Workspace, name: &str) -> Vec<u8> {

@@ -23,6 +23,9 @@
 //! - `glibc`: the highest `GLIBC_x.y[.z]` symbol version it needs (`GLIBC_ABI_DT_RELR` counts as
 //!   2.36, the release that introduced it; `GLIBC_PRIVATE` is ignored), or `null`.
 //! - `needed`: its `DT_NEEDED` entries, in file order.
+//! - `rpath`, `runpath`: the directories of its `DT_RPATH` and `DT_RUNPATH` entries, in order,
+//!   unexpanded (`$ORIGIN/../lib`); left out when empty. With them sematic-image finds where the
+//!   loader will look for each needed library.
 //!
 //! The file is canonical JSON: the same layer inputs give the same bytes.
 
@@ -55,6 +58,10 @@ pub struct ElfFacts {
     pub libc: Libc,
     pub glibc: Option<Version>,
     pub needed: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rpath: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runpath: Vec<String>,
 }
 
 /// The ELF type (`e_type`), or `Invalid` for a file that cannot be read as ELF.
@@ -274,6 +281,8 @@ mod tests {
             libc: Libc::Glibc,
             glibc: Some(version("2.17")),
             needed: vec!["libc.so.6".to_owned()],
+            rpath: Vec::new(),
+            runpath: Vec::new(),
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("report.json");

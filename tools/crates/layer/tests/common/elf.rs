@@ -1,7 +1,7 @@
 //! A minimal ELF writer for the native report tests: a header, one `PT_LOAD` segment mapping the
 //! whole file at [`BASE`] (so that addresses and file offsets differ, as in real files), an
-//! optional `PT_INTERP`, and a `PT_DYNAMIC` with `DT_NEEDED`, `DT_STRTAB`/`DT_STRSZ` and a
-//! version-needs table (`DT_VERNEED`/`DT_VERNEEDNUM`). No section headers: the dynamic loader
+//! optional `PT_INTERP`, and a `PT_DYNAMIC` with `DT_NEEDED`, `DT_RPATH`, `DT_RUNPATH`,
+//! `DT_STRTAB`/`DT_STRSZ` and a version-needs table (`DT_VERNEED`/`DT_VERNEEDNUM`). No section headers: the dynamic loader
 //! does not need them, and neither does the reader under test.
 
 pub const EM_386: u16 = 3;
@@ -21,6 +21,9 @@ pub struct Elf {
     pub machine: u16,
     pub interpreter: Option<String>,
     pub needed: Vec<String>,
+    /// `DT_RPATH` and `DT_RUNPATH` entries, each a colon-separated list.
+    pub rpath: Vec<String>,
+    pub runpath: Vec<String>,
     /// Version needs: (file, version names).
     pub versions: Vec<(String, Vec<String>)>,
     /// Leave out the dynamic segment (a static executable, or an object file).
@@ -39,6 +42,8 @@ impl Elf {
             machine,
             interpreter: None,
             needed: names(&["libc.so.6"]),
+            rpath: Vec::new(),
+            runpath: Vec::new(),
             versions: vec![("libc.so.6".to_owned(), versions)],
             dynamic: true,
         }
@@ -58,6 +63,8 @@ impl Elf {
             index
         };
         let needed: Vec<u64> = self.needed.iter().map(|n| string(n)).collect();
+        let rpath: Vec<u64> = self.rpath.iter().map(|n| string(n)).collect();
+        let runpath: Vec<u64> = self.runpath.iter().map(|n| string(n)).collect();
         let versions: Vec<(u64, Vec<u64>)> = (self.versions.iter())
             .map(|(file, names)| (string(file), names.iter().map(|n| string(n)).collect()))
             .collect();
@@ -72,6 +79,8 @@ impl Elf {
             .sum();
         let dynamic = (verneed + verneed_size).next_multiple_of(8);
         let mut tags: Vec<(u64, u64)> = needed.iter().map(|&n| (1, n)).collect();
+        tags.extend(rpath.iter().map(|&n| (15, n)));
+        tags.extend(runpath.iter().map(|&n| (29, n)));
         tags.extend([(5, BASE + strtab as u64), (10, strings.len() as u64)]);
         if !versions.is_empty() {
             tags.extend([

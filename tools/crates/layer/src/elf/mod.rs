@@ -1,17 +1,22 @@
 //! The facts of the native report (see `sematic_oci_core::native_report`): which CPU an ELF
-//! file is for and what it needs from the C library.
+//! file is for, what it needs from the C library, and where the loader looks for its libraries.
 //!
 //! ELF files are recognised by [`crate::sniff::MagicSniffer`] from the bytes already on their
 //! way into the tar, and only those are read again: a few small structures, by positioned reads
 //! (the file is in the page cache; a CUDA library is over a gigabyte, so nothing is read whole).
-//! They are the ELF header, the program headers, the dynamic section, and the `DT_NEEDED` and
-//! version-needs (`DT_VERNEED`) entries with their names from `DT_STRTAB`, found through the
-//! `PT_LOAD` segments as the dynamic loader finds them (section headers may be stripped).
+//! They are the ELF header, the program headers, the dynamic section, and the `DT_NEEDED`,
+//! `DT_RPATH`, `DT_RUNPATH` and version-needs (`DT_VERNEED`) entries with their names from
+//! `DT_STRTAB`, found through the `PT_LOAD` segments as the dynamic loader finds them (section
+//! headers may be stripped).
 
 use std::io;
 use std::os::unix::fs::FileExt;
 
-use sematic_oci_core::native_report::{machine_name, ElfFacts, ElfKind, Libc, Version};
+use sematic_oci_core::native_report::{machine_name, ElfFacts, ElfKind, Libc};
+
+use dependencies::Dependencies;
+
+mod dependencies;
 
 /// Bytes fetched per positioned read: the ELF header and program headers, a dynamic section,
 /// a run of names, each in one read.
@@ -26,6 +31,8 @@ const DT_NULL: u64 = 0;
 const DT_NEEDED: u64 = 1;
 const DT_STRTAB: u64 = 5;
 const DT_STRSZ: u64 = 10;
+const DT_RPATH: u64 = 15;
+const DT_RUNPATH: u64 = 29;
 const DT_VERNEED: u64 = 0x6fff_fffe;
 const DT_VERNEEDNUM: u64 = 0x6fff_ffff;
 
@@ -39,6 +46,8 @@ pub fn read_facts<F: FileExt>(path: String, file: &F, len: u64) -> io::Result<El
         libc: Libc::None,
         glibc: None,
         needed: Vec::new(),
+        rpath: Vec::new(),
+        runpath: Vec::new(),
     };
     let mut elf = match Elf::open(file, len) {
         Ok(elf) => elf,
@@ -82,41 +91,6 @@ impl From<io::Error> for Problem {
 }
 
 type Parse<T> = Result<T, Problem>;
-
-/// What the dynamic loader would look at.
-struct Dependencies {
-    interpreter: Option<String>,
-    needed: Vec<String>,
-    versions: Vec<String>,
-}
-
-impl Dependencies {
-    fn apply(self, facts: &mut ElfFacts) {
-        let musl = self.needed.iter().any(|n| n.starts_with("libc.musl-"))
-            || self
-                .interpreter
-                .is_some_and(|i| i.starts_with("/lib/ld-musl-"));
-        let glibc = self.versions.iter().any(|v| v.starts_with("GLIBC_"))
-            || self.needed.iter().any(|n| n == "libc.so.6");
-        facts.libc = match (musl, glibc) {
-            (true, _) => Libc::Musl,
-            (false, true) => Libc::Glibc,
-            (false, false) => Libc::None,
-        };
-        facts.glibc = self.versions.iter().filter_map(|v| glibc_version(v)).max();
-        facts.needed = self.needed;
-    }
-}
-
-/// The glibc release a needed symbol version requires: `GLIBC_2.17` → 2.17, and
-/// `GLIBC_ABI_DT_RELR` (packed relocations) → 2.36, the release that introduced it. Other
-/// names, such as `GLIBC_PRIVATE`, say nothing about the release.
-fn glibc_version(name: &str) -> Option<Version> {
-    if name == "GLIBC_ABI_DT_RELR" {
-        return "2.36".parse().ok();
-    }
-    name.strip_prefix("GLIBC_")?.parse().ok()
-}
 
 /// An ELF file read through a window of positioned reads.
 struct Elf<'a, F> {
@@ -196,8 +170,7 @@ impl<'a, F: FileExt> Elf<'a, F> {
         }
         let mut dependencies = Dependencies {
             interpreter,
-            needed: Vec::new(),
-            versions: Vec::new(),
+            ..Dependencies::default()
         };
         if let Some((offset, size)) = dynamic {
             self.read_dynamic(offset, size, &loads, &mut dependencies)?;
@@ -215,12 +188,15 @@ impl<'a, F: FileExt> Elf<'a, F> {
         let entsize = self.pick(16, 8);
         let (mut needed, mut strtab, mut strsz, mut verneed, mut verneednum) =
             (Vec::new(), None, None, None, 0);
+        let (mut rpath, mut runpath) = (Vec::new(), Vec::new());
         for index in 0..(size / entsize).min(MAX_ENTRIES) {
             let at = add(offset, index * entsize)?;
             let (tag, value) = (self.address(at)?, self.address(at + entsize / 2)?);
             match tag {
                 DT_NULL => break,
                 DT_NEEDED => needed.push(value),
+                DT_RPATH => rpath.push(value),
+                DT_RUNPATH => runpath.push(value),
                 DT_STRTAB => strtab = Some(value),
                 DT_STRSZ => strsz = Some(value),
                 DT_VERNEED => verneed = Some(value),
@@ -228,7 +204,7 @@ impl<'a, F: FileExt> Elf<'a, F> {
                 _ => {}
             }
         }
-        if needed.is_empty() && verneed.is_none() {
+        if needed.is_empty() && verneed.is_none() && rpath.is_empty() && runpath.is_empty() {
             return Ok(());
         }
         let strtab = file_offset(loads, strtab.ok_or(Problem::Malformed)?)?;
@@ -240,6 +216,16 @@ impl<'a, F: FileExt> Elf<'a, F> {
         };
         for index in needed {
             dependencies.needed.push(name(self, index)?);
+        }
+        // Each entry is a colon-separated list of directories.
+        for (indices, directories) in [
+            (rpath, &mut dependencies.rpath),
+            (runpath, &mut dependencies.runpath),
+        ] {
+            for index in indices {
+                let list = name(self, index)?;
+                directories.extend(list.split(':').filter(|d| !d.is_empty()).map(str::to_owned));
+            }
         }
         let Some(verneed) = verneed else {
             return Ok(());
@@ -369,26 +355,4 @@ fn file_offset(loads: &[(u64, u64, u64)], address: u64) -> Parse<u64> {
 
 fn add(a: u64, b: u64) -> Parse<u64> {
     a.checked_add(b).ok_or(Problem::Malformed)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn glibc_versions_come_from_numbered_and_relr_names() {
-        let version = |name: &str| glibc_version(name).map(|v| v.to_string());
-        assert_eq!(version("GLIBC_2.2.5").as_deref(), Some("2.2.5"));
-        assert_eq!(version("GLIBC_2.34").as_deref(), Some("2.34"));
-        assert_eq!(version("GLIBC_ABI_DT_RELR").as_deref(), Some("2.36"));
-        for other in [
-            "GLIBC_PRIVATE",
-            "GLIBCXX_3.4.29",
-            "CXXABI_1.3",
-            "GLIBC_",
-            "GLIBC_2.x",
-        ] {
-            assert_eq!(version(other), None, "{other}");
-        }
-    }
 }
