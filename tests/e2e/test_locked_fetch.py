@@ -13,11 +13,11 @@ import sys
 
 import pytest
 
-from harness.bazel import REPO, Bazel, clean_env, consumer_module
+from harness.bazel import REPO, Bazel, clean_env
 from harness.fileserver import FileServer
 from harness.offline import caches
 from harness.tools import ALL_TOOLS, tools_bin_dir
-from harness.wheels import lock_line, make_wheel, write_index
+from harness.wheels import index_workspace, lock_line, make_wheel, write_index
 
 sys.path.insert(0, str(REPO / "tools"))
 from fill_test_caches import pip_wheel  # noqa: E402
@@ -50,14 +50,8 @@ def local(tmp_path_factory):
               for name in ("alpha", "beta")}
     index = write_index(root / "index", wheels.values())
     workspace = root / "workspace"
-    workspace.mkdir()
-    extension = (f'sematic.requirements(name = "local", python = "/usr/bin/python3.13", python_version = "3.11", '
-                 f'requirements_lock = "//:lock.txt", index_url = "{index}")')
-    (workspace / "MODULE.bazel").write_text(consumer_module("locked_fetch", extension, ["local"]))
-    (workspace / "WORKSPACE.bzlmod").write_text("")
-    (workspace / "BUILD.bazel").write_text(PIPELINE)
-    (workspace / "app.py").write_text("import alpha\n")
-    (workspace / "lock.txt").write_text(lock_line("alpha", "1.0", [wheels["alpha"]]))
+    index_workspace(workspace, "locked_fetch", "local", index, PIPELINE,
+                    {"app.py": "import alpha\n", "lock.txt": lock_line("alpha", "1.0", [wheels["alpha"]])})
     bazel = Bazel(workspace)
     bazel.workspace_wheels = wheels
     yield bazel

@@ -5,10 +5,10 @@ linked against musl; an honest one builds. The base's glibc is read from its pac
 
 import pytest
 
-from harness.bazel import Bazel, consumer_module
+from harness.bazel import Bazel
 from harness.elf import shared_object
 from harness.fixtures import assert_one_line_error
-from harness.wheels import lock_line, make_wheel, write_index
+from harness.wheels import index_workspace, lock_line, make_wheel, write_index
 
 TAG = "cp311-cp311-manylinux_2_17_x86_64"
 
@@ -45,13 +45,8 @@ def workspace(tmp_path_factory):
     wheels = {name: make_wheel(root / "wheels", name, "1.0", TAG, {f"{name}/__init__.py": "", f"{name}/_impl.so": elf})
               for name, (elf, _) in WHEELS.items()}
     index = write_index(root / "index", wheels.values())
-    (root / "lock.txt").write_text("".join(lock_line(name, "1.0", [wheel]) for name, wheel in wheels.items()))
-    extension = (f'sematic.requirements(name = "native", python = "/usr/bin/python3.13", python_version = "3.11", '
-                 f'requirements_lock = "//:lock.txt", index_url = "{index}")')
-    (root / "MODULE.bazel").write_text(consumer_module("native_checks", extension, ["native"]))
-    (root / "WORKSPACE.bzlmod").write_text("")
-    (root / "BUILD.bazel").write_text(BUILD)
-    (root / "main.py").write_text("")
+    lock = "".join(lock_line(name, "1.0", [wheel]) for name, wheel in wheels.items())
+    index_workspace(root, "native_checks", "native", index, BUILD, {"lock.txt": lock, "main.py": ""})
     bazel = Bazel(root)
     bazel.run("run", "@native//:lock")
     yield bazel

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.bazel import Bazel, consumer_module
+from harness.bazel import Bazel
 from harness.images import layers_with_history
-from harness.wheels import lock_line, make_wheel, write_index
+from harness.wheels import index_workspace, lock_line, make_wheel, write_index
 
 # Uses 127.0.0.1:5000 or this checkout's Bazel server (tests/harness/pipeline_fixtures.py).
 pytestmark = pytest.mark.checkout
@@ -59,13 +59,7 @@ def test_bumping_one_pin_rewrites_its_bucket_only(tmp_path):
     }
     index = write_index(tmp_path / "index", list(made.values()))
     workspace = tmp_path / "workspace"
-    workspace.mkdir()
-    extension = (f'sematic.requirements(name = "local", python = "/usr/bin/python3.13", python_version = "3.11", '
-                 f'requirements_lock = "//:lock.txt", index_url = "{index}")')
-    (workspace / "MODULE.bazel").write_text(consumer_module("bump", extension, ["local"]))
-    (workspace / "WORKSPACE.bzlmod").write_text("")
-    (workspace / "BUILD.bazel").write_text(BUILD)
-    (workspace / "app.py").write_text("import alpha, beta, gamma\n")
+    index_workspace(workspace, "bump", "local", index, BUILD, {"app.py": "import alpha, beta, gamma\n"})
 
     def image(beta: str) -> dict:
         lock = "".join(lock_line(name, version, [made[(name, version)]])

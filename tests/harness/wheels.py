@@ -8,6 +8,8 @@ import io
 import zipfile
 from pathlib import Path
 
+from .bazel import consumer_module
+
 
 def _record_hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
@@ -62,3 +64,17 @@ def lock_line(name: str, version: str, wheels, marker: str = "") -> str:
     """One hash-pinned lock entry for `wheels` of `name==version`."""
     hashes = "".join(f" \\\n    --hash=sha256:{sha256(w)}" for w in wheels)
     return f"{name}=={version}{' ; ' + marker if marker else ''}{hashes}\n"
+
+
+def index_workspace(workspace: Path, module: str, hub: str, index: str, build: str, sources: dict) -> None:
+    """Writes a consumer workspace (this checkout as a module) whose hub `hub` reads the simple
+    index `index` with the lock //:lock.txt, for Python 3.11 images: MODULE.bazel,
+    WORKSPACE.bzlmod, BUILD.bazel holding `build`, and `sources` (file name -> text)."""
+    extension = (f'sematic.requirements(name = "{hub}", python = "/usr/bin/python3.13", python_version = "3.11", '
+                 f'requirements_lock = "//:lock.txt", index_url = "{index}")')
+    workspace.mkdir(parents=True, exist_ok=True)
+    (workspace / "MODULE.bazel").write_text(consumer_module(module, extension, [hub]))
+    (workspace / "WORKSPACE.bzlmod").write_text("")
+    (workspace / "BUILD.bazel").write_text(build)
+    for name, text in sources.items():
+        (workspace / name).write_text(text)
