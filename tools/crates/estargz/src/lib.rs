@@ -13,8 +13,8 @@
 //! Without prioritized files, a `.no.prefetch.landmark` entry comes first instead.
 //!
 //! Reproducible: fixed gzip headers and deflate level, deterministic TOC JSON. Streaming: the
-//! input is read twice (a scan, then the copy) through `Seek`, and only the TOC is held in
-//! memory.
+//! input is read twice (a scan, then the copy) through `Seek`, and only the TOC and a batch
+//! of members waiting for the compressing threads are held in memory.
 
 mod error;
 mod gz;
@@ -54,6 +54,8 @@ pub struct Options {
     pub chunk_size: u64,
     /// Paths (as in the tar, with or without "./") written first, in this order.
     pub prioritized: Vec<String>,
+    /// Threads compressing members; the bytes are the same for any number.
+    pub jobs: usize,
 }
 
 impl Default for Options {
@@ -61,6 +63,7 @@ impl Default for Options {
         Options {
             chunk_size: DEFAULT_CHUNK_SIZE,
             prioritized: Vec::new(),
+            jobs: 1,
         }
     }
 }
@@ -98,7 +101,7 @@ pub fn write<R: Read + Seek, W: Write>(mut input: R, output: W, options: &Option
     input.seek(SeekFrom::Start(start)).map_err(Error::Read)?;
 
     let mut writer = BlobWriter {
-        members: Members::new(output),
+        members: Members::new(output, options.jobs),
         toc: Toc::new(),
         chunk_size: options.chunk_size,
         buffer: vec![0; 64 << 10],
@@ -146,7 +149,8 @@ impl<W: Write> BlobWriter<W> {
             if length == self.chunk_size {
                 toc_entry.chunk_size = length;
             }
-            toc_entry.offset = self.members.start_member()?;
+            // The member's index until its offset is known (in `finish`).
+            toc_entry.offset = self.members.start_member()? as u64;
             toc_entry.chunk_offset = written;
             let mut chunk_sha = Sha256::new();
             self.copy(input, length, |data| {
@@ -192,7 +196,7 @@ impl<W: Write> BlobWriter<W> {
         entry.kind = Kind::Reg.toc_name();
         entry.size = 1;
         entry.mode = 0o644;
-        entry.offset = self.members.start_member()?;
+        entry.offset = self.members.start_member()? as u64;
         let content = [LANDMARK_CONTENT];
         entry.digest = format!("sha256:{:x}", Sha256::digest(content));
         entry.chunk_digest = entry.digest.clone();
@@ -204,14 +208,19 @@ impl<W: Write> BlobWriter<W> {
 
     /// The TOC as the last tar entry in its own member, the end-of-archive blocks, the footer.
     fn finish(mut self) -> Result<Blob> {
+        // Entries without data have 0, which the first member's offset (0) keeps.
+        let offsets = self.members.offsets()?;
+        for entry in &mut self.toc.entries {
+            entry.offset = offsets[entry.offset as usize];
+        }
         let json = self.toc.to_json();
-        let toc_offset = self.members.start_member()?;
+        let toc_member = self.members.start_member()?;
         self.members
             .write_all(ustar_header(TOC_TAR_NAME, json.len() as u64).as_bytes())?;
         self.members.write_all(&json)?;
         let tail = padded(json.len() as u64) - json.len() as u64 + 2 * BLOCK;
         self.members.write_all(&vec![0; tail as usize])?;
-        let totals = self.members.finish(toc_offset)?;
+        let totals = self.members.finish(toc_member)?;
         Ok(Blob {
             digest: totals.digest,
             size: totals.size,

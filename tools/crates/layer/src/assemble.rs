@@ -83,7 +83,7 @@ pub fn assemble(
     let header = header_tar(directories)?;
     check_order(&header.last, pieces, &descriptors)?;
     if compression == Compression::Estargz {
-        return inflate_into_estargz(pieces, &descriptors, &header, output, target.prioritized);
+        return inflate_into_estargz(pieces, &descriptors, &header, output, target);
     }
 
     let mut diff_id = HashingWriter::new(io::sink());
@@ -201,9 +201,9 @@ fn inflate_into_estargz(
     descriptors: &[PieceDescriptor],
     header: &Header,
     output: &Path,
-    prioritized: &[String],
+    target: &Target,
 ) -> Result<FinishedLayer> {
-    let mut tar = estargz_compressor(output, prioritized)?;
+    let mut tar = estargz_compressor(output, target.prioritized, target.jobs)?;
     tar.write_all(&header.bytes)?;
     for (piece, descriptor) in pieces.iter().zip(descriptors) {
         inflate_piece(&mut tar, piece, descriptor)

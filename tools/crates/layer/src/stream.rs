@@ -73,11 +73,13 @@ impl EstargzFacts {
     }
 }
 
-/// A compressor writing an eStargz layer blob at `blob` (through a temporary file), with
-/// `prioritized` (paths as in the tar) first; its scratch tar is an unnamed file beside it.
-pub fn estargz_compressor(blob: &Path, prioritized: &[String]) -> Result<Compressor> {
+/// A compressor writing an eStargz layer blob at `blob` (through a temporary file) on `jobs`
+/// threads, with `prioritized` (paths as in the tar) first; its scratch tar is an unnamed file
+/// beside it.
+pub fn estargz_compressor(blob: &Path, prioritized: &[String], jobs: usize) -> Result<Compressor> {
     let options = sematic_estargz::Options {
         prioritized: prioritized.to_vec(),
+        jobs,
         ..Default::default()
     };
     let scratch_dir = match blob.parent() {
@@ -224,7 +226,7 @@ impl LayerStream {
         if compression != Compression::Estargz {
             return Self::create_piece(blob, compression, jobs);
         }
-        let compressor = estargz_compressor(blob, prioritized)?;
+        let compressor = estargz_compressor(blob, prioritized, jobs)?;
         Ok(LayerStream {
             tar: TarWriter::new(HashingWriter::new(compressor)),
             compression,
