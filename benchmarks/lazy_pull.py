@@ -131,7 +131,7 @@ def cold_start(work: Path, registry: LocalRegistry, reference: str, command: lis
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5, help="cold starts of each kind (median printed)")
+    parser.add_argument("--rounds", type=int, default=5, help="cold starts of each kind (median printed); 0: the builds and pushes only")
     parser.add_argument("--work", type=Path, help="work directory, kept afterwards (default: a temporary one)")
     args = parser.parse_args()
     if os.geteuid() != 0 or missing_commands():
@@ -212,6 +212,8 @@ def main():
     for name in ("gzip", "estargz"):
         seconds, sent = pushes[name]
         print(f"{'first push, ' + name:<50}{seconds:>8.1f}s {sent / 1e6:>10.1f} MB sent")
+    if not args.rounds:
+        return
     print(f"cold starts, median of {args.rounds}, a fresh containerd each, background fetch off "
           f"(pull start -> first line of output; blob bytes the registry served until then):")
     for what, label in (("help", "worker --help (imports sematic)"),

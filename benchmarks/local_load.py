@@ -11,9 +11,11 @@ close to edit -> push), side by side with its peers on the same edits:
   tarball into a second one.
 
 The image is the `small` pipeline of benchmark (a): the ~20 MB Debian python3 base plus
-sematic's wheels and a one-file code layer (examples-sized).
+sematic's wheels and a one-file code layer (examples-sized); with --torch, the `one` pipeline of
+benchmark (h) (sematic + torch 2.5 with its CUDA wheels, ~3.1 GB compressed; PyPI's wheels, in
+the work directory --torch names, which benchmark (k)'s --work leaves ready).
 
-    benchmarks/local_load.py [--edits N] [--podman]
+    benchmarks/local_load.py [--edits N] [--podman] [--torch WORK]
 """
 
 import argparse
@@ -28,6 +30,7 @@ import time
 from pathlib import Path
 
 import incremental_push
+import torch_scale
 from incremental_push import edit, timed_push, write_workspace
 from timing import timed
 
@@ -39,7 +42,7 @@ EXTENSION = """
 sematic.requirements(name = "pypi", python = "/usr/bin/python3.13", python_version = "3.11", requirements_lock = "//:requirements_lock.txt")
 """
 PIPELINES = {"small": incremental_push.PIPELINES["small"]}
-IMAGE, LOAD, PUSH = "//:small_default_image", "//:small_default_load", "//:small_default_push"
+TORCH_STEPS = "import sematic, six, torch\n\nVALUE = {value}\n"
 SUMMARY = re.compile(r"^sematic-load: summary: runtime=(?P<runtime>\w+) sent=(?P<sent>\d+) "
                      r"\((?P<bytes>\d+) bytes\) present=(?P<present>\d+) image=(?P<image>\S+)$", re.M)
 FULL_NAMESPACE = "full"  # the tarball peer's namespace in the same containerd
@@ -64,10 +67,27 @@ def host_ctr_shim(work: Path) -> Path:
     return shim
 
 
-def timed_load(bazel: Bazel, *args, env=None):
-    """(seconds, load summary) of `bazel run //:small_default_load -- args`."""
-    seconds, result = timed(bazel.run, "run", LOAD, "--", *args, env=env)
+def timed_load(bazel: Bazel, target: str, *args, env=None):
+    """(seconds, load summary) of `bazel run target -- args`."""
+    seconds, result = timed(bazel.run, "run", target, "--", *args, env=env)
     return seconds, load_summary(result.stderr)
+
+
+def small_workspace(work: Path, registry: LocalRegistry):
+    """Benchmark (a)'s examples-sized workspace: (its Bazel, pipeline name, edit(value))."""
+    workspace = work / "workspace"
+    workspace.mkdir()
+    steps = write_workspace(workspace, "bench_load", EXTENSION, ["pypi"], registry.host, PIPELINES)
+    return Bazel(workspace), "small", lambda value: edit(steps, value)
+
+
+def torch_workspace(work: Path, torch_work: Path, registry: LocalRegistry):
+    """Benchmark (h)'s torch-scale workspace, fresh under `work`, with the lock compiled in
+    `torch_work` (benchmark (k)'s --work: its uv and lock.txt), sharing the repository cache."""
+    bazel = torch_scale.scratch_workspace(work, registry, pipelines=("one",))
+    torch_scale.use_lock(bazel, (torch_work / "lock.txt").read_text())
+    steps = bazel.workspace / "steps.py"
+    return bazel, "one", lambda value: steps.write_text(TORCH_STEPS.format(value=value))
 
 
 def podman_storage(root: Path) -> dict:
@@ -91,19 +111,24 @@ def main():
     parser.add_argument("--edits", type=int, default=3, help="measured edit rounds")
     parser.add_argument("--podman", action="store_true",
                         help="podman too (needs a podman that runs inside Bazel's namespace: see host_ctr_shim)")
+    parser.add_argument("--torch", type=Path, metavar="WORK",
+                        help="the torch-scale image, its lock from benchmark (k)'s work directory")
     args = parser.parse_args()
     if missing_commands():
         sys.exit(f"local_load.py: missing {', '.join(missing_commands())} (tools/bootstrap.sh installs them)")
     use_podman = args.podman
     load_start = os.getloadavg()[0]
 
-    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-load-", dir=os.environ.get("BENCH_TMP", "/var/tmp")) as tmp:
         work = Path(tmp)
         registry = LocalRegistry(work / "registry").start()
         containerd = Containerd(work / "containerd")
-        workspace = work / "workspace"
-        workspace.mkdir()
-        bazel = Bazel(workspace)
+        if args.torch:
+            bazel, pipeline, edit_code = torch_workspace(work, args.torch.resolve(), registry)
+        else:
+            bazel, pipeline, edit_code = small_workspace(work, registry)
+        workspace = bazel.workspace
+        IMAGE, LOAD, PUSH = (f"//:{pipeline}_default_{what}" for what in ("image", "load", "push"))
         podman_envs = {}
         try:
             containerd.start()
@@ -111,16 +136,15 @@ def main():
             # In the workspace's rc for every command: a --run_under on `run` alone would change
             # the configuration and discard the analysis cache between a build and a run.
             (workspace / ".bazelrc").write_text(f"build --run_under={host_ctr_shim(work)}\n")
-            steps = write_workspace(workspace, "bench_load", EXTENSION, ["pypi"], registry.host, PIPELINES)
 
             cold_build, _ = timed(bazel.run, "build", IMAGE)  # pip, the base, the tools: not the load's
-            first = timed_load(bazel, *flags)
-            tarball = workspace / "bazel-bin" / "small_default_image.tar"
+            first = timed_load(bazel, LOAD, *flags)
+            tarball = workspace / "bazel-bin" / f"{pipeline}_default_image.tar"
             first_tarball, _ = timed(bazel.run, "build", "--output_groups=tarball", IMAGE)
             first_full, _ = timed(containerd.ctr, "--namespace", FULL_NAMESPACE, "image", "import", str(tarball))
             if use_podman:
                 podman_envs = {name: podman_storage(work / f"podman-{name}") for name in ("load", "full")}
-                first_podman = timed_load(bazel, "--runtime", "podman", env=podman_envs["load"])
+                first_podman = timed_load(bazel, LOAD, "--runtime", "podman", env=podman_envs["load"])
                 first_podman_full, _ = timed(podman, podman_envs["full"], "load", "--quiet", "--input", str(tarball))
             first_push = timed_push(bazel, PUSH)  # cold: the registry is empty
             layout = next(p for p in bazel.output_files(IMAGE) if p.is_dir())
@@ -132,17 +156,17 @@ def main():
             # build is timed on its own first, so the load and the push are runs of a built image.
             for value in range(1, args.edits + 1):
                 r = {}
-                edit(steps, 2 * value - 1)
+                edit_code(2 * value - 1)
                 r["build"], _ = timed(bazel.run, "build", IMAGE)
-                r["load"], r["load_summary"] = timed_load(bazel, *flags)
+                r["load"], r["load_summary"] = timed_load(bazel, LOAD, *flags)
                 if use_podman:
-                    r["podman"], r["podman_summary"] = timed_load(bazel, "--runtime", "podman", env=podman_envs["load"])
+                    r["podman"], r["podman_summary"] = timed_load(bazel, LOAD, "--runtime", "podman", env=podman_envs["load"])
                 r["tarball"], _ = timed(bazel.run, "build", "--output_groups=tarball", IMAGE)
                 r["tarball_bytes"] = tarball.stat().st_size
                 r["full"], _ = timed(containerd.ctr, "--namespace", FULL_NAMESPACE, "image", "import", str(tarball))
                 if use_podman:
                     r["podman_full"], _ = timed(podman, podman_envs["full"], "load", "--quiet", "--input", str(tarball))
-                edit(steps, 2 * value)
+                edit_code(2 * value)
                 r["push_build"], _ = timed(bazel.run, "build", IMAGE)
                 r["push"], r["push_summary"] = timed_push(bazel, PUSH)
                 rounds.append(r)
@@ -163,8 +187,9 @@ def main():
     full_total = [r["tarball"] + r["full"] for r in rounds]
     sent = [r["load_summary"] for r in rounds]
     pushed = [r["push_summary"] for r in rounds]
-    print(f"\nbenchmark (l): one-line edit then `bazel run //:small_default_load -- --runtime containerd` "
-          f"(examples-sized image: {image_bytes / 1e6:.1f} MB, {len(blobs)} blobs), {args.edits} edits, "
+    size = "torch-scale" if args.torch else "examples-sized"
+    print(f"\nbenchmark (l): one-line edit then `bazel run //:{pipeline}_default_load -- --runtime containerd` "
+          f"({size} image: {image_bytes / 1e6:.1f} MB, {len(blobs)} blobs), {args.edits} edits, "
           f"{time.strftime('%Y-%m-%d %H:%M')}, load {load_start:.2f} at start, {os.getloadavg()[0]:.2f} at end")
     print(f"cold build {cold_build:.1f}s (not counted); first load into an empty containerd {first[0]:.2f}s, "
           f"sent {first[1]['sent']} blobs / {first[1]['bytes'] / 1e6:.1f} MB; first full load "
@@ -178,7 +203,7 @@ def main():
         print(f"{label:<48}{median(values):>8.2f}s{min(values):>7.2f}s{max(values):>7.2f}s  {what}")
     load_bytes = median(s["bytes"] for s in sent)
     row("edit -> bazel build image", col("build"))
-    row("  then bazel run :small_default_load (containerd)", col("load"),
+    row(f"  then bazel run :{pipeline}_default_load (containerd)", col("load"),
         f"{'/'.join(sorted({str(s['sent']) for s in sent}))} blobs / {load_bytes / 1e3:.1f} kB, "
         f"{'/'.join(sorted({str(s['present']) for s in sent}))} present")
     row("  edit -> load, total", load_total)
@@ -187,13 +212,13 @@ def main():
     row("  full load, total (after the build)", full_total)
     if use_podman:
         podman_sent = [r["podman_summary"] for r in rounds]
-        row("bazel run :small_default_load (podman, vfs)", col("podman"),
+        row(f"bazel run :{pipeline}_default_load (podman, vfs)", col("podman"),
             f"{'/'.join(sorted({str(s['sent']) for s in podman_sent}))} blobs / "
             f"{median(s['bytes'] for s in podman_sent) / 1e3:.1f} kB, "
             f"{'/'.join(sorted({str(s['present']) for s in podman_sent}))} present")
         row("podman load of the tarball (vfs)", col("podman_full"), f"{median(col('tarball_bytes')) / 1e6:.1f} MB")
     row("edit -> bazel build image (push rounds)", col("push_build"))
-    row("  then bazel run :small_default_push", col("push"),
+    row(f"  then bazel run :{pipeline}_default_push", col("push"),
         f"{'/'.join(sorted({str(s['uploaded']) for s in pushed}))} blobs / "
         f"{median(s['bytes'] for s in pushed) / 1e3:.1f} kB")
     row("  edit -> push, total", push_total)

@@ -95,7 +95,9 @@ impl<W: Write> Members<W> {
 
     /// Appends uncompressed bytes to the current member, starting one if none is open.
     pub fn write_all(&mut self, data: &[u8]) -> Result<()> {
-        self.open.get_or_insert_with(Vec::new).extend_from_slice(data);
+        self.open
+            .get_or_insert_with(Vec::new)
+            .extend_from_slice(data);
         self.diff.update(data);
         self.uncompressed += data.len() as u64;
         Ok(())
@@ -174,10 +176,10 @@ fn compress_all(members: &[Vec<u8>], jobs: usize) -> Vec<io::Result<Vec<u8>>> {
 }
 
 fn compress(member: &[u8]) -> io::Result<Vec<u8>> {
-    let mut encoder = GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(Vec::with_capacity(member.len() / 2 + 64), Compression::new(LEVEL));
+    let mut encoder = GzBuilder::new().mtime(0).operating_system(255).write(
+        Vec::with_capacity(member.len() / 2 + 64),
+        Compression::new(LEVEL),
+    );
     encoder.write_all(member)?;
     encoder.finish()
 }
@@ -228,14 +230,20 @@ mod tests {
         let sizes = [5000, 1, 0, 70_000, 300, 4096, 9];
         let (one, offsets) = blob(&sizes, usize::MAX, 1);
         for (batch_bytes, jobs) in [(1, 1), (1, 3), (6000, 2), (usize::MAX, 4)] {
-            assert_eq!(blob(&sizes, batch_bytes, jobs), (one.clone(), offsets.clone()));
+            assert_eq!(
+                blob(&sizes, batch_bytes, jobs),
+                (one.clone(), offsets.clone())
+            );
         }
         // Each offset starts a gzip member holding that member's bytes.
         for (n, (&offset, &size)) in offsets.iter().zip(&sizes).enumerate() {
             let mut decoder = flate2::read::GzDecoder::new(&one[offset as usize..]);
             let mut content = Vec::new();
             decoder.read_to_end(&mut content).unwrap();
-            assert_eq!(content, (0..size).map(|i| (i * 7 + n) as u8).collect::<Vec<_>>());
+            assert_eq!(
+                content,
+                (0..size).map(|i| (i * 7 + n) as u8).collect::<Vec<_>>()
+            );
         }
     }
 
