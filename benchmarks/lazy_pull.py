@@ -14,7 +14,9 @@ wheels, CPython 3.11, ~3.1 GB compressed) with a second pipeline: the same code 
                 off) and a fresh registry log offset:
                   full: `ctr image pull` (overlayfs) of the gzip image + `ctr run`
                   lazy: `ctr-remote image rpull` of the eStargz image + `ctr run --snapshotter stargz`
-                of two commands: the worker entrypoint's `--help` (imports sematic) and
+                of three commands (--commands chooses): `sh -c 'echo started'` (no Python:
+                the layers' mounts and a process start, the floor of the others), the worker
+                entrypoint's `--help` (imports sematic) and
                 `/sematic/bin/bazel_python -c "import steps, torch; ..."` (the pipeline's steps
                 module, which imports sematic, six and torch: what a torch pipeline's worker
                 imports at start). Time from the start of the pull to the command's first line
@@ -23,7 +25,7 @@ wheels, CPython 3.11, ~3.1 GB compressed) with a second pipeline: the same code 
 Needs root (containerd, FUSE), ctr, ctr-remote, containerd and go (tools/bootstrap.sh) and
 PyPI (the wheels, ~4 GB, once per repository cache). Not run by CI.
 
-    benchmarks/lazy_pull.py [--rounds 5] [--work DIR]
+    benchmarks/lazy_pull.py [--rounds 5] [--commands start,help,torch] [--work DIR]
 """
 
 import argparse
@@ -51,6 +53,16 @@ sematic_pipeline(name = "lazy", base = "@rules_sematic//images:python3_estargz",
 
 GZIP, ESTARGZ = "//:one_default", "//:lazy_default"
 TORCH_SCRIPT = "import steps, torch; print('torch', torch.__version__)"
+# What each timed command runs in the image (given the image's facts), what its output must
+# hold, and how the summary names it. `start` prints from a shell builtin: the time to mount
+# the layers (and prefetch the prioritized files) and start a process, the floor of the others.
+COMMANDS = {
+    "start": (lambda facts: (["/bin/sh", "-c", "echo started"], "started"),
+              "sh -c 'echo started' (no Python: mounting the layers and starting a process)"),
+    "help": (lambda facts: (facts["entrypoint"] + ["--help"], "--run_id"), "worker --help (imports sematic)"),
+    "torch": (lambda facts: (["/sematic/bin/bazel_python", "-c", TORCH_SCRIPT], "torch " + PINS["torch"]),
+              "bazel_python -c 'import steps, torch' (sematic, six, torch)"),
+}
 
 
 def cold_build(bazel, target: str, profile: Path) -> tuple:
@@ -132,8 +144,13 @@ def cold_start(work: Path, registry: LocalRegistry, reference: str, command: lis
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5, help="cold starts of each kind (median printed); 0: the builds and pushes only")
+    parser.add_argument("--commands", type=lambda text: text.split(","), default=["start", "help", "torch"],
+                        help="the commands to time, of " + ", ".join(COMMANDS) + " (comma-separated)")
     parser.add_argument("--work", type=Path, help="work directory, kept afterwards (default: a temporary one)")
     args = parser.parse_args()
+    unknown = [what for what in args.commands if what not in COMMANDS]
+    if unknown:
+        parser.error(f"--commands: unknown {', '.join(unknown)}; choose among {', '.join(COMMANDS)}")
     if os.geteuid() != 0 or missing_commands():
         raise SystemExit(f"needs root and {missing_commands() or 'nothing else'} (tools/bootstrap.sh)")
     if args.work:
@@ -165,20 +182,18 @@ def main():
         references = {"gzip": f"{registry.host}/bench/torch:one_default",
                       "estargz": f"{registry.host}/bench/torch-estargz:lazy_default"}
         # (command in the image, what its output must hold)
-        commands = {
-            "help": lambda image: (images[image]["entrypoint"] + ["--help"], "--run_id"),
-            "torch": lambda image: (["/sematic/bin/bazel_python", "-c", TORCH_SCRIPT], "torch " + PINS["torch"]),
-        }
+        # (command in the image, what its output must hold), of the chosen commands
+        commands = {what: COMMANDS[what] for what in args.commands}
         starts = defaultdict(list)
         failed = {}  # command -> why: a command that fails in the image is not timed again
         # Interleaved, so that the machine's load drifts over both kinds alike.
         for round_ in range(args.rounds):
-            for what, command_in in commands.items():
+            for what, (command_in, _) in commands.items():
                 for kind, lazy in (("full", False), ("lazy", True)):
                     if what in failed:
                         continue
                     image = "estargz" if lazy else "gzip"
-                    command, expect = command_in(image)
+                    command, expect = command_in(images[image])
                     try:
                         result = cold_start(work, registry, references[image], command, lazy, images[image]["blobs"], expect)
                     except RuntimeError as error:
@@ -216,8 +231,8 @@ def main():
         return
     print(f"cold starts, median of {args.rounds}, a fresh containerd each, background fetch off "
           f"(pull start -> first line of output; blob bytes the registry served until then):")
-    for what, label in (("help", "worker --help (imports sematic)"),
-                        ("torch", "bazel_python -c 'import steps, torch' (sematic, six, torch)")):
+    for what in args.commands:
+        label = COMMANDS[what][1]
         print(f"  {label}")
         if what in failed:
             print(f"    fails in the image, not timed: {failed[what]}")
