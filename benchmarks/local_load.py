@@ -84,10 +84,22 @@ def small_workspace(work: Path, registry: LocalRegistry):
 def torch_workspace(work: Path, torch_work: Path, registry: LocalRegistry):
     """Benchmark (h)'s torch-scale workspace, fresh under `work`, with the lock compiled in
     `torch_work` (benchmark (k)'s --work: its uv and lock.txt), sharing the repository cache."""
-    bazel = torch_scale.scratch_workspace(work, registry, pipelines=("one",))
+    bazel = torch_scale.scratch_workspace(work, registry)
     torch_scale.use_lock(bazel, (torch_work / "lock.txt").read_text())
     steps = bazel.workspace / "steps.py"
     return bazel, "one", lambda value: steps.write_text(TORCH_STEPS.format(value=value))
+
+
+def keep_previous_images(containerd: Containerd, round_: int) -> None:
+    """Tags the full namespace's images under a name of their own before the next import
+    replaces them: the peer keeps the previous rounds' images, as a developer's store does. At
+    torch scale, an import replacing the image failed with `failed to prepare extraction
+    snapshot ... parent snapshot ... does not exist` (presumably containerd 1.6 collecting the
+    replaced image's snapshots while the import unpacked onto them; not investigated)."""
+    names = containerd.ctr("--namespace", FULL_NAMESPACE, "image", "ls", "-q").stdout.split()
+    for name in names:
+        if "-round-" not in name:
+            containerd.ctr("--namespace", FULL_NAMESPACE, "image", "tag", name, f"{name}-round-{round_}")
 
 
 def podman_storage(root: Path) -> dict:
@@ -163,6 +175,7 @@ def main():
                     r["podman"], r["podman_summary"] = timed_load(bazel, LOAD, "--runtime", "podman", env=podman_envs["load"])
                 r["tarball"], _ = timed(bazel.run, "build", "--output_groups=tarball", IMAGE)
                 r["tarball_bytes"] = tarball.stat().st_size
+                keep_previous_images(containerd, value)
                 r["full"], _ = timed(containerd.ctr, "--namespace", FULL_NAMESPACE, "image", "import", str(tarball))
                 if use_podman:
                     r["podman_full"], _ = timed(podman, podman_envs["full"], "load", "--quiet", "--input", str(tarball))
