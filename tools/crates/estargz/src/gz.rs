@@ -93,14 +93,14 @@ impl<W: Write> Members<W> {
         Ok(self.offsets.len() + self.pending.len())
     }
 
-    /// Appends uncompressed bytes to the current member, starting one if none is open.
-    pub fn write_all(&mut self, data: &[u8]) -> Result<()> {
+    /// Appends uncompressed bytes to the current member, starting one if none is open. Only
+    /// held: compression and output happen when a batch of members is full.
+    pub fn write_all(&mut self, data: &[u8]) {
         self.open
             .get_or_insert_with(Vec::new)
             .extend_from_slice(data);
         self.diff.update(data);
         self.uncompressed += data.len() as u64;
-        Ok(())
     }
 
     /// The blob offset of every member started so far, by index: the open member is ended.
@@ -217,7 +217,7 @@ mod tests {
         for (n, &size) in sizes.iter().enumerate() {
             indices.push(members.start_member().unwrap());
             let content: Vec<u8> = (0..size).map(|i| (i * 7 + n) as u8).collect();
-            members.write_all(&content).unwrap();
+            members.write_all(&content);
         }
         let offsets = members.offsets().unwrap().to_vec();
         assert_eq!(indices, (0..sizes.len()).collect::<Vec<_>>());

@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 pub use error::{Error, Result};
 use gz::Members;
 pub use gz::{FOOTER_SIZE, LEVEL};
+pub use order::clean;
 use scan::{padded, Entry, Kind, BLOCK};
 use toc::{Toc, TocEntry};
 
@@ -182,7 +183,7 @@ impl<W: Write> BlobWriter<W> {
                 .map_err(Error::Read)?;
             see(&self.buffer[..piece]);
             let (buffer, members) = (&self.buffer, &mut self.members);
-            members.write_all(&buffer[..piece])?;
+            members.write_all(&buffer[..piece]);
             length -= piece as u64;
         }
         Ok(())
@@ -191,7 +192,7 @@ impl<W: Write> BlobWriter<W> {
     /// A regular file with one byte of content: its offset marks the end of the prefetch.
     fn landmark(&mut self, name: &str) -> Result<()> {
         let header = ustar_header(name, 1);
-        self.members.write_all(header.as_bytes())?;
+        self.members.write_all(header.as_bytes());
         let mut entry = TocEntry::chunk(name);
         entry.kind = Kind::Reg.toc_name();
         entry.size = 1;
@@ -200,8 +201,8 @@ impl<W: Write> BlobWriter<W> {
         let content = [LANDMARK_CONTENT];
         entry.digest = format!("sha256:{:x}", Sha256::digest(content));
         entry.chunk_digest = entry.digest.clone();
-        self.members.write_all(&content)?;
-        self.members.write_all(&[0; BLOCK as usize - 1])?;
+        self.members.write_all(&content);
+        self.members.write_all(&[0; BLOCK as usize - 1]);
         self.toc.entries.push(entry);
         Ok(())
     }
@@ -216,10 +217,10 @@ impl<W: Write> BlobWriter<W> {
         let json = self.toc.to_json();
         let toc_member = self.members.start_member()?;
         self.members
-            .write_all(ustar_header(TOC_TAR_NAME, json.len() as u64).as_bytes())?;
-        self.members.write_all(&json)?;
+            .write_all(ustar_header(TOC_TAR_NAME, json.len() as u64).as_bytes());
+        self.members.write_all(&json);
         let tail = padded(json.len() as u64) - json.len() as u64 + 2 * BLOCK;
-        self.members.write_all(&vec![0; tail as usize])?;
+        self.members.write_all(&vec![0; tail as usize]);
         let totals = self.members.finish(toc_member)?;
         Ok(Blob {
             digest: totals.digest,

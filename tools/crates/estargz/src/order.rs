@@ -72,7 +72,7 @@ fn move_with_parents(
 }
 
 /// A tar name as a path relative to the root: "./a//b/" and "/a/b" are both "a/b", as the
-/// reader normalizes them.
+/// reader normalizes them; `.` and `..` are resolved lexically, as for any path in an image.
 pub fn clean(name: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for part in name.split('/') {

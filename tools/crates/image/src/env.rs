@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::Value;
+
 /// The `PATH` a Linux runtime assumes when the image sets none (Docker's and containerd's
 /// default), so `PATH=/x:$PATH` on a base without `PATH` keeps the usual directories.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -28,6 +30,20 @@ impl std::fmt::Display for UndefinedVariable {
 }
 
 impl std::error::Error for UndefinedVariable {}
+
+/// The value of `name` in an image config's `Env`, if set. The runtime lets a later duplicate
+/// win; so does this.
+pub fn config_value<'a>(config: &'a Value, name: &str) -> Option<&'a str> {
+    let prefix = format!("{name}=");
+    config
+        .pointer("/config/Env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter_map(|entry| entry.strip_prefix(prefix.as_str()))
+        .next_back()
+}
 
 /// Applies `updates` to the `K=V` list `base`: an overridden variable keeps its position, new
 /// ones are appended sorted by name. Values are expanded against the base environment only, so

@@ -18,22 +18,17 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use crate::env;
 use crate::error::{Error, Result};
+use crate::native_check::EXTERNAL_ROOT;
 use sematic_oci_core::native_report::ElfFacts;
 
-const PREFIX: &str = "LD_LIBRARY_PATH=";
+const VARIABLE: &str = "LD_LIBRARY_PATH";
 
 /// Appends to `config`'s `LD_LIBRARY_PATH` the directories of the layers' libraries that the
 /// files needing them would not find, after what the base or the settings set.
 pub fn extend(config: &mut Value, files: &[ElfFacts]) -> Result<()> {
-    let env = config.pointer("/config/Env").and_then(Value::as_array);
-    // The runtime lets a later duplicate win; so does this.
-    let current = env
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .filter_map(|e| e.strip_prefix(PREFIX))
-        .next_back()
+    let current = env::config_value(config, VARIABLE)
         .unwrap_or_default()
         .to_owned();
     let searched: Vec<&str> = current.split(':').filter(|d| !d.is_empty()).collect();
@@ -45,9 +40,13 @@ pub fn extend(config: &mut Value, files: &[ElfFacts]) -> Result<()> {
         "" => missing.join(":"),
         current => format!("{current}:{}", missing.join(":")),
     };
-    let mut env: Vec<Value> = env.cloned().unwrap_or_default();
-    env.retain(|e| !e.as_str().is_some_and(|e| e.starts_with(PREFIX)));
-    env.push(Value::String(format!("{PREFIX}{value}")));
+    let prefix = format!("{VARIABLE}=");
+    let mut env: Vec<Value> = match config.pointer("/config/Env") {
+        Some(Value::Array(env)) => env.clone(),
+        _ => Vec::new(),
+    };
+    env.retain(|e| !e.as_str().is_some_and(|e| e.starts_with(&prefix)));
+    env.push(Value::String(format!("{prefix}{value}")));
     config["config"]["Env"] = Value::Array(env);
     Ok(())
 }
@@ -74,6 +73,10 @@ pub fn missing_directories(files: &[ElfFacts], library_path: &[&str]) -> Result<
         let (rpath, runpath) = (own(&file.rpath), own(&file.runpath));
         // The loader ignores DT_RPATH when there is a DT_RUNPATH.
         let before = if runpath.is_empty() { &rpath[..] } else { &[] };
+        // Where the search paths point inside a site, as pip's one site-packages would have it.
+        let wanted: BTreeSet<&str> = (before.iter().chain(&runpath))
+            .filter_map(|d| in_a_site(d))
+            .collect();
         for name in file.needed.iter().filter(|n| !n.contains('/')) {
             let Some(holders) = held.get(name.as_str()) else {
                 continue;
@@ -85,11 +88,6 @@ pub fn missing_directories(files: &[ElfFacts], library_path: &[&str]) -> Result<
             if searched.any(|d| holders.contains(d)) {
                 continue;
             }
-            let wanted: BTreeSet<&str> = before
-                .iter()
-                .chain(&runpath)
-                .filter_map(|d| in_a_site(d))
-                .collect();
             let chosen: Vec<&str> = (holders.iter().copied())
                 .filter(|h| in_a_site(h).is_some_and(|r| wanted.contains(r)))
                 .collect();
@@ -114,7 +112,7 @@ pub fn missing_directories(files: &[ElfFacts], library_path: &[&str]) -> Result<
 
 /// `/app/_ext/<key>/site/<relative>` → `<relative>`: where a directory is inside a site.
 fn in_a_site(directory: &str) -> Option<&str> {
-    let rest = directory.strip_prefix("/app/_ext/")?;
+    let rest = directory.strip_prefix(EXTERNAL_ROOT)?;
     let (_, rest) = rest.split_once("/site/")?;
     Some(rest)
 }
@@ -129,17 +127,7 @@ fn expand_origin(directory: &str, origin: &str) -> Option<String> {
     if !expanded.starts_with('/') || expanded.contains('$') {
         return None;
     }
-    let mut parts: Vec<&str> = Vec::new();
-    for part in expanded.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            part => parts.push(part),
-        }
-    }
-    Some(format!("/{}", parts.join("/")))
+    Some(format!("/{}", sematic_estargz::clean(&expanded)))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::env;
 use crate::error::{Error, Result};
 use sematic_oci_core::native_report::{
     known_architectures, machine_of_architecture, ElfFacts, ElfKind, Libc, NativeReport, Version,
@@ -14,7 +15,7 @@ use sematic_oci_core::platform::Platform;
 use serde_json::Value;
 
 /// Where third-party distributions are, as `<distribution>-<version>-<sha256 prefix>/`.
-const EXTERNAL_ROOT: &str = "/app/_ext/";
+pub(crate) const EXTERNAL_ROOT: &str = "/app/_ext/";
 
 /// The base image's C library, as `--libc` gives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -170,17 +171,7 @@ fn check_libc(files: &[ElfFacts], base: &BaseLibc) -> Result<()> {
 }
 
 fn check_python(base_config: &Value, wheels: &Version) -> Result<()> {
-    let env = base_config
-        .pointer("/config/Env")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str);
-    // The runtime lets a later duplicate win; so does this.
-    let Some(value) = env
-        .filter_map(|e| e.strip_prefix("PYTHON_VERSION="))
-        .next_back()
-    else {
+    let Some(value) = env::config_value(base_config, "PYTHON_VERSION") else {
         return Ok(());
     };
     // `3.9.18`, `3.13.0rc2`: the first two components. A value that does not start with them
