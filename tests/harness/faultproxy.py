@@ -11,7 +11,9 @@ answered with a fault instead of (or after) being forwarded:
                 status, e.g. ``403`` for a registry refusing cross-repository mounts);
 * ``429``       Too Many Requests with ``Retry-After``;
 * ``truncate``  the response is forwarded with its full Content-Length but only half of
-                its body, then the connection is closed;
+                its body, then the connection is closed (announced by `Connection: close`, so
+                a client never reuses it: whether the next request would race the close to a
+                pooled connection is not this fault's business);
 * ``cut``       half of the request body is read, then the connection is reset; the registry
                 never sees the request (a proxy that buffers request bodies, as nginx does by
                 default, losing its client midway through an upload).
@@ -295,6 +297,8 @@ def _read_body(reader, headers):
 
 def _send(connection, status, reason, headers, body, method, truncate=False):
     lines = [f"HTTP/1.1 {status} {reason}"]
+    if truncate:
+        lines.append("Connection: close")
     has_length = False
     for key, value in headers:
         if key.lower() == "content-length":
