@@ -21,7 +21,7 @@ use crate::sync::{into_inner, lock};
 use crate::transport::Client;
 use blob::{ensure_blob, Outcome};
 use manifests::finish;
-use plan::{plan, prepare, Prepared, Task};
+use plan::{plan, prepare, start_order, Prepared, Task};
 
 pub use crate::pushable::layout_digest;
 
@@ -122,7 +122,8 @@ pub fn push_images(
 }
 
 /// Runs every task, leaders first, so that followers can mount what the leaders put in
-/// place; the outcome of each (`None`: not run, every image needing it had failed).
+/// place, each group largest first ([`start_order`]); the outcome of each (`None`: not run,
+/// every image needing it had failed).
 fn transfer(
     client: &Client,
     tasks: &[Task],
@@ -161,8 +162,7 @@ fn transfer(
         *lock(&outcomes[*index]) = Some(result);
     };
     progress.expect_blobs(tasks.len() as u64);
-    let (leaders, followers): (Vec<usize>, Vec<usize>) =
-        (0..tasks.len()).partition(|&t| tasks[t].leader.is_none());
+    let (leaders, followers) = start_order(tasks);
     parallel(jobs, &leaders, run);
     parallel(jobs, &followers, run);
     outcomes.into_iter().map(into_inner).collect()

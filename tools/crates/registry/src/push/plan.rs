@@ -3,6 +3,7 @@
 //! for another repository of that registry follows it and is mounted from the leader's
 //! repository once the leader is done.
 
+use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -96,4 +97,45 @@ pub(super) fn plan(prepared: &[Result<Prepared>]) -> Vec<Task> {
         }
     }
     tasks
+}
+
+/// The order transfers start in: every leader, then the followers that mount from them, each
+/// group largest blob first (ties in image order). A push ends with its last transfer, and one
+/// connection carries less than a long link can (its TCP window over the round trip): begun
+/// last, a big layer would go on alone while the other jobs sit idle.
+pub(super) fn start_order(tasks: &[Task]) -> (Vec<usize>, Vec<usize>) {
+    largest_first(tasks.iter().map(|task| (task.size, task.leader.is_some())))
+}
+
+/// Indices of `(size, follows)` items: those that do not follow, then those that do, each
+/// by size descending, then index.
+fn largest_first(items: impl Iterator<Item = (u64, bool)>) -> (Vec<usize>, Vec<usize>) {
+    let items: Vec<(u64, bool)> = items.collect();
+    let (mut leaders, mut followers): (Vec<usize>, Vec<usize>) =
+        (0..items.len()).partition(|&i| !items[i].1);
+    for group in [&mut leaders, &mut followers] {
+        group.sort_by_key(|&i| (Reverse(items[i].0), i));
+    }
+    (leaders, followers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::largest_first;
+
+    #[test]
+    fn leaders_then_followers_each_largest_first() {
+        let items = [
+            (10, false),
+            (300, true),
+            (900, false),
+            (10, false),
+            (50, true),
+        ];
+        assert_eq!(
+            largest_first(items.into_iter()),
+            (vec![2, 0, 3], vec![1, 4])
+        );
+        assert_eq!(largest_first(std::iter::empty()), (vec![], vec![]));
+    }
 }
