@@ -18,6 +18,8 @@
 #                            (needs root; the wheels of (h); ~30 more minutes)
 #   (l) local_load.py        one-line edit + bazel run :x_default_load into a warm private containerd
 #                            (and podman), vs ctr import / podman load of the tarball and vs the push
+#   (m) link_push.py         the torch-scale image's first push over an emulated 50 ms / 1 Gbit/s link
+#                            vs skopeo copy, and a link cut mid-push (needs root; ~20 more minutes)
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
@@ -35,4 +37,5 @@ echo; echo "==== (i) locked fetch";      "$python" benchmarks/locked_fetch.py
 echo; echo "==== (j) round trip";        "$python" benchmarks/round_trip.py
 echo; echo "==== (k) lazy pull";         "$python" benchmarks/lazy_pull.py
 echo; echo "==== (l) local load";        "$python" benchmarks/local_load.py
+echo; echo "==== (m) push over a link";  "$python" benchmarks/link_push.py
 bazel shutdown
