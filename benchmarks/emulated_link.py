@@ -98,6 +98,7 @@ class EmulatedLink:
         self.stopping = threading.Event()
         self.fds = ()
         self.threads = []
+        self.created = False  # the namespace, by this object
 
     def __enter__(self):
         try:
@@ -112,7 +113,11 @@ class EmulatedLink:
 
     def _create(self):
         near_dev, far_dev = self.devices
-        subprocess.run(["ip", "netns", "add", self.namespace], check=True, capture_output=True)
+        added = subprocess.run(["ip", "netns", "add", self.namespace], capture_output=True, text=True)
+        if added.returncode != 0:
+            raise RuntimeError(f"cannot create network namespace {self.namespace}: {added.stderr.strip()} "
+                               f"(left by a killed run? `ip netns del {self.namespace}`)")
+        self.created = True
         self.fds = (_open_tun(near_dev), _open_tun(far_dev))
         _ip("link", "set", far_dev, "netns", self.namespace)
         for device, address, peer, namespace in ((near_dev, self.near, self.far, None),
@@ -139,5 +144,6 @@ class EmulatedLink:
         for fd in self.fds:
             os.close(fd)
         self.fds = ()
-        subprocess.run(["ip", "netns", "del", self.namespace], capture_output=True)
-        subprocess.run(["ip", "link", "del", self.devices[0]], capture_output=True)
+        if self.created:
+            subprocess.run(["ip", "netns", "del", self.namespace], capture_output=True)
+            self.created = False
