@@ -40,7 +40,8 @@ from types import SimpleNamespace
 
 from emulated_link import EmulatedLink
 from torch_scale import BUILD, PINS, compile_lock, install_uv, scratch_workspace, use_lock
-from harness.tools import tools_bin_dir  # noqa: E402 (torch_scale sets the path)
+from harness.images import read_blob_json  # noqa: E402 (torch_scale sets the path)
+from harness.tools import tools_bin_dir  # noqa: E402
 from timing import timed  # noqa: E402
 
 PORT = 5000
@@ -53,14 +54,9 @@ BLOB_INFO_CACHE = "/var/lib/containers/cache"
 def image_bytes(layout: Path) -> tuple:
     """(bytes of the image's blobs: config and layers, layer count) of a one-image layout."""
     index = json.loads((layout / "index.json").read_text())
-    manifest = json.loads(blob_path(layout, index["manifests"][0]["digest"]).read_text())
+    manifest = read_blob_json(layout, index["manifests"][0]["digest"])
     sizes = [manifest["config"]["size"]] + [layer["size"] for layer in manifest["layers"]]
     return sum(sizes), len(manifest["layers"])
-
-
-def blob_path(layout: Path, digest: str) -> Path:
-    algorithm, hex_digest = digest.split(":", 1)
-    return layout / "blobs" / algorithm / hex_digest
 
 
 NGINX = """\
