@@ -4,6 +4,7 @@ Imported by name rather than through `pytest_plugins`, which pytest only accepts
 rootdir's conftest: this file keeps working wherever the rootdir ends up."""
 
 from harness.fixtures import (  # noqa: F401  (fixtures are found by name)
+    busy_containerd,
     containerd,
     make_hostile,
     make_proxy,

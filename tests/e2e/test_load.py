@@ -5,6 +5,7 @@ layer whose bytes in the layout are garbage still loads, so it was never read.""
 
 import gzip
 import io
+import json
 import os
 import re
 import shutil
@@ -62,20 +63,38 @@ def summary(result) -> dict:
     return {k: v if k in ("runtime", "image") else int(v) for k, v in found.groupdict().items()}
 
 
-def test_containerd_gets_only_the_blobs_its_store_lacks(containerd, base_layer, tmp_path):
+def base_snapshot_created(containerd, base: Layer) -> str:
+    """When the base layer's snapshot (its chain ID is its diff ID) was extracted."""
+    info = containerd.ctr("snapshots", "--snapshotter", "overlayfs", "info", base.diff_id).stdout
+    return json.loads(info)["Created"]
+
+
+def test_containerd_gets_only_the_blobs_its_store_lacks(busy_containerd, base_layer, tmp_path):
+    """On a containerd collecting garbage after every change, the second image (same name)
+    reuses the first one's base snapshot: it is neither extracted again nor, removed midway,
+    the cause of a failed unpack ("parent snapshot … does not exist")."""
+    containerd = busy_containerd
     first, second = image(tmp_path / "a", base_layer, "one"), image(tmp_path / "b", base_layer, "two")
     flags = ("--runtime", "containerd", "--address", str(containerd.address))
     everything = summary(load(first.layout, *flags))
     assert (everything["sent"], everything["present"]) == (4, 0), everything
     assert containerd.run(NAME, "/bin/busybox", "cat", "/etc/msg", snapshotter="overlayfs", name="a") == "one"
+    extracted = base_snapshot_created(containerd, base_layer)
 
     corrupt(second.layout, base_layer.digest)
     edit = summary(load(second.layout, *flags))
     new = [second.manifest, second.config, second.layers[1].blob]
     assert edit == {"runtime": "containerd", "sent": 3, "bytes": sum(map(len, new)), "present": 1,
                     "image": NAME}, edit
+    assert base_snapshot_created(containerd, base_layer) == extracted, "the edit's load extracted the base again"
     assert containerd.run(NAME, "/bin/busybox", "cat", "/etc/msg", snapshotter="overlayfs", name="b") == "two"
-    assert summary(load(second.layout, *flags))["sent"] == 0
+
+    back = summary(load(first.layout, *flags))
+    assert (back["sent"], back["present"]) == (3, 1), back
+    assert base_snapshot_created(containerd, base_layer) == extracted, "going back extracted the base again"
+    assert summary(load(first.layout, *flags))["sent"] == 0
+    assert containerd.run(NAME, "/bin/busybox", "cat", "/etc/msg", snapshotter="overlayfs", name="c") == "one"
+    assert containerd.ctr("image", "ls", "--quiet").stdout.split() == [NAME], "a staging name left behind"
 
     # Content is per namespace: the kubelet's k8s.io has none of it yet.
     fresh = summary(load(first.layout, *flags, "--namespace", "k8s.io"))

@@ -43,9 +43,10 @@ class Containerd:
     """containerd + stargz snapshotter under `workdir`. `background_fetch=False` makes the
     snapshotter fetch only what is read or prefetched, so fetched bytes can be counted."""
 
-    def __init__(self, workdir: Path, *, background_fetch: bool = False):
+    def __init__(self, workdir: Path, *, background_fetch: bool = False, eager_gc: bool = False):
         self.dir = Path(workdir)
         self.background_fetch = background_fetch
+        self.eager_gc = eager_gc
         self.address = self.dir / "containerd.sock"
         self.snapshotter_address = self.dir / "stargz.sock"
         self._processes: list = []  # (name, Popen), in start order
@@ -60,7 +61,8 @@ class Containerd:
         self._wait_for(self.snapshotter_address.exists, "snapshotter", "its socket")
         config = self.dir / "config.toml"
         config.write_text(CONFIG.format(dir=self.dir, address=self.address,
-                                        snapshotter=self.snapshotter_address))
+                                        snapshotter=self.snapshotter_address)
+                          + (EAGER_GC if self.eager_gc else ""))
         self._spawn("containerd", ["containerd", "--config", str(config)])
         self._wait_for(lambda: self._ctr_ok("version"), "containerd", "its API")
         plugins = self.ctr("plugins", "ls").stdout
@@ -212,4 +214,16 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   [proxy_plugins.stargz]
     type = "snapshot"
     address = "{snapshotter}"
+"""
+
+# Garbage collection after every change, at once: a busy node's containerd (the kubelet pulls
+# and removes images all day) collects at any moment, so anything a client leaves unreferenced
+# even for a few milliseconds is gone. The default collects after 100 changes.
+EAGER_GC = """
+[plugins."io.containerd.gc.v1.scheduler"]
+  pause_threshold = 0.5
+  deletion_threshold = 1
+  mutation_threshold = 1
+  schedule_delay = "0s"
+  startup_delay = "0s"
 """

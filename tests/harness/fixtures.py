@@ -150,19 +150,29 @@ def require(*commands):
         pytest.fail(f"needs {', '.join(missing)}: run tools/bootstrap.sh (or apt-get install it)")
 
 
-@pytest.fixture
-def containerd(tmp_path) -> Containerd:
-    """A private containerd with the stargz snapshotter (harness/containerd.py), stopped by
-    PID with every mount it made undone, whatever the test did."""
+def _running(runtime: Containerd):
     require(*CONTAINERD_COMMANDS)
     if not Path("/dev/fuse").exists():
         pytest.skip("/dev/fuse is missing: the stargz snapshotter mounts layers with FUSE")
-    runtime = Containerd(tmp_path / "containerd")
     try:
         yield runtime.start()
     finally:
         runtime.stop()
         assert runtime.mounts() == [], "mounts left behind"
+
+
+@pytest.fixture
+def containerd(tmp_path) -> Containerd:
+    """A private containerd with the stargz snapshotter (harness/containerd.py), stopped by
+    PID with every mount it made undone, whatever the test did."""
+    yield from _running(Containerd(tmp_path / "containerd"))
+
+
+@pytest.fixture
+def busy_containerd(tmp_path) -> Containerd:
+    """The same, collecting garbage after every change as a busy node's does: what a client
+    leaves unreferenced for a moment is removed."""
+    yield from _running(Containerd(tmp_path / "containerd", eager_gc=True))
 
 
 @pytest.fixture(scope="session")

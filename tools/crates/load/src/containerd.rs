@@ -3,13 +3,22 @@
 //! reads the image's other blobs from its store (it walks the manifest there, then unpacks),
 //! so the archive needs nothing else; a blob it is sent again is hashed and rewritten, which
 //! is what this avoids.
+//!
+//! The image is imported (and unpacked) under a staging name first, then under its own name,
+//! then the staging name is removed. Imported straight under its own name, it would take that
+//! name from the previous build before unpacking: the previous image's snapshots (the base
+//! layers both share) are then referenced by nothing, and containerd's garbage collector
+//! removes them while the unpack counts on them. Either the unpack extracts the shared layers
+//! again, or, caught between checking a parent snapshot and building on it, fails with
+//! "parent snapshot … does not exist".
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use sematic_oci_core::platform::Platform;
 use sematic_oci_core::Digest;
-use sematic_tarball::archive::{Archive, Blob};
+use sematic_tarball::archive::{Archive, Blob, RepoTag, Written};
 
 use crate::command::{feed, on_path, output};
 use crate::error::{Error, Result};
@@ -55,9 +64,12 @@ impl Containerd {
         )?))
     }
 
-    /// Imports the archive's image as `image`, sending only the blobs the store lacks.
-    pub fn load(&self, archive: &Archive, image: &str) -> Result<Summary> {
+    /// Imports the image of `layout` (`platform`'s, from an index) as `image`, sending only
+    /// the blobs the store lacks.
+    pub fn load(&self, layout: &Path, platform: &Platform, image: &RepoTag) -> Result<Summary> {
         self.check()?;
+        let staging = staging_tag(image)?;
+        let archive = Archive::open(layout, platform, std::slice::from_ref(&staging))?;
         let present = self.present()?;
         let lacking = |blob: &Blob| !present.contains(&blob.digest);
         archive.require(
@@ -67,17 +79,59 @@ impl Containerd {
                 self.namespace
             ),
         )?;
-        let platform = config_platform(&archive.image().config_bytes)?;
-        let mut import = self.ctr();
-        import.args(["image", "import", "--platform", &platform, "-"]);
-        let sent = feed(&mut import, |stdin| Ok(archive.write(stdin, lacking)?))?;
+        let config_platform = config_platform(&archive.image().config_bytes)?;
+        let imported = self
+            .import(&archive, &config_platform, lacking)
+            .and_then(|sent| {
+                // Every blob is in the store now: the archive naming the image carries none.
+                let named = Archive::open(layout, platform, std::slice::from_ref(image))?;
+                self.import(&named, &config_platform, |_| false)?;
+                Ok(sent)
+            });
+        let removed = self.remove(&staging.full);
+        let sent = imported?;
+        removed?;
         Ok(Summary::new(
             Runtime::Containerd,
-            image,
+            &image.full,
             archive.blobs(),
             sent,
         ))
     }
+
+    /// `ctr image import` of `archive` with the blobs `send` picks, unpacked for `platform`.
+    fn import(
+        &self,
+        archive: &Archive,
+        platform: &str,
+        send: impl Fn(&Blob) -> bool,
+    ) -> Result<Written> {
+        let mut import = self.ctr();
+        import.args(["image", "import", "--platform", platform, "-"]);
+        feed(&mut import, |stdin| Ok(archive.write(stdin, send)?))
+    }
+
+    /// Removes the image `name` if it exists (a failed import may have made none).
+    fn remove(&self, name: &str) -> Result<()> {
+        let listed = output(self.ctr().args(["image", "ls", "--quiet"]))?;
+        if listed.lines().any(|line| line.trim() == name) {
+            output(self.ctr().args(["image", "rm", name]))?;
+        }
+        Ok(())
+    }
+}
+
+/// The name an image of `image`'s repository is staged under while it unpacks: this process's
+/// own, so that loads running at once never take each other's.
+fn staging_tag(image: &RepoTag) -> Result<RepoTag> {
+    let repository = image
+        .full
+        .strip_suffix(&format!(":{}", image.tag))
+        .expect("a RepoTag's full name ends with its tag");
+    Ok(RepoTag::parse(&format!(
+        "{repository}:sematic-load-staging-{}",
+        std::process::id()
+    ))?)
 }
 
 /// The digests `ctr content ls --quiet` lists, one a line (anything else is skipped).

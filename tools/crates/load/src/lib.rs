@@ -26,10 +26,10 @@ pub fn load(
     runtime: Runtime,
     containerd: &Containerd,
 ) -> Result<Summary> {
-    let archive = Archive::open(layout, platform, std::slice::from_ref(tag))?;
+    let open = || Archive::open(layout, platform, std::slice::from_ref(tag));
     match runtime {
-        Runtime::Podman => podman::load(&archive, &tag.full),
-        Runtime::Containerd => containerd.load(&archive, &tag.full),
-        Runtime::Docker => docker::load(&archive, &tag.full),
+        Runtime::Podman => podman::load(&open()?, &tag.full),
+        Runtime::Containerd => containerd.load(layout, platform, tag),
+        Runtime::Docker => docker::load(&open()?, &tag.full),
     }
 }
