@@ -93,6 +93,17 @@ def test_monolithic_refusal_falls_back_to_chunked_upload(tools, registry, make_p
     assert parse_summary(result.stderr)["uploaded"] == 6
 
 
+def test_a_registry_restarting_mid_push_is_waited_for(tools, registry, make_proxy, image):
+    """Refused connections from a registry that has answered are a restart, not a typo: each
+    request keeps its eight backed-off attempts (at least 3 s in all) and the push completes."""
+    proxy = make_proxy(registry.host, down_seconds=2, script=[(uploads_of(image.layers[2].digest), "down")])
+    result = tools.push(image.layout, f"{proxy.address}/app/restarted", "--tag", "t", "--jobs", "2")
+    assert [r.fault for r in proxy.faults_injected()] == ["down"]
+    assert result.returncode == 0, result.stderr
+    assert "Connection refused" in result.stderr, result.stderr
+    assert registry.manifest_digest("app/restarted", "t") == image.digest
+
+
 def test_a_blob_that_never_uploads_fails_cleanly_with_nothing_tagged(tools, registry, make_proxy, image):
     layer = image.layers[3].digest
     proxy = make_proxy(registry.host, script=[(uploads_of(layer), "500", None)])

@@ -16,7 +16,10 @@ answered with a fault instead of (or after) being forwarded:
                 pooled connection is not this fault's business);
 * ``cut``       half of the request body is read, then the connection is reset; the registry
                 never sees the request (a proxy that buffers request bodies, as nginx does by
-                default, losing its client midway through an upload).
+                default, losing its client midway through an upload);
+* ``down``      a restart: this and every open connection are closed and the port refuses
+                connections for `down_seconds`, then listens again (the registry is not
+                touched; what it held stays).
 
 `script` entries `(predicate(method, path), fault[, count])` fire `count` times each (once
 by default, forever with None), before the random ones;
@@ -44,6 +47,8 @@ from typing import Callable, Optional
 FAULTS = ("reset", "reset-after", "stall", "500", "502", "429", "truncate")
 # Only scripted: it is meaningful for upload requests alone.
 CUT = "cut"
+# Only scripted: it stops the whole proxy for a while.
+DOWN = "down"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te"}
 
 
@@ -61,7 +66,7 @@ class Record:
 
 class FaultProxy:
     def __init__(self, upstream: str, *, rate: float = 0.0, seed: int = 0, faults=FAULTS,
-                 stall_seconds: float = 5.0, retry_after: str = "1",
+                 stall_seconds: float = 5.0, down_seconds: float = 2.0, retry_after: str = "1",
                  script: Optional[list] = None,
                  rewrite: Optional[Callable] = None,
                  reject_put_bodies_over: Optional[int] = None, delay: float = 0.0,
@@ -73,6 +78,7 @@ class FaultProxy:
         self.random = random.Random(seed)
         self.faults = tuple(faults)
         self.stall_seconds = stall_seconds
+        self.down_seconds = down_seconds
         self.retry_after = retry_after
         self.script = list(script or [])
         self.rewrite = rewrite
@@ -83,6 +89,7 @@ class FaultProxy:
         self.log: list = []
         self._lock = threading.Lock()
         self._listener: Optional[socket.socket] = None
+        self._port = 0
         self._connections: set = set()
         self._stopping = threading.Event()
         # Per serving thread: when the request being handled arrived.
@@ -90,25 +97,42 @@ class FaultProxy:
 
     @property
     def address(self) -> str:
-        assert self._listener is not None
-        return f"127.0.0.1:{self._listener.getsockname()[1]}"
+        assert self._port, "the proxy is not started"
+        return f"127.0.0.1:{self._port}"
 
     def start(self) -> "FaultProxy":
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(64)
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._listen()
         return self
+
+    def _listen(self) -> None:
+        """Listens on the proxy's port (any free one the first time)."""
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._listener.bind(("127.0.0.1", self._port))
+            self._listener.listen(64)
+            self._port = self._listener.getsockname()[1]
+            threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._listener:
-            self._listener.close()
+        self._close_everything()
+
+    def _close_everything(self) -> None:
         with self._lock:
+            if self._listener:
+                try:
+                    # Stops listening now: a bare close leaves the socket to the thread blocked
+                    # in accept(), which would take one more connection.
+                    self._listener.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                self._listener.close()
             for connection in list(self._connections):
                 try:
-                    connection.shutdown(socket.SHUT_RDWR)
+                    connection.shutdown(socket.SHUT_RDWR)  # wakes the thread reading it
                 except OSError:
                     pass
                 connection.close()
@@ -118,10 +142,10 @@ class FaultProxy:
 
     # --------------------------------------------------------------------------------------
 
-    def _accept(self):
+    def _accept(self, listener: socket.socket):
         while not self._stopping.is_set():
             try:
-                connection, _ = self._listener.accept()
+                connection, _ = listener.accept()
             except OSError:
                 return
             with self._lock:
@@ -160,6 +184,11 @@ class FaultProxy:
                 fault = self._choose_fault(method, path)
                 if fault == CUT:
                     self._cut(connection, reader, method, path, headers)
+                    return
+                if fault == DOWN:
+                    self._record(method, path, DOWN, None, b"", headers)
+                    self._close_everything()
+                    threading.Timer(self.down_seconds, self._listen).start()
                     return
                 body, headers = _read_body(reader, headers)
                 if not self._handle(connection, method, path, headers, body, fault):

@@ -173,9 +173,10 @@ impl Client {
         Ok(registry)
     }
 
-    /// Runs `op` until it succeeds, fails for good, or the retry budget is spent.
+    /// Runs `op`, an operation on a registry this client has met ([`Client::registry`]), until
+    /// it succeeds, fails for good, or the retry budget is spent.
     pub fn retrying<T>(&self, op: impl FnMut() -> Result<T, Attempt>) -> Result<T> {
-        self.retry.run(op)
+        self.retry.run_after_contact(op)
     }
 }
 

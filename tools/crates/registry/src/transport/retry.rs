@@ -9,9 +9,11 @@ use ureq::http::Response;
 use super::dns::is_unknown_host;
 use crate::error::{status_error, Error, Phase, Result};
 
-/// Attempts in all for a failure that does not go away by waiting a few seconds: a refused
-/// connection, an unknown host (a stopped registry or a typo) or a server that accepts
-/// connections and says nothing, where eight backed-off attempts only delay the message.
+/// Attempts in all, while first meeting a registry, for a failure that does not go away by
+/// waiting a few seconds: a refused connection, an unknown host (a stopped registry or a typo)
+/// or a server that accepts connections and says nothing, where eight backed-off attempts only
+/// delay the message. Once the registry has answered, the same failures mean a restart or an
+/// outage, and get the whole budget ([`RetryPolicy::run_after_contact`]).
 pub const QUICK_FAILURE_ATTEMPTS: u32 = 2;
 
 /// The outcome of one try of an operation, for [`RetryPolicy::run`].
@@ -105,7 +107,22 @@ impl RetryPolicy {
     /// Runs `op` until it succeeds, fails for good, or `attempts` tries are spent. Each retry
     /// prints one line on stderr (what failed, how long that attempt waited, which attempt
     /// comes, after how long), so a slow registry is never silent.
-    pub fn run<T>(&self, mut op: impl FnMut() -> Result<T, Attempt>) -> Result<T> {
+    pub fn run<T>(&self, op: impl FnMut() -> Result<T, Attempt>) -> Result<T> {
+        self.run_within(op, QUICK_FAILURE_ATTEMPTS)
+    }
+
+    /// [`RetryPolicy::run`] for an operation on a registry that has answered before: a refused
+    /// or stalled connection is then a restart or a dropped link, not a typo, and is given
+    /// every attempt.
+    pub fn run_after_contact<T>(&self, op: impl FnMut() -> Result<T, Attempt>) -> Result<T> {
+        self.run_within(op, self.attempts)
+    }
+
+    fn run_within<T>(
+        &self,
+        mut op: impl FnMut() -> Result<T, Attempt>,
+        quick_attempts: u32,
+    ) -> Result<T> {
         let mut attempt = 1;
         loop {
             let started = Instant::now();
@@ -115,9 +132,7 @@ impl RetryPolicy {
                 Ok(value) => return Ok(value),
                 Err(Attempt::Fail(err)) => return Err(err),
                 Err(Attempt::Retry(err, retry_after)) => (err, retry_after, self.attempts),
-                Err(Attempt::RetryQuick(err)) => {
-                    (err, None, self.attempts.min(QUICK_FAILURE_ATTEMPTS))
-                }
+                Err(Attempt::RetryQuick(err)) => (err, None, self.attempts.min(quick_attempts)),
             };
             if attempt >= budget {
                 return Err(match attempt {
@@ -225,6 +240,26 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("giving up after 2 attempts"));
+    }
+
+    #[test]
+    fn after_contact_a_refused_connection_gets_every_attempt() {
+        let policy = RetryPolicy {
+            base_delay: Duration::from_millis(1),
+            ..RetryPolicy::default()
+        };
+        let mut calls = 0;
+        let result = policy.run_after_contact(|| {
+            calls += 1;
+            if calls < 5 {
+                Err(Attempt::of(Error::Connection(ureq::Error::Io(
+                    std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+                ))))
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(result.unwrap(), 5);
     }
 
     #[test]
