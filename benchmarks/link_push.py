@@ -6,10 +6,12 @@ Linux's default TCP buffers on both ends, so one TCP connection carries about 50
 several in parallel fill the link: what a registry in another region looks like. Side by side,
 interleaved rounds, each push into an empty registry:
 
-  skopeo:       `skopeo copy oci:LAYOUT docker://REGISTRY/...` (what rules_oci's and rules_img's
-                pushes do: go-containerregistry and containers/image both send each layer as one
-                stream)
+  skopeo:       `skopeo copy oci:LAYOUT docker://REGISTRY/...` (containers/image, as `podman
+                push`; like go-containerregistry, which rules_oci and rules_img push with, it
+                sends each layer in one stream)
   rules_sematic: `sematic-push --layout LAYOUT` with its defaults (--jobs 4)
+  a lone layer: each of them pushing the image's largest layer alone into a repository
+                holding the rest (what a bump of torch pushes): one connection's rate
   cuts:         rules_sematic again, with the link dropping every packet for --cut seconds once
                 40 % of the image has gone over it, and `--timeout 10` so that the broken
                 requests are abandoned and resumed: the bytes sent beyond a clean push's; into
@@ -51,12 +53,15 @@ JOBS = 4
 BLOB_INFO_CACHE = "/var/lib/containers/cache"
 
 
-def image_bytes(layout: Path) -> tuple:
-    """(bytes of the image's blobs: config and layers, layer count) of a one-image layout."""
+def image_facts(layout: Path) -> dict:
+    """A one-image layout's blob bytes (config and layers), layer count and largest layer."""
     index = json.loads((layout / "index.json").read_text())
-    manifest = read_blob_json(layout, index["manifests"][0]["digest"])
+    manifest_digest = index["manifests"][0]["digest"]
+    manifest = read_blob_json(layout, manifest_digest)
     sizes = [manifest["config"]["size"]] + [layer["size"] for layer in manifest["layers"]]
-    return sum(sizes), len(manifest["layers"])
+    largest = max(manifest["layers"], key=lambda layer: layer["size"])
+    return {"bytes": sum(sizes), "layers": len(manifest["layers"]), "manifest": manifest_digest,
+            "largest": (largest["digest"], largest["size"])}
 
 
 NGINX = """\
@@ -101,7 +106,8 @@ class FarRegistry:
             registry_address = f"127.0.0.1:{PORT + 1}" if self.buffered else self.host
             config = self.directory / "config.yml"
             config.write_text(f"version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: "
-                              f"{self.directory}/data}}\nhttp:\n  addr: {registry_address}\n  secret: link-bench\n")
+                              f"{self.directory}/data}}\n  delete: {{enabled: true}}\nhttp:\n  addr: {registry_address}\n"
+                              f"  secret: link-bench\n")
             self._start(["docker-registry", "serve", str(config)])
             if self.buffered:
                 (self.directory / "nginx.conf").write_text(
@@ -208,6 +214,32 @@ def clean_pushes(link: EmulatedLink, work: Path, layout: Path, tools: dict, roun
     return runs
 
 
+def delete(host: str, repository: str, kind: str, digest: str):
+    """Deletes a manifest or blob (`kind`) from `repository` of the registry at `host`."""
+    request = urllib.request.Request(f"http://{host}/v2/{repository}/{kind}/{digest}", method="DELETE")
+    urllib.request.urlopen(request, timeout=30).close()
+
+
+def lone_layer_pushes(link: EmulatedLink, work: Path, layout: Path, tools: dict, image: dict, rounds: int) -> dict:
+    """Each tool pushing the image's largest layer alone, as after a bump of its distribution:
+    the image is pushed, its manifest and that layer deleted from the repository, and the
+    tool pushes the image again."""
+    ours = tools["rules_sematic"]
+    runs = {kind: [] for kind in tools}
+    for round_ in range(rounds):
+        for kind, tool in tools.items():
+            with FarRegistry(link, work / "far-registry") as registry:
+                repository = f"bench/lone-{kind}"
+                over_link(link, push_command(ours, layout, f"{registry.host}/{repository}"))
+                delete(registry.host, repository, "manifests", image["manifest"])
+                delete(registry.host, repository, "blobs", image["largest"][0])
+                run = over_link(link, push_command(tool, layout, f"{registry.host}/{repository}"))
+            runs[kind].append(run)
+            print(f"round {round_ + 1} largest layer alone, {kind:<14} {run['seconds']:6.1f}s  "
+                  f"{run['sent'] / 1e6:8.1f} MB over the link", flush=True)
+    return runs
+
+
 def cut_pushes(link: EmulatedLink, work: Path, layout: Path, tool: Path, seconds: float, at: int) -> dict:
     """A push with `tool` during which the link is cut for `seconds` once `at` bytes have
     crossed it, into docker-registry alone and behind nginx."""
@@ -249,7 +281,8 @@ def main():
     work = args.work or Path(tmp.name)
     try:
         layout = args.layout or torch_layout(work)
-        total, layers = image_bytes(layout)
+        image = image_facts(layout)
+        total = image["bytes"]
         ours = tools_bin_dir() / "sematic-push"
         tools = {"skopeo": Path("skopeo"), "rules_sematic": ours}
         if args.baseline_push:
@@ -257,6 +290,7 @@ def main():
         started, load_before = time.strftime("%H:%M"), os.getloadavg()
         with EmulatedLink(rtt_ms=args.rtt_ms, rate_mbit=args.mbit) as link:
             runs = clean_pushes(link, work, layout, tools, args.rounds)
+            lone = lone_layer_pushes(link, work, layout, tools, image, args.rounds)
             cuts = cut_pushes(link, work, layout, ours, args.cut, int(0.4 * total)) if args.cut else {}
             dropped = link.outbound.dropped
     finally:
@@ -268,12 +302,17 @@ def main():
     print(f"\nbenchmark (m): first push over an emulated link ({args.rtt_ms:.0f} ms round trip, {args.mbit:.0f} Mbit/s, "
           f"default TCP buffers), {time.strftime('%Y-%m-%d')} {started}-{time.strftime('%H:%M')} UTC, load "
           f"{load_before[0]:.2f} before / {os.getloadavg()[0]:.2f} after, {os.cpu_count()} cores; median of {args.rounds}")
-    print(f"image: {total / 1e9:.2f} GB compressed, {layers} layers; the link dropped {dropped} packets toward the registry")
+    print(f"image: {total / 1e9:.2f} GB compressed, {image['layers']} layers, the largest {image['largest'][1] / 1e6:.0f} MB; "
+          f"the link dropped {dropped} packets toward the registry")
     for kind, seconds in median.items():
         print(f"{kind:<40}{seconds:8.1f}s  {total / seconds / 1e6:6.1f} MB/s of blobs")
     print(f"rules_sematic is {median['skopeo'] / median['rules_sematic']:.2f}x faster than skopeo copy (goal >= 2x)")
     if "baseline" in median:
         print(f"rules_sematic takes {median['rules_sematic'] / median['baseline']:.2f}x the baseline's time")
+    print("the largest layer alone (what a bump of its distribution pushes):")
+    for kind, results in lone.items():
+        seconds = statistics.median(r["seconds"] for r in results)
+        print(f"  {kind:<38}{seconds:8.1f}s  {image['largest'][1] / seconds / 1e6:6.1f} MB/s of that layer")
     for label, cut in cuts.items():
         extra = cut["sent"] - clean_sent
         print(f"a {args.cut:.0f} s cut at {cut['cut_at'] / 1e6:.0f} MB, {label}: {cut['seconds']:.1f}s, "

@@ -1,8 +1,8 @@
-//! Uploading a blob. Small blobs go in one `PUT`; big ones in `PATCH` requests of a sixteenth
-//! of the blob (at least 16 MiB) which, when the connection breaks, resume from the offset the
-//! registry reports for the upload session (`GET` on its latest location answers `Range: 0-N`)
-//! instead of sending everything again ([`session`]). A registry that refuses a monolithic
-//! `PUT` (or a proxy that resets it) gets 16 MiB chunks.
+//! Uploading a blob. Small blobs go in one `PUT`; big ones in `PATCH` requests of 16 MiB
+//! which, when the connection breaks, resume from the offset the registry reports for the
+//! upload session (`GET` on its latest location answers `Range: 0-N`) instead of sending
+//! everything again ([`session`]): a cut costs at most the chunk in flight. A registry that
+//! refuses a monolithic `PUT` (or a proxy that resets it) gets the same chunks.
 //!
 //! The content is checked against its digest as it goes out ([`verified`]): a local blob that
 //! is not what its digest names fails the upload at once, before its last bytes are sent.
@@ -31,15 +31,12 @@ use verified::{Problem, Verified};
 /// a monolithic `PUT`, and little to send again.
 const RESUMABLE_FROM: u64 = 64 << 20;
 
-/// The smallest `PATCH` of a resumable upload, and the size of every `PATCH` when a registry
-/// refuses monolithic uploads. Each chunk is streamed, so this bounds request count, not
-/// memory.
+/// The size of every `PATCH` (the last one's rest): what a broken connection costs again.
+/// Each `PATCH` waits for the answer to the one before (the next goes to the location it
+/// returns), so the connection idles one round trip per chunk: ~13 % of a lone stream's time
+/// at 50 ms and 50 MB/s, hidden when other blobs share the link. Each chunk is streamed, so
+/// this bounds what is resent and the request count, not memory.
 const CHUNK_SIZE: u64 = 16 << 20;
-
-/// A resumable upload goes in this many `PATCH` requests (of at least [`CHUNK_SIZE`]): a broken
-/// connection costs at most that fraction of the blob again, while every request costs the
-/// registry a session resume (docker-registry reloads its hash state).
-const RESUMABLE_CHUNKS: u64 = 16;
 
 /// A monolithic upload whose connection dies this many times switches to chunks: a proxy with
 /// a body-size limit often resets the connection instead of answering 413.
@@ -82,8 +79,8 @@ pub type Open<'a> = dyn FnMut() -> Result<BlobReader, Attempt> + 'a;
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Monolithic,
-    /// `PATCH` requests of at most this many bytes, then an empty `PUT`.
-    Patches(u64),
+    /// `PATCH` requests of [`CHUNK_SIZE`], then an empty `PUT`.
+    Patches,
 }
 
 impl Client {
@@ -105,7 +102,7 @@ impl Client {
         let scope = Scope::push(repository);
         let head_url = registry.url(&format!("/v2/{repository}/blobs/{digest}"));
         let mut mode = if size >= RESUMABLE_FROM {
-            Mode::Patches(CHUNK_SIZE.max(size.div_ceil(RESUMABLE_CHUNKS)))
+            Mode::Patches
         } else {
             Mode::Monolithic
         };
@@ -147,10 +144,10 @@ impl Client {
                     };
                     self.send_stream(call, &mut reader, size)
                 }
-                Mode::Patches(chunk) => self.send_patches(
+                Mode::Patches => self.send_patches(
                     registry,
                     &mut current,
-                    (digest, size, chunk),
+                    (digest, size, CHUNK_SIZE),
                     &mut reader,
                     &scope,
                 ),
@@ -165,9 +162,9 @@ impl Client {
                     if mode == Mode::Monolithic
                         && transport_failures >= MONOLITHIC_TRANSPORT_FAILURES
                     {
-                        mode = Mode::Patches(CHUNK_SIZE);
+                        mode = Mode::Patches;
                     }
-                    if let Mode::Patches(_) = mode {
+                    if mode == Mode::Patches {
                         session = Some(current);
                         interrupted = true;
                     }
@@ -183,7 +180,7 @@ impl Client {
             let err = Error::from(rejection);
             // The session stays usable after a refusal worth retrying, except for the
             // refusals that say the session (or what is in it) is wrong.
-            if let Mode::Patches(_) = mode {
+            if mode == Mode::Patches {
                 session = Some(current);
                 interrupted = true;
             }
@@ -201,7 +198,7 @@ impl Client {
                     Err(Attempt::Retry(err, None))
                 }
                 400 | 405 | 413 | 501 if mode == Mode::Monolithic => {
-                    mode = Mode::Patches(CHUNK_SIZE);
+                    mode = Mode::Patches;
                     session = None;
                     Err(Attempt::Retry(
                         err.context("the registry refused a monolithic upload; retrying in chunks"),
