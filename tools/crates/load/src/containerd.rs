@@ -176,6 +176,17 @@ mod tests {
     }
 
     #[test]
+    fn the_staging_name_is_in_the_image_s_repository() {
+        let image = RepoTag::parse("127.0.0.1:5000/ml/app:main_default").unwrap();
+        let staging = staging_tag(&image).unwrap();
+        let expected = format!(
+            "127.0.0.1:5000/ml/app:sematic-load-staging-{}",
+            std::process::id()
+        );
+        assert_eq!(staging.full, expected);
+    }
+
+    #[test]
     fn the_platform_comes_from_the_config() {
         let amd64 = br#"{"os":"linux","architecture":"amd64"}"#;
         assert_eq!(config_platform(amd64).unwrap(), "linux/amd64");
