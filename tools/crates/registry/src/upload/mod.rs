@@ -33,8 +33,8 @@ const RESUMABLE_FROM: u64 = 64 << 20;
 
 /// The size of every `PATCH` (the last one's rest): what a broken connection costs again.
 /// Each `PATCH` waits for the answer to the one before (the next goes to the location it
-/// returns), so the connection idles one round trip per chunk: ~13 % of a lone stream's time
-/// at 50 ms and 50 MB/s, hidden when other blobs share the link. Each chunk is streamed, so
+/// returns), so the connection idles one round trip per chunk: a tenth of a lone stream's rate
+/// at 50 ms (BENCHMARKS.md (m)), mostly hidden when other blobs share the link. Each chunk is streamed, so
 /// this bounds what is resent and the request count, not memory.
 const CHUNK_SIZE: u64 = 16 << 20;
 
