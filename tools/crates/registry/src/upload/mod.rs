@@ -33,9 +33,9 @@ const RESUMABLE_FROM: u64 = 64 << 20;
 
 /// The size of every `PATCH` (the last one's rest): what a broken connection costs again.
 /// Each `PATCH` waits for the answer to the one before (the next goes to the location it
-/// returns), so the connection idles one round trip per chunk: a tenth of a lone stream's rate
-/// at 50 ms (BENCHMARKS.md (m)), mostly hidden when other blobs share the link. Each chunk is streamed, so
-/// this bounds what is resent and the request count, not memory.
+/// returns), so the connection idles one round trip per chunk: a tenth of a lone stream's
+/// rate at 50 ms (BENCHMARKS.md (m)), mostly hidden when other blobs share the link. Each
+/// chunk is streamed, so this bounds what is resent and the request count, not memory.
 const CHUNK_SIZE: u64 = 16 << 20;
 
 /// A monolithic upload whose connection dies this many times switches to chunks: a proxy with
@@ -144,13 +144,9 @@ impl Client {
                     };
                     self.send_stream(call, &mut reader, size)
                 }
-                Mode::Patches => self.send_patches(
-                    registry,
-                    &mut current,
-                    (digest, size, CHUNK_SIZE),
-                    &mut reader,
-                    &scope,
-                ),
+                Mode::Patches => {
+                    self.send_patches(registry, &mut current, (digest, size), &mut reader, &scope)
+                }
             });
             if let Some(problem) = content.problem() {
                 return Err(content_error(source, problem, digest, size));

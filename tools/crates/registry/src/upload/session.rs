@@ -12,6 +12,8 @@ use crate::blobs::location;
 use crate::error::{status_error, Error, Result};
 use crate::transport::{resolve_location, Attempt, Body, Call, Client, Registry, Scope};
 
+use super::CHUNK_SIZE;
+
 /// An upload session and how many bytes of the blob the registry holds in it.
 pub(super) struct Session {
     pub location: String,
@@ -61,18 +63,18 @@ impl Client {
     }
 
     /// Streams the rest of the blob from `session.offset` in `PATCH` requests of at most
-    /// `chunk` bytes, then closes the upload with `PUT ?digest=`. `session` follows what the
+    /// [`CHUNK_SIZE`] bytes, then closes the upload with `PUT ?digest=`. `session` follows what the
     /// registry acknowledged, so a broken connection can resume from there.
     pub(super) fn send_patches(
         &self,
         registry: &Registry,
         session: &mut Session,
-        (digest, size, chunk): (&Digest, u64, u64),
+        (digest, size): (&Digest, u64),
         reader: &mut dyn Read,
         scope: &Scope,
     ) -> Result<Response<ureq::Body>> {
         while session.offset < size {
-            let length = chunk.min(size - session.offset);
+            let length = CHUNK_SIZE.min(size - session.offset);
             let end = session.offset + length;
             session.sent = session.sent.max(end);
             let range = format!("{}-{}", session.offset, end - 1);
