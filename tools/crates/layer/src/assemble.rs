@@ -32,24 +32,23 @@ const COPY_BUFFER: u64 = 1 << 20;
 /// Chunks read ahead of the decoder: bounds memory whatever the piece's size.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
-/// A `PIECE.json=BLOB` argument of `sematic-layer assemble`.
+/// A `DESCRIPTOR.json=BLOB` argument: a piece `sematic-layer assemble` reads, or a part of a
+/// split layer `sematic-layer manifest --part` writes.
 #[derive(Clone, Debug)]
-pub struct PieceArg {
+pub struct BlobArg {
     pub descriptor: PathBuf,
     pub blob: PathBuf,
 }
 
-impl PieceArg {
+impl BlobArg {
     pub fn parse(text: &str) -> Result<Self> {
         match text.split_once('=') {
-            Some((descriptor, blob)) if !descriptor.is_empty() && !blob.is_empty() => {
-                Ok(PieceArg {
-                    descriptor: descriptor.into(),
-                    blob: blob.into(),
-                })
-            }
+            Some((descriptor, blob)) if !descriptor.is_empty() && !blob.is_empty() => Ok(BlobArg {
+                descriptor: descriptor.into(),
+                blob: blob.into(),
+            }),
             _ => Err(Error::Pieces(format!(
-                "expected PIECE.json=BLOB, got {text:?}"
+                "expected DESCRIPTOR.json=BLOB, got {text:?}"
             ))),
         }
     }
@@ -59,7 +58,7 @@ impl PieceArg {
 /// paths, mode 0755) first, then `pieces` in the order given (an eStargz layer then moves its
 /// prioritized files first).
 pub fn assemble(
-    pieces: &[PieceArg],
+    pieces: &[BlobArg],
     directories: &[String],
     target: &Target,
 ) -> Result<FinishedLayer> {
@@ -153,7 +152,7 @@ fn header_tar(directories: &[String]) -> Result<Header> {
 /// Pieces must follow the header and each other in name order, without overlapping.
 fn check_order(
     header_last: &str,
-    pieces: &[PieceArg],
+    pieces: &[BlobArg],
     descriptors: &[PieceDescriptor],
 ) -> Result<()> {
     let mut previous = (header_last.to_owned(), "the --directory entries".to_owned());
@@ -197,7 +196,7 @@ fn member(
 /// descriptors, and the whole tar is written as eStargz once. Slower than copying members,
 /// but correct for any piece.
 fn inflate_into_estargz(
-    pieces: &[PieceArg],
+    pieces: &[BlobArg],
     descriptors: &[PieceDescriptor],
     header: &Header,
     output: &Path,
@@ -224,7 +223,7 @@ fn inflate_into_estargz(
 /// Writes a gzip piece's tar into `tar`, checking its bytes, both ways, against `descriptor`.
 fn inflate_piece(
     tar: &mut impl Write,
-    piece: &PieceArg,
+    piece: &BlobArg,
     descriptor: &PieceDescriptor,
 ) -> Result<()> {
     let file = File::open(&piece.blob).context("opening the blob")?;
@@ -248,7 +247,7 @@ fn inflate_piece(
 }
 
 /// A piece whose blob is not the one its descriptor describes (with what the blob has).
-fn mismatch(piece: &PieceArg, digest: &Digest, size: u64, uncompressed_size: u64) -> Error {
+fn mismatch(piece: &BlobArg, digest: &Digest, size: u64, uncompressed_size: u64) -> Error {
     Error::Pieces(format!(
         "the blob does not match {} (it has {size} bytes, {digest}; {uncompressed_size} bytes uncompressed): rebuild the piece",
         piece.descriptor.display(),
@@ -262,7 +261,7 @@ fn mismatch(piece: &PieceArg, digest: &Digest, size: u64, uncompressed_size: u64
 fn copy_piece(
     blob: &mut BlobWriter,
     diff_id: &mut HashingWriter<io::Sink>,
-    piece: &PieceArg,
+    piece: &BlobArg,
     descriptor: &PieceDescriptor,
     compression: Compression,
 ) -> Result<()> {

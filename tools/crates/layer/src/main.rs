@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
-use sematic_layer::assemble::{assemble, PieceArg};
+use sematic_layer::assemble::{assemble, BlobArg};
 use sematic_layer::from_manifest::{self, Target};
 use sematic_layer::from_tar;
 use sematic_oci_core::media_type::Compression;
@@ -42,6 +42,13 @@ enum Mode {
         #[arg(long, value_name = "REPORT.json")]
         native_report: Option<PathBuf>,
 
+        /// Split the layer by file into balanced layers: --output and --descriptor get the
+        /// first, each --part one more (repeat). Each part holds the parent directories of its
+        /// files; the parts depend only on the files' names and sizes. For a distribution too
+        /// large to upload at link speed over one connection.
+        #[arg(long = "part", value_name = "DESCRIPTOR.json=BLOB", value_parser = BlobArg::parse, conflicts_with = "piece")]
+        parts: Vec<BlobArg>,
+
         #[command(flatten)]
         out: Output,
     },
@@ -57,8 +64,8 @@ enum Mode {
     /// A layer assembled from pieces, in this order, without compressing them again: the
     /// --directory entries, each piece, then the end-of-archive marker.
     Assemble {
-        #[arg(value_name = "PIECE.json=BLOB", required = true, value_parser = PieceArg::parse)]
-        pieces: Vec<PieceArg>,
+        #[arg(value_name = "PIECE.json=BLOB", required = true, value_parser = BlobArg::parse)]
+        pieces: Vec<BlobArg>,
 
         /// A directory entry (mode 0755) before the pieces, e.g. the pieces' common parents
         /// /app and /app/_ext. Repeat, parents first.
@@ -130,10 +137,14 @@ fn run(cli: Cli) -> Result<()> {
             manifest,
             piece,
             native_report,
+            parts,
             out,
         } => {
+            if !parts.is_empty() && !out.prioritized.is_empty() {
+                bail!("--prioritize and --part: a split layer has no prioritized files; drop one of them");
+            }
             let (piece, report) = (piece.as_deref(), native_report.as_deref());
-            from_manifest::write(manifest, piece, report, &out.target()?)?;
+            from_manifest::write(manifest, piece, report, &out.target()?, parts)?;
         }
         Mode::FromTar { rootfs, out } => from_tar::write(rootfs, &out.target()?)?,
         Mode::Assemble {

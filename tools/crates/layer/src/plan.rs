@@ -1,7 +1,7 @@
 //! The sorted, validated list of everything a manifest puts in a layer, built before any byte
 //! is written: tree artifacts walked ([`entry`]), duplicates merged and conflicts rejected
 //! ([`merge`]), escaping symlinks rejected ([`crate::symlink`]), missing parent directories
-//! added; then written in one pass ([`write`]).
+//! added; then written in one pass ([`write`]), whole or split by file into parts ([`split`]).
 //!
 //! Memory is one small record per entry (name, source path, mode); file contents are only read
 //! while the tar stream is written.
@@ -14,6 +14,7 @@ use crate::manifest::Manifest;
 
 mod entry;
 mod merge;
+mod split;
 mod write;
 
 /// Mode of directories nobody gave a mode to (parents, tree directories) and of executables.

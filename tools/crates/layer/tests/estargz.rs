@@ -6,7 +6,7 @@ use std::fs;
 use std::io::Read;
 use std::path::Path;
 
-use sematic_layer::assemble::{assemble, PieceArg};
+use sematic_layer::assemble::{assemble, BlobArg};
 use sematic_layer::from_manifest::Target;
 use sematic_layer::stream::LayerStream;
 use sematic_oci_core::archive::Owner;
@@ -128,7 +128,7 @@ fn pieces_assemble_into_an_estargz_layer() {
             .commit()
             .unwrap();
         piece.blob.commit().unwrap();
-        pieces.push(PieceArg { descriptor, blob });
+        pieces.push(BlobArg { descriptor, blob });
     }
     let output = dir.path().join("layer");
     let target = Target {
