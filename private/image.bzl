@@ -191,6 +191,13 @@ Outputs: the image layout directory and `<name>.digest`; output group `tarball`:
                   "for. Default: the one version the requirements repository serves. It must " +
                   "be the base's.",
         ),
+        split_large_distributions = attr.bool(
+            default = True,
+            doc = "Split the layer of a distribution far larger than its largest file (e.g. " +
+                  "torch, nvidia-cudnn) by file into a few layers (at most 12 more in all), so " +
+                  "a push uploads it over several connections instead of one. The parts " +
+                  "depend only on the distribution's files.",
+        ),
         requires_sematic = attr.bool(
             doc = "Fail the build unless `binary` can import `sematic` (set for pipeline workers).",
         ),

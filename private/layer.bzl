@@ -21,17 +21,17 @@ SematicLayerInfo = provider(
 _EXTENSIONS = {"estargz": "gz", "gzip": "gz", "zstd": "zst"}
 COMPRESSIONS = sorted(_EXTENSIONS)
 
-def _run_layer_tool(ctx, prefix, compression, args, inputs, mnemonic, progress_message, native_report = False, prioritized = []):
+def _run_layer_tool(ctx, prefix, compression, args, inputs, mnemonic, progress_message, native_report = False, prioritized = [], more_outputs = []):
     """Declares a sematic-layer action: `args` (its subcommand first) plus its outputs and compression.
 
     The outputs are `<prefix>.tar.<gz|zst>`, `<prefix>.descriptor.json` and, with
     `native_report`, `<prefix>.native.json`, returned as struct(blob, descriptor, native: File
-    or None). An eStargz layer writes `prioritized` (image paths; "/" is the whole layer)
-    before its prefetch landmark.
+    or None), plus `more_outputs` the arguments name. An eStargz layer writes `prioritized`
+    (image paths; "/" is the whole layer) before its prefetch landmark.
     """
     blob = ctx.actions.declare_file("%s.tar.%s" % (prefix, _EXTENSIONS[compression]))
     descriptor = ctx.actions.declare_file(prefix + ".descriptor.json")
-    outputs = [blob, descriptor]
+    outputs = [blob, descriptor] + more_outputs
     native = None
     if native_report:
         native = ctx.actions.declare_file(prefix + ".native.json")
@@ -74,6 +74,17 @@ def build_layer(ctx, name, entries, inputs, compression, history, symlink_root =
     layer = write_layer(ctx, name, entries, inputs, compression, symlink_root = symlink_root, native_report = native_report, prioritized = prioritized)
     return SematicLayerInfo(blob = layer.blob, descriptor = layer.descriptor, history = history, native = [layer.native] if layer.native else [])
 
+def _manifest_args(ctx, prefix, entries, inputs, symlink_root = None):
+    """The `manifest ENTRIES.json` arguments of a sematic-layer action, and its inputs."""
+    manifest = ctx.actions.declare_file(prefix + ".json")
+    content = {"entries": entries}
+    if symlink_root:
+        content["symlink_root"] = symlink_root
+    ctx.actions.write(manifest, json.encode(content))
+    args = ctx.actions.args()
+    args.add("manifest", manifest)
+    return args, depset([manifest], transitive = [inputs] if type(inputs) == "depset" else [depset(inputs)])
+
 def write_layer(ctx, name, entries, inputs, compression, symlink_root = None, piece_root = None, native_report = False, prioritized = []):
     """Declares the sematic-layer action writing a layer, or a piece of one.
 
@@ -94,13 +105,7 @@ def write_layer(ctx, name, entries, inputs, compression, symlink_root = None, pi
     """
     kind = "piece" if piece_root else "layer"
     prefix = "%s.%s.%s.%s" % (ctx.label.name, name, compression, kind)
-    manifest = ctx.actions.declare_file(prefix + ".json")
-    content = {"entries": entries}
-    if symlink_root:
-        content["symlink_root"] = symlink_root
-    ctx.actions.write(manifest, json.encode(content))
-    args = ctx.actions.args()
-    args.add("manifest", manifest)
+    args, all_inputs = _manifest_args(ctx, prefix, entries, inputs, symlink_root)
     if piece_root:
         args.add("--piece", piece_root)
     return _run_layer_tool(
@@ -108,12 +113,61 @@ def write_layer(ctx, name, entries, inputs, compression, symlink_root = None, pi
         prefix,
         compression,
         args,
-        depset([manifest], transitive = [inputs] if type(inputs) == "depset" else [depset(inputs)]),
+        all_inputs,
         "SematicPiece" if piece_root else "SematicLayer",
         "Building %s %s of %%{label}" % (name, kind),
         native_report = native_report,
         prioritized = prioritized,
     )
+
+def write_split_layer(ctx, name, entries, inputs, compression, parts, history):
+    """Declares the sematic-layer action writing a layer split by file into `parts` layers.
+
+    The parts are balanced by bytes, hold every file once (each with its parent directories)
+    and depend only on the files' names and sizes (sematic-layer manifest --part). A push
+    uploads them in parallel: a distribution of a GB is not held to one connection's rate.
+
+    Args:
+      ctx: the rule context; its rule must declare `toolchains = [BUILD_TOOLCHAIN]`.
+      name: unique (within the target and compression) name, used in output file names.
+      entries: list of dicts, the entries of sematic-layer's manifest.
+      inputs: depset or list of the Files the entries read.
+      compression: "gzip", "zstd" or "estargz".
+      parts: how many layers, at least 2.
+      history: the image history comment of the whole; each part's adds "(part i of n)".
+
+    Returns:
+      list of SematicLayerInfo, one per part; the first carries the native report of all.
+    """
+    prefix = "%s.%s.%s.layer" % (ctx.label.name, name, compression)
+    args, all_inputs = _manifest_args(ctx, prefix, entries, inputs)
+    more = []
+    for index in range(2, parts + 1):
+        part = "%s.part%d" % (prefix, index)
+        blob = ctx.actions.declare_file("%s.tar.%s" % (part, _EXTENSIONS[compression]))
+        descriptor = ctx.actions.declare_file(part + ".descriptor.json")
+        args.add("--part", "%s=%s" % (descriptor.path, blob.path))
+        more.append(struct(blob = blob, descriptor = descriptor, native = None))
+    first = _run_layer_tool(
+        ctx,
+        prefix,
+        compression,
+        args,
+        all_inputs,
+        "SematicLayer",
+        "Building %s layer of %%{label} in %d parts" % (name, parts),
+        native_report = True,
+        more_outputs = [f for part in more for f in (part.blob, part.descriptor)],
+    )
+    return [
+        SematicLayerInfo(
+            blob = part.blob,
+            descriptor = part.descriptor,
+            history = "%s (part %d of %d)" % (history, index + 1, parts),
+            native = [part.native] if part.native else [],
+        )
+        for index, part in enumerate([first] + more)
+    ]
 
 def assemble_layer(ctx, name, pieces, directories, compression, history):
     """Declares the action that assembles a layer from pieces (without compressing again).

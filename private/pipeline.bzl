@@ -153,6 +153,7 @@ def sematic_pipeline(
         image_layers = None,
         main = None,
         compression = "gzip",
+        split_large_distributions = True,
         platforms = None,
         python_version = None,
         interpreter = "base",
@@ -195,6 +196,9 @@ def sematic_pipeline(
       compression: layer compression, `gzip` (default), `zstd` or `estargz` (gzip layers a
         stargz snapshotter pulls lazily, the interpreter and first-party layers fetched first;
         other runtimes pull them as plain gzip; needs an OCI base).
+      split_large_distributions: split the layer of a distribution far larger than its
+        largest file (torch, nvidia-cudnn…) into a few layers a push uploads in parallel
+        (default True; see sematic_image).
       platforms: platforms of every key's image, e.g. `["linux/amd64", "linux/arm64"]`
         (default: `["linux/amd64"]`). With several, `<name>_<key>_image` is an image index
         over `<name>_<key>_image_<os>_<arch>`, each built for its platform: Python wheels for
@@ -250,6 +254,7 @@ def sematic_pipeline(
             binary = ":%s_worker" % name,
             compression = compression,
             env = env,
+            split_large_distributions = split_large_distributions,
             image_layers = image_layers,
             interpreter = interpreter,
             python_version = python_version,

@@ -78,7 +78,8 @@ def split_runfiles(ctx, binary, runtime_files, image_layers, wheels, data_files,
     """Partitions the runfiles of `binary` into ordered layer groups.
 
     Args:
-      ctx: rule context (for the workspace name).
+      ctx: rule context (for the workspace name and the `compression` and
+        `split_large_distributions` attributes).
       binary: the py_binary Target.
       runtime_files: depset of the Python toolchain's interpreter files (may be empty).
       image_layers: list of struct(target, wheels): targets whose runfiles get a layer of their
@@ -146,9 +147,12 @@ def split_runfiles(ctx, binary, runtime_files, image_layers, wheels, data_files,
     for group in user_groups:
         if group.files:
             groups.append(_entries_group(group.name, "rules_sematic: image_layers %s" % display_label(group.target.label), entries_for(group.files), group.files))
-    third_party = plan_third_party(wheels, own_keys)
+    third_party = plan_third_party(wheels, own_keys, split = ctx.attr.split_large_distributions)
     for wheel in third_party.own:
-        groups.append(struct(kind = "layer", layer = wheel.piece.layers[ctx.attr.compression]))
+        if wheel.piece.key in third_party.split:
+            groups += [struct(kind = "layer", layer = part) for part in wheel.piece.parts[ctx.attr.compression]]
+        else:
+            groups.append(struct(kind = "layer", layer = wheel.piece.layers[ctx.attr.compression]))
     for index, members in third_party.buckets:
         groups.append(struct(
             kind = "pieces",

@@ -53,6 +53,7 @@ sematic_wheel_piece(
     dirs = {dirs},
     files = ":files",
     key = "{key}",
+    largest = {largest},
     size = {size},
     title = "{title}",
     visibility = ["//visibility:public"],
@@ -127,6 +128,7 @@ def _wheel_impl(rctx):
             # Named by content, not by repository: the same wheel gets the same image path
             # in every workspace and under every Bazel version.
             key = "%s-%s-%s" % (rctx.attr.distribution, rctx.attr.version, chosen["sha256"][:12]),
+            largest = installed["largest"],
             size = installed["size"],
             title = "%s %s" % (rctx.attr.distribution, rctx.attr.version),
         ))

@@ -14,7 +14,7 @@ point references must be plain names. Anything else stops the install with one l
 wheel and the member, and nothing is left behind: members are streamed into a staging directory
 inside --repo that is renamed into place only when every member checked out.
 
-    wheel_install.py --wheel X.whl --repo DIR    (prints {"dirs": [...], "size": N})
+    wheel_install.py --wheel X.whl --repo DIR    (prints {"dirs": [...], "size": N, "largest": N})
 """
 
 import argparse
@@ -340,11 +340,12 @@ def install(wheel, repo):
 
 
 def summary(repo):
-    """{"dirs": [...], "size": bytes}: the installed top directories and their total size,
-    which decide how the distribution is layered (a large one gets a layer of its own)."""
+    """{"dirs": [...], "size": bytes, "largest": bytes}: the installed top directories, their
+    total size and their largest file's, which decide how the distribution is layered (a large
+    one gets a layer of its own, split by file when it is far larger than its largest file)."""
     dirs = sorted(d for d in ("bin", "include", "site") if (repo / d).is_dir())
-    size = sum(f.stat().st_size for d in dirs for f in (repo / d).rglob("*") if f.is_file())
-    return {"dirs": dirs, "size": size}
+    sizes = [f.stat().st_size for d in dirs for f in (repo / d).rglob("*") if f.is_file()]
+    return {"dirs": dirs, "size": sum(sizes), "largest": max(sizes, default=0)}
 
 
 def main():

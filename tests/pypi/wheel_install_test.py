@@ -299,8 +299,8 @@ class GoodWheelTest(Case):
         self.assertTrue(all(m in (0o644, 0o755) for m in modes.values()))
         self.assertEqual((self.repo / "METADATA").read_bytes(), METADATA)
         self.assertEqual((self.repo / "site" / DIST / "INSTALLER").read_text(), "rules_sematic\n")
-        size = sum((self.repo / p).stat().st_size for p in modes if not p == "METADATA")
-        self.assertEqual(json.loads(result.stdout), {"dirs": ["bin", "include", "site"], "size": size})
+        sizes = [(self.repo / p).stat().st_size for p in modes if not p == "METADATA"]
+        self.assertEqual(json.loads(result.stdout), {"dirs": ["bin", "include", "site"], "size": sum(sizes), "largest": max(sizes)})
 
     def test_an_installed_repository_is_not_installed_over(self):
         build(self.wheel, [("evil/__init__.py", b"")])

@@ -2,9 +2,10 @@
 
 load("@bazel_skylib//lib:unittest.bzl", "asserts", "unittest")
 load("//private:env.bzl", "env_error", "image_env")
+load("//private:piece.bzl", "MAX_PARTS", "PART_BYTES", "split_parts")
 load("//private:pipeline.bzl", "DEFAULT_BASE", "bases_error", "platforms_error", "resolve_bases", "tag_error")
 load("//private:reference.bzl", "registry_error", "repository_error")
-load("//private:third_party_layers.bzl", "MAX_OWN_LAYERS", "OWN_LAYER_BYTES", "THIRD_PARTY_BUCKETS", "bucket", "plan_third_party")
+load("//private:third_party_layers.bzl", "MAX_OWN_LAYERS", "MAX_SPLIT_LAYERS", "OWN_LAYER_BYTES", "THIRD_PARTY_BUCKETS", "bucket", "plan_third_party")
 load("//private/pypi:lock.bzl", "parse_lock")
 load("//tests/pypi:tricky_lock.bzl", "TRICKY_LOCK_LINES", "TRICKY_PINS")
 
@@ -93,9 +94,10 @@ def _reference_errors_test(ctx):
 
 reference_errors_test = unittest.make(_reference_errors_test)
 
-def _wheel(name, version, size):
+def _wheel(name, version, size, parts = 1):
     key = "%s-%s-000000000000" % (name, version)
-    return struct(distribution = name, piece = struct(key = key, size = size))
+    split = {"gzip": ["part"] * parts} if parts > 1 else {"gzip": []}
+    return struct(distribution = name, piece = struct(key = key, size = size, parts = split))
 
 def _layer_buckets_test(ctx):
     env = unittest.begin(ctx)
@@ -125,6 +127,29 @@ def _layer_buckets_test(ctx):
 
 layer_buckets_test = unittest.make(_layer_buckets_test)
 
+def _split_layers_test(ctx):
+    env = unittest.begin(ctx)
+    mib = 1024 * 1024
+
+    # Parts are never smaller than the largest file (torch 2.5: 1762 MB, libtorch_cuda.so
+    # 900 MB), nor much smaller than PART_BYTES, nor more than MAX_PARTS.
+    asserts.equals(env, 2, split_parts(1762 * 1000 * 1000, 900 * 1000 * 1000))
+    asserts.equals(env, 1, split_parts(293 * mib, 293 * mib))
+    asserts.equals(env, 1, split_parts(PART_BYTES, mib))
+    asserts.equals(env, 2, split_parts(PART_BYTES + 1, mib))
+    asserts.equals(env, MAX_PARTS, split_parts(100 * PART_BYTES, mib))
+
+    # Split only when asked, largest first, within MAX_SPLIT_LAYERS more layers.
+    huge = [_wheel("huge%d" % i, "1", (1000 - i) * mib, parts = 4) for i in range(MAX_SPLIT_LAYERS // 3 + 1)]
+    whole = _wheel("whole", "1", 999 * mib)
+    asserts.equals(env, {}, plan_third_party(huge + [whole], []).split)
+    plan = plan_third_party(huge + [whole], [], split = True)
+    expected = {w.piece.key: True for w in huge[:MAX_SPLIT_LAYERS // 3]}
+    asserts.equals(env, expected, plan.split)
+    return unittest.end(env)
+
+split_layers_test = unittest.make(_split_layers_test)
+
 def _lock_parser_test(ctx):
     """lock.bzl reads tricky_lock.bzl as targets.py and fill_test_caches.py do (targets_test.py)."""
     env = unittest.begin(ctx)
@@ -143,5 +168,6 @@ def rules_test_suite(name):
         macro_errors_test,
         reference_errors_test,
         layer_buckets_test,
+        split_layers_test,
         lock_parser_test,
     )
