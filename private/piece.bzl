@@ -24,8 +24,10 @@ MAX_PARTS = 4
 def split_parts(size, largest):
     """How many layers a distribution's own layer is split into (1: not split).
 
-    A file cannot be split, so the parts are never smaller than the largest file: torch's
-    900 MB libtorch_cuda.so makes its 1.8 GB two parts, not seven.
+    As many parts as its size holds, rounded to the nearest: a part is the larger of
+    PART_BYTES and the largest file, since a file cannot be split. torch 2.5's 1.8 GB with a
+    0.9 GB libtorch_cuda.so makes two parts; nvidia-cufft's 293 MB, nearly all one library,
+    stays one layer (a second part would hold only its small files).
 
     Args:
       size: bytes of its installed files.
@@ -35,7 +37,7 @@ def split_parts(size, largest):
       An int in [1, MAX_PARTS].
     """
     part = max(largest, PART_BYTES)
-    return max(1, min(MAX_PARTS, (size + part - 1) // part))
+    return max(1, min(MAX_PARTS, (2 * size + part) // (2 * part)))
 
 SematicPieceInfo = provider(
     doc = "A distribution's files as a layer piece and as a layer of its own.",

@@ -101,8 +101,9 @@ sematic_image(name = "split", base = "@rules_sematic//images:python3", binary = 
 sematic_image(name = "whole", base = "@rules_sematic//images:python3", binary = ":app", split_large_distributions = False)
 """
 
-# Five libraries of 60 MiB: 300 MiB installed, above a part's 256 MiB, so two parts.
-HEAVY_LIBRARIES = 5
+# Six libraries of 70 MiB: 420 MiB installed, 1.6 parts of 256 MiB, so two parts.
+HEAVY_LIBRARIES = 6
+HEAVY_LIBRARY_BYTES = 70 << 20
 APP = """\
 import heavy, os
 root = os.path.dirname(heavy.__file__)
@@ -122,7 +123,7 @@ def filesystem(root: Path) -> dict:
 
 
 def test_a_distribution_far_larger_than_its_largest_file_is_split_into_layers(tmp_path):
-    files = {f"heavy/lib{i}.so": bytes([i]) * (60 << 20) for i in range(HEAVY_LIBRARIES)}
+    files = {f"heavy/lib{i}.so": bytes([i]) * HEAVY_LIBRARY_BYTES for i in range(HEAVY_LIBRARIES)}
     files["heavy/__init__.py"] = "NAME = 'heavy'\n"
     wheel = make_wheel(tmp_path / "wheels", "heavy", "1.0", "py3-none-any", files)
     del files
@@ -146,18 +147,18 @@ def check_split_images(split, whole, tmp_path):
     assert list(heavy_layers(whole)) == ["rules_sematic: heavy 1.0"]
     parts = heavy_layers(split)
     assert list(parts) == ["rules_sematic: heavy 1.0 (part 1 of 2)", "rules_sematic: heavy 1.0 (part 2 of 2)"]
-    # Balanced by bytes: the libraries go 3 and 2 (by name when sizes tie).
+    # Balanced by bytes: the libraries go 3 and 3 (by name when sizes tie).
     listings = []
     for layer in parts.values():
         listing = subprocess.run(["tar", "-tzf", str(blob_path(split[0], layer["digest"]))], check=True,
                                  capture_output=True, text=True).stdout.split()
         listings.append(sorted(n.rsplit("/", 1)[1] for n in listing if n.endswith(".so")))
-    assert listings == [["lib0.so", "lib2.so", "lib4.so"], ["lib1.so", "lib3.so"]]
+    assert listings == [["lib0.so", "lib2.so", "lib4.so"], ["lib1.so", "lib3.so", "lib5.so"]]
 
     # The split image's filesystem is the unsplit one's, and the app sees every file.
     bundles = {name: unpack(image[0], "latest", tmp_path / name) for name, image in [("split", split), ("whole", whole)]}
     assert filesystem(bundles["split"] / "rootfs") == filesystem(bundles["whole"] / "rootfs")
     result = runc_run(bundles["split"], entrypoint(bundles["split"]))
     assert result.returncode == 0, result.stderr[-2000:]
-    expected = sorted([(f"lib{i}.so", 60 << 20) for i in range(HEAVY_LIBRARIES)] + [("__init__.py", 15)])
+    expected = sorted([(f"lib{i}.so", HEAVY_LIBRARY_BYTES) for i in range(HEAVY_LIBRARIES)] + [("__init__.py", 15)])
     assert result.stdout.strip().splitlines()[-1] == repr(expected)
