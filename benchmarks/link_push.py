@@ -10,8 +10,11 @@ interleaved rounds, each push into an empty registry:
                 push`; like go-containerregistry, which rules_oci and rules_img push with, it
                 sends each layer in one stream)
   rules_sematic: `sematic-push --layout LAYOUT` with its defaults (--jobs 4)
-  a lone layer: each of them pushing the image's largest layer alone into a repository
-                holding the rest (what a bump of torch pushes): one connection's rate
+  unsplit:      the same push of the same image built with `split_large_distributions =
+                False`: each distribution in one layer (torch's 0.9 GB among them)
+  torch alone:  each of them pushing the layers of the image's largest distribution alone into
+                a repository holding the rest (what a bump of torch pushes): one layer, at one
+                connection's rate, unless split
   cuts:         rules_sematic again, with the link dropping every packet for --cut seconds once
                 40 % of the image has gone over it, and `--timeout 10` so that the broken
                 requests are abandoned and resumed: the bytes sent beyond a clean push's; into
@@ -19,8 +22,8 @@ interleaved rounds, each push into an empty registry:
                 bodies, so a broken request never reaches the registry)
 
 The image is benchmark (h)'s (sematic 0.41 + torch 2.5 with its CUDA wheels, ~3.1 GB), built
-in a scratch workspace under --work (its lock.txt reused when present), or any OCI layout given
-with --layout. Needs root (namespaces, TUN devices), skopeo and docker-registry. Not run by CI.
+in a scratch workspace under --work (its lock.txt reused when present) split and unsplit, or
+any OCI layout given with --layout (then no unsplit push). Needs root (namespaces, TUN devices), skopeo and docker-registry. Not run by CI.
 
     benchmarks/link_push.py [--rounds 3] [--work DIR | --layout DIR] [--rtt-ms 50] [--mbit 1000]
                             [--cut 20] [--baseline-push OLD/sematic-push]
@@ -41,7 +44,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from emulated_link import EmulatedLink
-from torch_scale import BUILD, PINS, compile_lock, install_uv, scratch_workspace, use_lock
+from torch_scale import BUILD as TORCH_BUILD, PINS, compile_lock, install_uv, scratch_workspace, use_lock
 from harness.images import read_blob_json  # noqa: E402 (torch_scale sets the path)
 from harness.tools import tools_bin_dir  # noqa: E402
 from timing import timed  # noqa: E402
@@ -53,15 +56,26 @@ JOBS = 4
 BLOB_INFO_CACHE = "/var/lib/containers/cache"
 
 
+# Benchmark (h)'s workspace, plus its one-key pipeline with every distribution in one layer.
+BUILD = TORCH_BUILD + """
+sematic_pipeline(name = "unsplit", base = "@rules_sematic//images:python3", deps = [":steps"], registry = "{registry}", repository = "bench/unsplit", split_large_distributions = False)
+"""
+
+
 def image_facts(layout: Path) -> dict:
-    """A one-image layout's blob bytes (config and layers), layer count and largest layer."""
+    """A one-image layout's blob bytes (config and layers), layer count, largest layer, and the
+    layers (digest, size) of the distribution that layer belongs to (all its parts)."""
     index = json.loads((layout / "index.json").read_text())
     manifest_digest = index["manifests"][0]["digest"]
     manifest = read_blob_json(layout, manifest_digest)
+    config = read_blob_json(layout, manifest["config"]["digest"])
+    history = [h["created_by"] for h in config["history"] if not h.get("empty_layer")]
     sizes = [manifest["config"]["size"]] + [layer["size"] for layer in manifest["layers"]]
-    largest = max(manifest["layers"], key=lambda layer: layer["size"])
-    return {"bytes": sum(sizes), "layers": len(manifest["layers"]), "manifest": manifest_digest,
-            "largest": (largest["digest"], largest["size"])}
+    layers = [(h.split(" (part ")[0], layer["digest"], layer["size"]) for h, layer in zip(history, manifest["layers"])]
+    largest = max(layers, key=lambda layer: layer[2])
+    return {"bytes": sum(sizes), "layers": len(layers), "manifest": manifest_digest,
+            "largest": largest[1:], "distribution": largest[0].split(": ", 1)[-1],
+            "its_layers": [(digest, size) for what, digest, size in layers if what == largest[0]]}
 
 
 NGINX = """\
@@ -170,21 +184,24 @@ def over_link(link: EmulatedLink, command: list, cut_seconds: float = 0.0, cut_a
             "cut_at": cut.get("at")}
 
 
-def torch_layout(work: Path) -> Path:
-    """Builds benchmark (h)'s one-key image in a scratch workspace under `work`; its layout,
-    copied out of the output base (which is then removed)."""
+def torch_layouts(work: Path) -> tuple:
+    """Builds benchmark (h)'s one-key image in a scratch workspace under `work`, split (the
+    default) and unsplit; their layouts, copied out of the output base (which is then removed)."""
     lock = work / "lock.txt"
     lock_text = lock.read_text() if lock.exists() else compile_lock(install_uv(work), work, PINS)
     shutil.rmtree(work / "workspace", ignore_errors=True)
     # The BUILD names a registry; nothing is pushed to it.
-    bazel = scratch_workspace(work, SimpleNamespace(host="127.0.0.1:5999"), BUILD, pipelines=("one", "two"))
+    bazel = scratch_workspace(work, SimpleNamespace(host="127.0.0.1:5999"), BUILD, pipelines=("one", "two", "unsplit"))
     try:
         use_lock(bazel, lock_text)
-        layout, _ = bazel.image("//:one_default_image")
-        copy = work / "layout"
-        shutil.rmtree(copy, ignore_errors=True)
-        shutil.copytree(layout, copy)
-        return copy
+        copies = []
+        for target, name in (("//:one_default_image", "layout"), ("//:unsplit_default_image", "layout-unsplit")):
+            layout, _ = bazel.image(target)
+            copy = work / name
+            shutil.rmtree(copy, ignore_errors=True)
+            shutil.copytree(layout, copy)
+            copies.append(copy)
+        return tuple(copies)
     finally:
         bazel.shutdown()
 
@@ -201,11 +218,11 @@ def push_command(tool: Path, layout: Path, repository: str, *extra) -> list:
             "--progress", "quiet", *extra]
 
 
-def clean_pushes(link: EmulatedLink, work: Path, layout: Path, tools: dict, rounds: int) -> dict:
-    """Each tool's pushes (interleaved rounds), each into an empty registry."""
-    runs = {kind: [] for kind in tools}
+def clean_pushes(link: EmulatedLink, work: Path, pushes: dict, rounds: int) -> dict:
+    """Each push (kind -> (tool, layout)) in interleaved rounds, each into an empty registry."""
+    runs = {kind: [] for kind in pushes}
     for round_ in range(rounds):
-        for kind, tool in tools.items():
+        for kind, (tool, layout) in pushes.items():
             with FarRegistry(link, work / "far-registry") as registry:
                 run = over_link(link, push_command(tool, layout, f"{registry.host}/bench/{kind}-{round_}"))
             runs[kind].append(run)
@@ -220,22 +237,26 @@ def delete(host: str, repository: str, kind: str, digest: str):
     urllib.request.urlopen(request, timeout=30).close()
 
 
-def lone_layer_pushes(link: EmulatedLink, work: Path, layout: Path, tools: dict, image: dict, rounds: int) -> dict:
-    """Each tool pushing the image's largest layer alone, as after a bump of its distribution:
-    the image is pushed, its manifest and that layer deleted from the repository, and the
-    tool pushes the image again."""
-    ours = tools["rules_sematic"]
-    runs = {kind: [] for kind in tools}
+def lone_distribution_pushes(link: EmulatedLink, work: Path, pushes: dict, rounds: int) -> dict:
+    """Each push (kind -> (tool, layout)) of the layers of its image's largest distribution
+    alone, as after a bump of it: the image is pushed, its manifest and those layers deleted
+    from the repository, and the image pushed again."""
+    ours = pushes["rules_sematic"][0]
+    runs = {kind: [] for kind in pushes}
     for round_ in range(rounds):
-        for kind, tool in tools.items():
+        for kind, (tool, layout) in pushes.items():
+            image = image_facts(layout)
             with FarRegistry(link, work / "far-registry") as registry:
                 repository = f"bench/lone-{kind}"
                 over_link(link, push_command(ours, layout, f"{registry.host}/{repository}"))
                 delete(registry.host, repository, "manifests", image["manifest"])
-                delete(registry.host, repository, "blobs", image["largest"][0])
+                for digest, _ in image["its_layers"]:
+                    delete(registry.host, repository, "blobs", digest)
                 run = over_link(link, push_command(tool, layout, f"{registry.host}/{repository}"))
+            run["bytes"] = sum(size for _, size in image["its_layers"])
+            run["layers"] = len(image["its_layers"])
             runs[kind].append(run)
-            print(f"round {round_ + 1} largest layer alone, {kind:<14} {run['seconds']:6.1f}s  "
+            print(f"round {round_ + 1} {image['distribution']} alone, {kind:<14} {run['seconds']:6.1f}s  "
                   f"{run['sent'] / 1e6:8.1f} MB over the link", flush=True)
     return runs
 
@@ -280,19 +301,22 @@ def main():
         tmp = tempfile.TemporaryDirectory(prefix="bench-link-", dir=os.environ.get("BENCH_TMP", "/var/tmp"))
     work = args.work or Path(tmp.name)
     try:
-        layout = args.layout or torch_layout(work)
+        layout, unsplit = (args.layout, None) if args.layout else torch_layouts(work)
         image = image_facts(layout)
         total = image["bytes"]
         ours = tools_bin_dir() / "sematic-push"
-        tools = {"skopeo": Path("skopeo"), "rules_sematic": ours}
+        pushes = {"skopeo": (Path("skopeo"), layout), "rules_sematic": (ours, layout)}
+        if unsplit:
+            pushes["unsplit"] = (ours, unsplit)
         if args.baseline_push:
-            tools["baseline"] = args.baseline_push
+            pushes["baseline"] = (args.baseline_push, layout)
         started, load_before = time.strftime("%H:%M"), os.getloadavg()
         with EmulatedLink(rtt_ms=args.rtt_ms, rate_mbit=args.mbit) as link:
-            runs = clean_pushes(link, work, layout, tools, args.rounds)
-            lone = lone_layer_pushes(link, work, layout, tools, image, args.rounds)
+            runs = clean_pushes(link, work, pushes, args.rounds)
+            lone = lone_distribution_pushes(link, work, pushes, args.rounds)
             cuts = cut_pushes(link, work, layout, ours, args.cut, int(0.4 * total)) if args.cut else {}
             dropped = link.outbound.dropped
+        unsplit_facts = image_facts(unsplit) if unsplit else None
     finally:
         if tmp:
             tmp.cleanup()
@@ -302,17 +326,26 @@ def main():
     print(f"\nbenchmark (m): first push over an emulated link ({args.rtt_ms:.0f} ms round trip, {args.mbit:.0f} Mbit/s, "
           f"default TCP buffers), {time.strftime('%Y-%m-%d')} {started}-{time.strftime('%H:%M')} UTC, load "
           f"{load_before[0]:.2f} before / {os.getloadavg()[0]:.2f} after, {os.cpu_count()} cores; median of {args.rounds}")
-    print(f"image: {total / 1e9:.2f} GB compressed, {image['layers']} layers, the largest {image['largest'][1] / 1e6:.0f} MB; "
-          f"the link dropped {dropped} packets toward the registry")
+    print(f"image: {total / 1e9:.2f} GB compressed, {image['layers']} layers, the largest {image['largest'][1] / 1e6:.0f} MB "
+          f"({image['distribution']} in {len(image['its_layers'])} layers); the link dropped {dropped} packets toward the registry")
+    if unsplit_facts:
+        print(f"unsplit: {unsplit_facts['layers']} layers, the largest {unsplit_facts['largest'][1] / 1e6:.0f} MB")
     for kind, seconds in median.items():
         print(f"{kind:<40}{seconds:8.1f}s  {total / seconds / 1e6:6.1f} MB/s of blobs")
     print(f"rules_sematic is {median['skopeo'] / median['rules_sematic']:.2f}x faster than skopeo copy (goal >= 2x)")
+    if "unsplit" in median:
+        print(f"rules_sematic split takes {median['rules_sematic'] / median['unsplit']:.2f}x the unsplit push's time")
     if "baseline" in median:
         print(f"rules_sematic takes {median['rules_sematic'] / median['baseline']:.2f}x the baseline's time")
-    print("the largest layer alone (what a bump of its distribution pushes):")
+    print(f"the layers of {image['distribution']} alone (what a bump of it pushes):")
+    lone_median = {}
     for kind, results in lone.items():
-        seconds = statistics.median(r["seconds"] for r in results)
-        print(f"  {kind:<38}{seconds:8.1f}s  {image['largest'][1] / seconds / 1e6:6.1f} MB/s of that layer")
+        lone_median[kind] = statistics.median(r["seconds"] for r in results)
+        size, count = results[0]["bytes"], results[0]["layers"]
+        print(f"  {kind:<38}{lone_median[kind]:8.1f}s  {size / 1e6:6.0f} MB in {count} layer(s), "
+              f"{size / lone_median[kind] / 1e6:6.1f} MB/s")
+    if "unsplit" in lone_median:
+        print(f"  split: {lone_median['unsplit'] / lone_median['rules_sematic']:.2f}x faster than unsplit")
     for label, cut in cuts.items():
         extra = cut["sent"] - clean_sent
         print(f"a {args.cut:.0f} s cut at {cut['cut_at'] / 1e6:.0f} MB, {label}: {cut['seconds']:.1f}s, "

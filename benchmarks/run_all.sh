@@ -19,7 +19,8 @@
 #   (l) local_load.py        one-line edit + bazel run :x_default_load into a warm private containerd
 #                            (and podman), vs ctr import / podman load of the tarball and vs the push
 #   (m) link_push.py         the torch-scale image's first push over an emulated 50 ms / 1 Gbit/s link
-#                            vs skopeo copy, and a link cut mid-push (needs root; ~20 more minutes)
+#                            vs skopeo copy and vs the image with no distribution split, torch's
+#                            layers alone, and a link cut mid-push (needs root; ~25 more minutes)
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
