@@ -199,8 +199,9 @@ def third_party_bytes(layout: Path, digest: str) -> int:
     manifest = json.loads((layout / "blobs" / "sha256" / digest.split(":")[1]).read_text())
     config = json.loads((layout / "blobs" / "sha256" / manifest["config"]["digest"].split(":")[1]).read_text())
     history = [h.get("created_by", "") for h in config["history"] if not h.get("empty_layer")]
-    # "rules_sematic: third-party code, bucket 7", or a distribution's own: "rules_sematic: torch 2.5.0".
-    third_party = re.compile(r"rules_sematic: (third-party code, bucket \d+|[A-Za-z0-9_.-]+ [^ ]+)$")
+    # "rules_sematic: third-party code, bucket 7", or a distribution's own: "rules_sematic: torch
+    # 2.5.0", or one of its parts: "rules_sematic: torch 2.5.0 (part 1 of 2)".
+    third_party = re.compile(r"rules_sematic: (third-party code, bucket \d+|[A-Za-z0-9_.-]+ \d[^ ]*( \(part \d+ of \d+\))?)$")
     return sum(layer["size"] for h, layer in zip(history, manifest["layers"]) if third_party.match(h))
 
 

@@ -60,7 +60,12 @@ pub fn write(
             descriptor: &part.descriptor,
             ..*target
         }));
-        for (plan, target) in plan.split(1 + parts.len())?.into_iter().zip(targets) {
+        let plans = if parts.is_empty() {
+            vec![plan]
+        } else {
+            plan.split(1 + parts.len())?
+        };
+        for (plan, target) in plans.into_iter().zip(targets) {
             let mut stream = target.layer_stream()?;
             plan.write(stream.tar(), native.as_mut().map(|report| &mut report.elf))?;
             let layer = stream.finish()?;
