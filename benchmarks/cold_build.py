@@ -78,22 +78,26 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp:
         work = Path(tmp)
         clone = copy_workspace(work / "clone")
+        # The tools repository's cargo target directory is under RULES_SEMATIC_HOME, one per
+        # workspace path: the second output base finds the first one's warm (with --skip-cold,
+        # nothing has warmed it and the row is a cold one).
+        home = {"RULES_SEMATIC_HOME": str(work / "fresh-home")}
         if not args.skip_cold:
             cold = Bazel(clone, output_base=work / "ob-cold")
-            seconds, _ = timed(cold.run, "build", TARGET, env={"RULES_SEMATIC_HOME": str(work / "fresh-home")})
+            seconds, _ = timed(cold.run, "build", TARGET, env=home)
             cold.shutdown()
             rows.append(("cold (output base + tools from source)", seconds))
         bazel = Bazel(clone, output_base=work / "ob")
         try:
-            seconds, _ = timed(bazel.run, "build", TARGET)
+            seconds, _ = timed(bazel.run, "build", TARGET, env=home)
             rows.append(("cold output base (tools cached)", seconds))
-            bazel.run("clean")
-            seconds, _ = timed(bazel.run, "build", TARGET)
+            bazel.run("clean", env=home)
+            seconds, _ = timed(bazel.run, "build", TARGET, env=home)
             rows.append(("image assembly (bazel clean, then build)", seconds))
             ours = seconds
-            base_layout, _ = bazel.image("//images:python3")
-            worker_dir = bazel.output_files("//examples/hello:main_worker")[0].parent
-            bazel.run("build", "//examples/hello:main_worker")
+            base_layout, _ = bazel.image("//images:python3", env=home)
+            worker_dir = bazel.output_files("//examples/hello:main_worker", env=home)[0].parent
+            bazel.run("build", "//examples/hello:main_worker", env=home)
             peer = buildah(work / "buildah", base_layout, worker_dir)
             rows.append(("buildah bud + push to OCI layout (same files, same base)", peer))
         finally:
