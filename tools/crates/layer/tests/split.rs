@@ -131,6 +131,17 @@ fn bad_parts_fail_with_nothing_written() {
         ],
         &["--prioritize and --part"],
     );
+    ws.layer_fails(
+        &[
+            "manifest",
+            "entries.json",
+            "--piece",
+            "/app/_ext/t-1.0-0123456789ab",
+            "--part",
+            "out/p.json=out/p.blob",
+        ],
+        &["'--piece <ROOT>' cannot be used with '--part"],
+    );
     // The last part cannot be written (its directory would be under a file): no part,
     // descriptor or report is left behind.
     ws.layer_fails(
